@@ -1,0 +1,1 @@
+"""hwmoe: model-to-FPGA flow for Mixture-of-Experts Vision Transformers."""

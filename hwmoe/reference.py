@@ -1,0 +1,211 @@
+"""Execute a kernel graph: in floating point, or bit-accurately in fixed point with a quantisation plan.
+
+The fixed-point path is the golden model of the hardware: every kernel computes exactly what the RTL and
+the HLS compute, word for word (docs/numerics.md), by calling the kernel's own reference function.
+"""
+from __future__ import annotations
+
+from math import erf, sqrt
+from typing import Callable
+
+import numpy as np
+
+from . import ir
+from .fixed import Fmt, align, quantize, requant, to_float
+from .kernels.attention import attention
+from .kernels.gelu import gelu
+from .kernels.layernorm import layernorm
+from .kernels.linear import linear
+from .kernels.moe import moe
+from .kernels.router import router, top_k_lowest_index
+from .plan import Plan
+
+_erf = np.vectorize(erf, otypes=[np.float64])
+
+
+def gelu_float(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x / sqrt(2.0)))
+
+
+def layernorm_float(x, gamma, beta, eps):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def softmax_float(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def patches(img: np.ndarray, p: int) -> np.ndarray:
+    """[C, H, W] -> [H/p * W/p, C*p*p], patches row by row, each flattened in (c, ky, kx) order."""
+    c, h, w = img.shape
+    t = img.reshape(c, h // p, p, w // p, p).transpose(1, 3, 0, 2, 4)
+    return t.reshape((h // p) * (w // p), c * p * p)
+
+
+def _note(stats: dict | None, key: str, *values: float) -> None:
+    """Keep the largest magnitude seen for ``key`` (calibration of kernel-internal values)."""
+    if stats is not None:
+        stats[key] = max(stats.get(key, 0.0), *(float(np.max(np.abs(v))) for v in values))
+
+
+def _float_node(node: ir.Node, args: list[np.ndarray], stats: dict | None) -> list[np.ndarray]:
+    if isinstance(node, ir.PatchEmbed):
+        tok = patches(args[0], node.patch) @ node.weight.T + node.bias
+        _note(stats, node.name + ".tokens", tok, node.cls_token)
+        return [np.concatenate([node.cls_token[None, :], tok]) + node.pos_embed]
+    if isinstance(node, ir.Linear):
+        y = args[0] @ node.weight.T
+        return [y if node.bias is None else y + node.bias]
+    if isinstance(node, ir.LayerNorm):
+        return [layernorm_float(args[0], node.gamma, node.beta, node.eps)]
+    if isinstance(node, ir.Gelu):
+        return [gelu_float(args[0])]
+    if isinstance(node, ir.Add):
+        return [args[0] + args[1]]
+    if isinstance(node, ir.Attention):
+        q, k, v = (a.reshape(a.shape[0], node.heads, node.head_dim).transpose(1, 0, 2) for a in args)
+        s = q @ k.transpose(0, 2, 1) * node.scale
+        _note(stats, node.name + ".scores", s)
+        o = softmax_float(s) @ v
+        return [o.transpose(1, 0, 2).reshape(q.shape[1], -1)]
+    if isinstance(node, ir.Router):
+        logits = args[0] @ node.weight.T
+        _note(stats, node.name + ".logits", logits)
+        probs = softmax_float(logits)
+        idx = top_k_lowest_index(logits, node.top_k)
+        w = np.take_along_axis(probs, idx, -1)
+        if node.renormalize:
+            w = w / w.sum(-1, keepdims=True)
+        return [idx, w]
+    if isinstance(node, ir.Experts):
+        x, idx, w = args
+        out = np.zeros_like(x)
+        for e in range(node.num_experts):
+            tok, slot = np.nonzero(idx == e)
+            if tok.size:
+                h = x[tok] @ node.w1[e].T + node.b1[e]
+                _note(stats, node.name + ".hidden", h)
+                y = gelu_float(h) @ node.w2[e].T + node.b2[e]
+                _note(stats, node.name + ".expert_out", y)
+                np.add.at(out, tok, y * w[tok, slot][:, None])
+        return [out]
+    if isinstance(node, ir.Head):
+        y = args[0][0] @ node.weight.T
+        return [y if node.bias is None else y + node.bias]
+    raise TypeError(f"no float semantics for IR node {node.name!r} ({node.kind})")
+
+
+def run_graph(graph: ir.Graph, x: np.ndarray, step: Callable, observe: Callable | None = None) -> np.ndarray:
+    """Run ``graph`` on one un-batched input, ``step(node, args) -> outputs``; ``observe(name, value)``
+    sees every tensor (calibration uses it)."""
+    env = {graph.input: x}
+    if observe:
+        observe(graph.input, x)
+    for node in graph.nodes:
+        outs = step(node, [env[t] for t in node.inputs])
+        for name, value in zip(node.outputs, outs):
+            env[name] = value
+            if observe:
+                observe(name, value)
+    return env[graph.output]
+
+
+def check_input(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
+    """Validate a batched input against the graph; returns it as float64 [batch, ...]."""
+    want = tuple(graph.shapes[graph.input])
+    x = np.asarray(x)
+    if x.shape[1:] != want:
+        raise ValueError(f"input shape {x.shape} does not match the model's (batch, {', '.join(map(str, want))})")
+    return x.astype(np.float64)
+
+
+def run_float(graph: ir.Graph, x: np.ndarray, stats: dict | None = None) -> np.ndarray:
+    """Float64 execution of the IR on a batch ``x`` (leading batch dim); ``stats`` collects the largest
+    magnitude seen inside kernels (attention scores, router logits, expert hidden values)."""
+    x = check_input(graph, x)
+    out_shape = tuple(graph.shapes[graph.output])
+    return np.stack([run_graph(graph, xi, float_step(stats)).reshape(out_shape) for xi in x])
+
+
+def float_step(stats: dict | None = None) -> Callable:
+    return lambda node, args: _float_node(node, args, stats)
+
+
+def _add(a, a_fmt: Fmt, b, b_fmt: Fmt, out: Fmt) -> np.ndarray:
+    frac = max(a_fmt.frac, b_fmt.frac)
+    return requant(align(a, a_fmt.frac, frac) + align(b, b_fmt.frac, frac), frac, out)
+
+
+class FixedRunner:
+    """Bit-accurate execution of a graph under a plan: each node calls its kernel's reference function."""
+
+    def __init__(self, graph: ir.Graph, plan: Plan):
+        self.graph, self.plan = graph, plan
+        missing = [t for n in graph.nodes for t in n.outputs if t not in plan.tensors
+                   and not (isinstance(n, ir.Router) and t == n.outputs[0])]
+        if missing:
+            raise ValueError(f"the plan has no format for tensor {missing[0]!r}: it was made for another graph")
+        self.raw = {f"{n.name}.{k}": quantize(v, plan.params[f"{n.name}.{k}"])
+                    for n in graph.nodes for k, v in n.params().items()}
+
+    def param(self, node: ir.Node, name: str):
+        key = f"{node.name}.{name}"
+        return self.raw[key], self.plan.params[key]
+
+    def step(self, node: ir.Node, args: list[np.ndarray]) -> list[np.ndarray]:
+        plan, fmt = self.plan, self.plan.tensors
+        ins = [fmt.get(t) for t in node.inputs]
+        out = fmt.get(node.outputs[0])
+        if isinstance(node, ir.PatchEmbed):
+            w, w_fmt = self.param(node, "weight")
+            b, b_fmt = self.param(node, "bias")
+            tok_fmt = plan.internal[f"{node.name}.tokens"]
+            tok = linear(patches(args[0], node.patch), ins[0], w, w_fmt, b, b_fmt, tok_fmt)
+            cls = quantize(node.cls_token, tok_fmt)[None, :]
+            pos, pos_fmt = self.param(node, "pos_embed")
+            return [_add(np.concatenate([cls, tok]), tok_fmt, pos, pos_fmt, out)]
+        if isinstance(node, (ir.Linear, ir.Head)):
+            w, w_fmt = self.param(node, "weight")
+            b, b_fmt = self.param(node, "bias") if node.bias is not None else (None, None)
+            x = args[0][:1] if isinstance(node, ir.Head) else args[0]
+            y = linear(x, ins[0], w, w_fmt, b, b_fmt, out)
+            return [y[0] if isinstance(node, ir.Head) else y]
+        if isinstance(node, ir.LayerNorm):
+            g, g_fmt = self.param(node, "gamma")
+            b, b_fmt = self.param(node, "beta")
+            return [layernorm(args[0], ins[0], g, b, g_fmt, node.eps, out, plan.spec.stat, plan.spec.norm)]
+        if isinstance(node, ir.Gelu):
+            return [gelu(args[0], ins[0], out, plan.gelu_table)]
+        if isinstance(node, ir.Add):
+            return [_add(args[0], ins[0], args[1], ins[1], out)]
+        if isinstance(node, ir.Attention):
+            return [attention(*args, *ins, node.heads, node.scale, plan.internal[f"{node.name}.scores"], out,
+                              plan.attention_block)]
+        if isinstance(node, ir.Router):
+            w, w_fmt = self.param(node, "weight")
+            return list(router(args[0], ins[0], w, w_fmt, plan.internal[f"{node.name}.logits"], node.top_k,
+                               node.renormalize))
+        if isinstance(node, ir.Experts):
+            get = lambda k: self.param(node, k)
+            i = lambda k: plan.internal[f"{node.name}.{k}"]
+            return [moe(args[0], ins[0], args[1], args[2], *get("w1"), *get("b1"), *get("w2"), *get("b2"),
+                        i("hidden"), i("act"), i("expert_out"), out, plan.gelu_table)]
+        raise TypeError(f"no fixed-point kernel for IR node {node.name!r} ({node.kind})")
+
+    def run_raw(self, x: np.ndarray, observe: Callable | None = None) -> np.ndarray:
+        """One un-batched float input -> raw output words (``observe`` sees every raw tensor)."""
+        return run_graph(self.graph, quantize(x, self.plan.tensors[self.graph.input]), self.step, observe)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Batched float input -> dequantised output, batched."""
+        x = check_input(self.graph, x)
+        out_fmt = self.plan.tensors[self.graph.output]
+        shape = tuple(self.graph.shapes[self.graph.output])
+        return np.stack([to_float(self.run_raw(xi), out_fmt).reshape(shape) for xi in x])
+
+
+def run_fixed(graph: ir.Graph, plan: Plan, x: np.ndarray) -> np.ndarray:
+    return FixedRunner(graph, plan).run(x)

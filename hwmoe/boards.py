@@ -326,7 +326,7 @@ def _check(schema: dict[str, Any], data: Any, path: str, file: str) -> dict[str,
     problem: unknown fields first (they usually explain a 'missing' one), then missing, then
     values in schema order."""
     if not isinstance(data, dict):
-        what = "an empty value" if data is None else _show(data)
+        what = _show(data) if data is not None else "an empty file" if not path else "nothing"
         raise BoardError(f"expected a mapping of fields, got {what}", file=file,
                          field=path.rstrip(".") or None)
     for key in data:

@@ -6,11 +6,13 @@ an exporter makes of it); the importer must read every one of them into the same
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .overrides import apply_overrides
 
 STYLE_CHOICES = {
     "qkv": ("fused", "separate"),
@@ -81,24 +83,7 @@ def make_config(preset: str, overrides: dict[str, str] | None = None) -> ModelCo
     """A preset with ``key=value`` overrides (strings are converted to the field's type)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
-    cfg = PRESETS[preset]
-    types = {f.name: f.type for f in fields(ModelConfig)}
-    changes = {}
-    for key, text in (overrides or {}).items():
-        if key not in types:
-            raise ValueError(f"unknown model field {key!r}: expected one of {', '.join(types)}")
-        kind = type(getattr(cfg, key))
-        try:
-            if kind is bool:
-                if str(text).lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError
-                value = str(text).lower() in ("1", "true", "yes")
-            else:
-                value = kind(text)
-        except ValueError:
-            raise ValueError(f"{key}={text!r} is not a valid {kind.__name__}") from None
-        changes[key] = value
-    cfg = replace(cfg, **changes)
+    cfg = apply_overrides(PRESETS[preset], overrides, "model")
     cfg.check()
     return cfg
 

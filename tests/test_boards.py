@@ -302,7 +302,8 @@ def test_builtin_error_names_repo_relative_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)
     with pytest.raises(BoardError) as ei:
         load_board("zcu102")
-    assert str(ei.value) == "boards/zcu102.yaml: resources.dsp: expected a positive integer, got 'many'"
+    assert str(ei.value) == ("boards/zcu102.yaml: resources.dsp: "
+                             "expected a positive integer, got 'many'")
     with pytest.raises(BoardError, match="boards/zcu102.yaml: resources.dsp"):
         list_boards()
 
@@ -316,3 +317,10 @@ def test_builtin_name_must_match_file(tmp_path, monkeypatch):
     monkeypatch.setattr(hb, "_REPO_ROOT", tmp_path)
     with pytest.raises(BoardError, match=r"^boards/zcu102.yaml: name: 'other' does not match"):
         load_board("zcu102")
+
+
+def test_readme_example_is_a_valid_board(tmp_path):
+    import re
+    text = (BOARDS_DIR / "README.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    assert load_board(_write(tmp_path, example, "example.yaml")) == load_board("zcu102")

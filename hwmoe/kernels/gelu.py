@@ -1,9 +1,12 @@
 """GELU unit: GELU(x) = ReLU(x) - d(|x|), d(t) = t * Phi(-t) from a table with linear interpolation."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..fixed import Fmt, Q, align, requant, shift_round
+from ..fixed import Fmt, Q, align, quantize, requant, shift_round
+from .base import Kernel, SimCase, signed_range
 from .tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 
 
@@ -24,3 +27,52 @@ def gelu(x, x_fmt: Fmt, out: Fmt, table: GeluTable) -> np.ndarray:
     frac = max(x_fmt.frac, GELU_FMT.frac)
     y = align(np.maximum(x, 0), x_fmt.frac, frac) - align(d, GELU_FMT.frac, frac)
     return requant(y, frac, out)
+
+
+@dataclass(frozen=True)
+class GeluParams:
+    """Hardware parameters of the GELU unit and the size of a test case."""
+    lanes: int = 2
+    in_width: int = 16
+    in_frac: int = 11
+    out_width: int = 16
+    out_frac: int = 11
+    entries: int = 149          # table intervals of 1/32 (149 covers the cutoff of d(t))
+    words: int = 256            # words in a test case
+
+    def check(self) -> None:
+        if self.words % self.lanes:
+            raise ValueError(f"words {self.words} must be a multiple of lanes {self.lanes}")
+        for name in ("lanes", "in_width", "out_width", "entries", "words"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+LATENCY = 3
+
+
+def cycles(beats: int) -> int:
+    """First input beat accepted to last output beat, without stalls: one beat per cycle + latency."""
+    return beats + LATENCY
+
+
+def make_case(p: GeluParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    x_fmt, y_fmt = Fmt(p.in_width, p.in_width - p.in_frac), Fmt(p.out_width, p.out_width - p.out_frac)
+    x = signed_range(rng, p.in_width, p.words, saturating=0.05)
+    small = rng.random(p.words) < 0.6           # most words inside the table's reach
+    x = np.where(small, quantize(rng.normal(0, 2.0, p.words), x_fmt), x)
+    table = GeluTable(p.entries)
+    y = gelu(x, x_fmt, y_fmt, table)
+    beats = p.words // p.lanes
+    return SimCase(
+        toplevel="hwmoe_gelu", sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_gelu.v"],
+        parameters={"LANES": p.lanes, "IN_W": p.in_width, "IN_FRAC": p.in_frac, "OUT_W": p.out_width,
+                    "OUT_FRAC": p.out_frac, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
+                    "D_W": GELU_FMT.width},
+        inputs={"x": x.reshape(beats, p.lanes)}, expected={"y": y.reshape(beats, p.lanes)},
+        widths={"x": -p.in_width, "y": -p.out_width}, predicted_cycles=cycles(beats),
+        memories={"TABLE": (table.values(), GELU_FMT.width)})
+
+
+KERNEL = Kernel("gelu", GeluParams, make_case, cycles, "GELU unit: ReLU minus interpolated table")

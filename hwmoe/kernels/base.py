@@ -1,0 +1,63 @@
+"""What every hardware kernel provides: one object with all its faces, looked up by name.
+
+A kernel module (``hwmoe/kernels/<name>.py``) defines its reference computation and a ``KERNEL`` of this
+type; the RTL lives in ``rtl/hwmoe_<name>.v``, the HLS in ``hls/<name>.h``, the testbench in
+``sim/test_<name>.py``.  The CLI, the simulator glue, the cost model and the search iterate over them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class SimCase:
+    """One simulation case: what to drive, what must come out, and what the cycle formula predicts.
+
+    Streams are arrays of beats x lanes of raw integers; ``widths`` gives each stream's bits per lane
+    (negative = signed) so the testbench can pack and unpack them."""
+    toplevel: str
+    sources: list[str]                             # rtl/ files, top last
+    parameters: dict[str, int | str]               # Verilog parameters
+    inputs: dict[str, np.ndarray]                  # stream name -> [beats, lanes]
+    expected: dict[str, np.ndarray]                # stream name -> [beats, lanes]
+    widths: dict[str, int]                         # stream name -> signed (<0) / unsigned (>0) lane bits
+    predicted_cycles: int
+    config: dict[str, int] = field(default_factory=dict)   # control inputs held during the run
+    memories: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)  # param -> (words, width)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    params: type                                   # frozen dataclass; defaults give a small, fast case
+    make_case: Callable[..., SimCase]              # (params, seed) -> SimCase
+    cycles: Callable[..., int]                     # the cycle formula the search trusts
+    description: str = ""
+
+    @property
+    def rtl_top(self) -> str:
+        return f"hwmoe_{self.name}"
+
+    @property
+    def testbench(self) -> str:
+        return f"test_{self.name}"
+
+    @property
+    def hls_header(self) -> str:
+        return f"{self.name}.h"
+
+
+def signed_range(rng: np.random.Generator, width: int, shape, saturating: float = 0.0) -> np.ndarray:
+    """Random raw words of a signed ``width``-bit format; a fraction ``saturating`` at the extremes."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    x = rng.integers(lo, hi + 1, size=shape, dtype=np.int64)
+    if saturating:
+        pick = rng.random(shape) < saturating
+        x = np.where(pick, rng.choice([lo, hi], size=shape), x)
+    return x
+
+
+def params_dict(params) -> dict:
+    return asdict(params)

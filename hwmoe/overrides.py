@@ -1,0 +1,37 @@
+"""``key=value`` overrides of frozen dataclasses (model presets, kernel parameters), typed by the field."""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """["a=1", "b=x"] -> {"a": "1", "b": "x"}; one clear error for an item without '='."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _convert(kind: type, key: str, text: str):
+    try:
+        if kind is bool:
+            if str(text).lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError
+            return str(text).lower() in ("1", "true", "yes")
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not a valid {kind.__name__}") from None
+
+
+def apply_overrides(obj, overrides: dict[str, str] | None, what: str):
+    """A copy of dataclass ``obj`` with string ``overrides`` converted to each field's current type."""
+    names = [f.name for f in fields(obj)]
+    changes = {}
+    for key, text in (overrides or {}).items():
+        if key not in names:
+            raise ValueError(f"unknown {what} field {key!r}: expected one of {', '.join(names)}")
+        changes[key] = _convert(type(getattr(obj, key)), key, text)
+    return replace(obj, **changes)

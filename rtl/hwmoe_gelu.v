@@ -1,0 +1,62 @@
+// hwmoe_gelu: GELU unit, GELU(x) = ReLU(x) - d(|x|), d(t) = t * Phi(-t) read from a table sampled every
+// 2^-STEP_BITS with linear interpolation, exactly ReLU beyond the table (docs/numerics.md section 5).
+// LANES words per beat, one beat per cycle, 3-cycle latency, stalls as a whole on back-pressure.
+//
+// Parameters
+//   LANES     : words per stream beat
+//   IN_W      : input word width (signed)
+//   IN_FRAC   : input fractional bits
+//   OUT_W     : output word width (signed)
+//   OUT_FRAC  : output fractional bits
+//   ENTRIES   : table intervals; the table file holds ENTRIES+1 words of d(i * 2^-STEP_BITS)
+//   STEP_BITS : log2 of the table's samples per unit
+//   D_W       : table word width (unsigned, D_W fractional bits)
+//   TABLE     : $readmemh file written by hwmoe (hwmoe/kernels/tables.py)
+//
+// Streams (AXI4-Stream style): x_* in, y_* out; lane i in bits [i*W +: W].
+`default_nettype none
+module hwmoe_gelu #(
+    parameter integer LANES     = 1,
+    parameter integer IN_W      = 16,
+    parameter integer IN_FRAC   = 11,
+    parameter integer OUT_W     = 16,
+    parameter integer OUT_FRAC  = 11,
+    parameter integer ENTRIES   = 149,
+    parameter integer STEP_BITS = 5,
+    parameter integer D_W       = 16,
+    parameter         TABLE     = "gelu.mem"
+) (
+    input  wire                   clk,
+    input  wire                   rst,
+    input  wire [LANES*IN_W-1:0]  x_tdata,
+    input  wire                   x_tvalid,
+    output wire                   x_tready,
+    output wire [LANES*OUT_W-1:0] y_tdata,
+    output wire                   y_tvalid,
+    input  wire                   y_tready
+);
+    reg [2:0] stage_valid;
+    wire advance = !stage_valid[2] || y_tready;
+    assign x_tready = advance;
+    assign y_tvalid = stage_valid[2];
+
+    always @(posedge clk) begin
+        if (rst) stage_valid <= 3'b000;
+        else if (advance) stage_valid <= {stage_valid[1:0], x_tvalid};
+    end
+
+    genvar i;
+    generate
+        for (i = 0; i < LANES; i = i + 1) begin : g_lane
+            hwmoe_gelu_lane #(
+                .IN_W(IN_W), .IN_FRAC(IN_FRAC), .OUT_W(OUT_W), .OUT_FRAC(OUT_FRAC), .ENTRIES(ENTRIES),
+                .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE)
+            ) u_lane (
+                .clk(clk), .en(advance),
+                .x(x_tdata[i*IN_W +: IN_W]),
+                .y(y_tdata[i*OUT_W +: OUT_W])
+            );
+        end
+    endgenerate
+endmodule
+`default_nettype wire

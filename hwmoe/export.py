@@ -1,9 +1,10 @@
 """PyTorch -> ONNX: a whole model or one encoder block, with either of torch's exporters."""
 from __future__ import annotations
 
-import io
-import os
 import contextlib
+import io
+import logging
+import os
 import warnings
 
 import onnx
@@ -12,6 +13,7 @@ import torch
 from .model import ModelConfig, MoEViT, build_model, sample_input
 
 MIN_OPSET = 17
+DYNAMO_MIN_OPSET = 18   # the dynamo exporter has no implementations below 18
 
 
 def export_module(module: torch.nn.Module, example: torch.Tensor, path: str, opset: int = 17,
@@ -20,11 +22,14 @@ def export_module(module: torch.nn.Module, example: torch.Tensor, path: str, ops
     The file is written to a temporary name and renamed, so a failure leaves nothing half-written."""
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is below the supported minimum {MIN_OPSET}")
+    if dynamo:
+        opset = max(opset, DYNAMO_MIN_OPSET)
     tmp = f"{path}.partial"
     quiet = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             warnings.simplefilter("ignore")
+            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
             torch.onnx.export(module, (example,), tmp, opset_version=opset, dynamo=dynamo,
                               input_names=["input"], output_names=["output"], external_data=False)
         model = onnx.load(tmp)

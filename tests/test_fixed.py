@@ -236,11 +236,24 @@ BUG_LSHIFT = ("requant: the left shift (frac_in < fmt.frac) overflows int64 befo
               "applied, so SAT/SAT_ZERO/SAT_SYM see a wrapped value")
 BUG_QWRAP = ("quantize: values with |x * 2**frac| >= 2**62 are clipped to +-2**62 before AP_WRAP, which "
              "then keeps the wrong low bits")
+BUG_QTIE = ("quantize: rem = v - floor(v) is not exact for -1 < v < 0; for v = -(0.5 - 2**-54) it rounds to "
+            "0.5, so RND_MIN_INF / RND_INF treat a value just above the -LSB/2 tie as the tie and give -1, not 0")
+BUG_QUNDERFLOW = ("quantize: x * 2**frac underflows to -0.0 for tiny negative x when frac < 0, so AP_TRN gives "
+                  "0 instead of floor(negative) = -1")
+
+
+def _quantize_known_bug(x, f: Fmt) -> np.ndarray:
+    """The inputs hit by BUG_QTIE and BUG_QUNDERFLOW (checked by their own xfail tests, left out of the
+    general comparisons).  Drop this filter when those bugs are fixed."""
+    v = np.asarray(x, dtype=np.float64) * 2.0**f.frac
+    tie = (v < 0) & (v > -0.5) & (v + 1.0 == 0.5)
+    return tie | ((v == 0) & (np.asarray(x) < 0))
 
 
 @pytest.mark.xfail(strict=True, reason=BUG_SHIFT64)
 def test_bug_requant_shift_of_64_bits():
-    # 5 * 2**-64 is 0 in ap_fixed<8,8,AP_RND>; -5 * 2**-64 too.
+    # +-5 * 2**-64 rounds to 0 in every RND mode (|x| < half an LSB); shifts of 42..63 are right, see
+    # test_rounding_drops_whole_word.
     assert requant(np.array([5, -5]), 64, Fmt(8, 8, q=Q.RND)).tolist() == [0, 0]
 
 
@@ -248,6 +261,21 @@ def test_bug_requant_shift_of_64_bits():
 def test_bug_requant_left_shift_overflows_int64():
     # 2**59 * 2**-4 = 2**55 saturates ap_fixed<16,2,AP_RND,AP_SAT> to its raw_max 32767.
     assert requant(np.array([1 << 59, -(1 << 59)]), 4, Fmt(16, 2)).tolist() == [32767, -32768]
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_QTIE)
+@pytest.mark.parametrize("q", [Q.RND_MIN_INF, Q.RND_INF], ids=lambda q: q.name)
+def test_bug_quantize_just_above_negative_tie(q):
+    # -(0.5 - 2**-54) is nearer to 0 than to -1, in any rounding mode.
+    x = np.nextafter(-0.5, 0.0)
+    assert quantize(np.array([x, x / 8]), Fmt(8, 8, q=q)).tolist() == [0, 0]
+    assert quantize(np.array([x / 8]), Fmt(8, 5, q=q)).tolist() == [0]
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_QUNDERFLOW)
+def test_bug_quantize_tiny_negative_underflows():
+    # floor(-5e-324 / 16) = -1 in ap_fixed<20,24,AP_TRN> (LSB 16).
+    assert quantize(np.array([-5e-324]), Fmt(20, 24, q=Q.TRN, o=O.WRAP)).tolist() == [-1]
 
 
 @pytest.mark.xfail(strict=True, reason=BUG_QWRAP)
@@ -279,13 +307,14 @@ PAIRS = [
 # Pairs that expose the int64 limits of fixed.py (see the BUG_* reasons); their tests are xfail.
 BUG_PAIRS = {
     ((60, 56, True), (16, 2, True)): BUG_LSHIFT,   # left shift by 10 of a 60-bit word
-    ((16, -50, True), (8, 6, True)): BUG_SHIFT64,  # right shift by 64
 }
+# No pair shifts right by more than the source width: the ap_fixed C-simulation model asserts
+# ("Attempting to read bit beyond MSB") on such an assignment, so g++ cannot judge BUG_SHIFT64.
 ALL_PAIRS = PAIRS + list(BUG_PAIRS)
 
 # Destination formats for construction from double.
 DBL_FMTS = [(8, 3, True), (12, 4, False), (16, 2, True), (32, 16, True), (2, 1, True), (1, 0, False),
-            (20, 24, True), (10, -2, True), (62, 10, True)]
+            (20, 24, True), (10, -2, True), (62, 10, True), (16, 16, True)]
 
 
 def _ctype(w: int, i: int, s: bool, q: Q, o: O) -> str:
@@ -437,7 +466,7 @@ def apfixed(tmp_path_factory) -> APFixedOracle:
     d = tmp_path_factory.mktemp("apfixed")
     (d / "apfixed_ref.cpp").write_text(_cpp_source())
     t0 = time.perf_counter()
-    subprocess.run([gxx, "-std=c++14", "-O1", "-w", "-I", str(inc), "-o", str(d / "apfixed_ref"),
+    subprocess.run([gxx, "-std=c++14", "-O0", "-w", "-I", str(inc), "-o", str(d / "apfixed_ref"),
                     str(d / "apfixed_ref.cpp")], check=True, capture_output=True, text=True, timeout=300)
     print(f"compiled the ap_fixed reference in {time.perf_counter() - t0:.1f} s")
     return APFixedOracle(d / "apfixed_ref")
@@ -582,8 +611,11 @@ def random_doubles(f: Fmt, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([uni, ties, near])
 
 
-def _assert_same_double(got, ref, x, f: Fmt):
-    bad = np.flatnonzero(got != ref)
+def _assert_same_double(got, ref, x, f: Fmt, skip_known_bugs: bool = True):
+    differ = got != ref
+    if skip_known_bugs:
+        differ &= ~_quantize_known_bug(x, f)
+    bad = np.flatnonzero(differ)
     if bad.size:
         shown = ", ".join(f"{x[i]!r} -> fixed.py {got[i]} / ap_fixed {ref[i]}" for i in bad[:6])
         pytest.fail(f"quantize to {f.ctype()}: {bad.size}/{x.size} differ: {shown}")
@@ -645,6 +677,29 @@ def test_quantize_huge_values_wrap_like_apfixed(apfixed):
         f = Fmt(*t, q=Q.TRN, o=O.WRAP)
         x = _huge_doubles(f)
         _assert_same_double(quantize(x, f), apfixed.from_double_modes(x, f, [(f.q, f.o)])[0], x, f)
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_QTIE)
+def test_quantize_just_above_negative_tie_like_apfixed(apfixed):
+    for t in DBL_FMTS:
+        f = Fmt(*t)
+        x = np.array([np.nextafter(-0.5 * f.lsb, 0.0)])
+        assert _quantize_known_bug(x, f).all()
+        ref = apfixed.from_double_modes(x, f, ALL_MODES)
+        for m, (q, o) in enumerate(ALL_MODES):
+            g = f.with_modes(q, o)
+            _assert_same_double(quantize(x, g), ref[m], x, g, skip_known_bugs=False)
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_QUNDERFLOW)
+def test_quantize_tiny_negative_like_apfixed(apfixed):
+    f = Fmt(20, 24, q=Q.TRN)
+    x = np.array([-5e-324, -1e-322])
+    assert _quantize_known_bug(x, f).all()
+    for o in OS:
+        g = f.with_modes(o=o)
+        _assert_same_double(quantize(x, g), apfixed.from_double_modes(x, g, [(Q.TRN, o)])[0], x, g,
+                            skip_known_bugs=False)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""The ``hwmoe`` command line.  Every user mistake ends in one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .overrides import parse_assignments
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in the command's input, reported as one line."""
+
+
+def _load_graph(path: str):
+    from .onnx_import import import_onnx
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    return import_onnx(path)
+
+
+def _out_path(path: str) -> Path:
+    out = Path(path)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- export
+def cmd_export(a) -> None:
+    from .export import export_model
+    from .model import make_config
+    cfg = make_config(a.preset, parse_assignments(a.set))
+    out = _out_path(a.output)
+    export_model(cfg, str(out), seed=a.seed, weights=a.weights, block=a.block, opset=a.opset, dynamo=a.dynamo)
+    what = "whole model" if a.block is None else f"encoder block {a.block}"
+    print(f"wrote {out} ({a.preset}, {what}, opset {a.opset}, {'dynamo' if a.dynamo else 'legacy'} exporter)")
+
+
+# ------------------------------------------------------------------------------------------------ info
+def format_info(graph) -> str:
+    from . import ir
+    rows = [("node", "kind", "dims", "MMAC")]
+    for n in graph.nodes:
+        rows.append((n.name, n.kind, n.describe(), f"{n.macs(graph.shapes) / 1e6:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    params = graph.param_count()
+    experts = [n for n in graph.nodes if isinstance(n, ir.Experts)]
+    attn = [n for n in graph.nodes if isinstance(n, ir.Attention)]
+    tokens = graph.shapes[attn[0].inputs[0]][0] if attn else None
+    lines += ["",
+              f"input {graph.input} {tuple(graph.shapes[graph.input])}, output {graph.output} "
+              f"{tuple(graph.shapes[graph.output])}" + (f", {tokens} tokens" if tokens else ""),
+              f"blocks: {len(attn)} ({len(experts)} MoE"
+              + (f", {experts[0].num_experts} experts, top-{experts[0].top_k}" if experts else "") + ")",
+              f"total: {graph.macs() / 1e9:.4f} GMAC per image ({2 * graph.macs() / 1e9:.3f} GOP), "
+              f"{params / 1e6:.2f} M parameters = {params * 2 / 2**20:.1f} MiB at 16 bit, "
+              f"{params * 4 / 2**20:.1f} MiB at 32 bit"]
+    return "\n".join(lines)
+
+
+def cmd_info(a) -> None:
+    print(format_info(_load_graph(a.model)))
+
+
+# ------------------------------------------------------------------------------------------------- run
+def plan_for(graph, model_path: str, precision: str, plan_path: str | None, calib: str | None, seed: int):
+    """Load the model's hardware plan, or calibrate one on sample inputs and save it beside the model."""
+    from .plan import Plan
+    from .quantize import calibrate
+    path = Path(plan_path) if plan_path else Path(model_path).with_suffix(f".{precision}.plan.json")
+    if path.exists():
+        plan = Plan.load(path)
+        if plan.precision != precision:
+            raise UserError(f"{path}: plan is for {plan.precision}, not {precision}")
+        return plan, path, False
+    if calib:
+        samples = _load_npy(calib)
+    else:
+        rng = np.random.default_rng(seed)
+        samples = rng.standard_normal((4,) + tuple(graph.shapes[graph.input]))
+    plan = calibrate(graph, precision, samples)
+    plan.save(path)
+    return plan, path, True
+
+
+def _load_npy(path: str) -> np.ndarray:
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise UserError(f"{path}: not a readable .npy file ({e.__class__.__name__})") from None
+
+
+def cmd_run(a) -> None:
+    from .reference import run_fixed, run_float
+    graph = _load_graph(a.model)
+    x = _load_npy(a.input)
+    want = tuple(graph.shapes[graph.input])
+    if x.shape == want:
+        x = x[None]
+    if x.shape[1:] != want:
+        raise UserError(f"{a.input}: input shape {x.shape} does not match the model's (batch, "
+                        f"{', '.join(map(str, want))})")
+    if a.precision == "float":
+        y = run_float(graph, x)
+        note = "float64 IR"
+    else:
+        plan, path, made = plan_for(graph, a.model, a.precision, a.plan, a.calib, a.seed)
+        y = run_fixed(graph, plan, x)
+        note = f"bit-accurate {a.precision}, plan {path}{' (calibrated now)' if made else ''}"
+    out = _out_path(a.output)
+    np.save(out, y.astype(np.float32 if a.precision == "float" else np.float64))
+    print(f"wrote {out} {y.shape} ({note})")
+
+
+# ------------------------------------------------------------------------------------------------- sim
+def cmd_sim(a) -> None:
+    from .simulate import simulate_kernel
+    r = simulate_kernel(a.kernel, a.simulator, parse_assignments(a.set), a.seed)
+    print(r.summary())
+    if not r.bit_exact:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------------- boards
+def cmd_boards(a) -> None:
+    from .boards import list_boards
+    for b in list_boards():
+        print(b.summary())
+
+
+# ------------------------------------------------------------------------------------------------ demo
+def cmd_demo(a) -> None:
+    """The README's first command: export the default model, show its graph, run the reference."""
+    from .export import export_model
+    from .model import make_config
+    from .reference import run_fixed, run_float
+    out = Path(a.output)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = make_config(a.preset)
+    model_path = out / f"{a.preset}.onnx"
+    module, example = export_model(cfg, str(model_path), seed=a.seed)
+    print(f"exported {model_path}")
+    graph = _load_graph(str(model_path))
+    print(format_info(graph))
+    x = example.numpy()
+    np.save(out / "input.npy", x)
+    y_float = run_float(graph, x)
+    print(f"\nreference on {out / 'input.npy'}:")
+    for precision in ("w16a32", "w16a16", "w8a8"):
+        plan, path, _ = plan_for(graph, str(model_path), precision, None, None, a.seed)
+        y = run_fixed(graph, plan, x)
+        np.save(out / f"output.{precision}.npy", y)
+        cos = float((y * y_float).sum() / np.linalg.norm(y) / np.linalg.norm(y_float))
+        print(f"  {precision}: logits cosine vs float {cos:.6f}, max |diff| {np.abs(y - y_float).max():.4g} "
+              f"(plan {path.name})")
+
+
+# ------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    from .model import PRESETS
+    from .precision import PRECISIONS
+    p = argparse.ArgumentParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("export", help="export a preset model (or one encoder block) to ONNX")
+    e.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    e.add_argument("--block", type=int, help="export only this encoder block")
+    e.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    e.add_argument("--weights", help="state_dict file (loaded with weights_only=True)")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model field")
+    e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--dynamo", action="store_true", help="use torch's dynamo exporter (opset >= 18)")
+    e.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    e.set_defaults(func=cmd_export)
+
+    i = sub.add_parser("info", help="show the recognised kernel graph of an ONNX model")
+    i.add_argument("model", metavar="MODEL.onnx")
+    i.set_defaults(func=cmd_info)
+
+    r = sub.add_parser("run", help="run a model in float or bit-accurate fixed point")
+    r.add_argument("model", metavar="MODEL.onnx")
+    r.add_argument("--input", required=True, metavar="X.npy", help="one input or a batch")
+    r.add_argument("-o", "--output", required=True, metavar="Y.npy")
+    r.add_argument("--precision", default="float", choices=["float"] + sorted(PRECISIONS))
+    r.add_argument("--plan", help="quantisation plan JSON (default MODEL.<precision>.plan.json; made if absent)")
+    r.add_argument("--calib", metavar="X.npy", help="calibration inputs when the plan is made")
+    r.add_argument("--seed", type=int, default=0, help="seed of the default calibration inputs")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sim", help="simulate one RTL kernel against the reference")
+    s.add_argument("--kernel", required=True,
+                   choices=["linear", "attention", "layernorm", "gelu", "router", "moe"])
+    s.add_argument("--simulator", default="icarus", choices=["icarus", "verilator"])
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a kernel parameter")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sim)
+
+    b = sub.add_parser("boards", help="list the known FPGA boards")
+    b.set_defaults(func=cmd_boards)
+
+    d = sub.add_parser("demo", help="export the default model, show its graph, run the reference")
+    d.add_argument("--preset", default="m3vit-t", choices=sorted(PRESETS))
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("-o", "--output", default="out/demo")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("hwmoe: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:          # user mistakes and failures alike: one line, no traceback
+        if os.environ.get("HWMOE_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        print(f"hwmoe {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,8 +21,14 @@ module hwmoe_gelu_lane #(
     localparam integer SUBP  = (SUB > 0) ? SUB : 1;         // width of the interpolation fraction
     localparam integer IDX_W = IN_W + ((SUB < 0) ? -SUB : 0);
     localparam integer ADDR_W = $clog2(ENTRIES + 1);
-    localparam integer FRAC  = (IN_FRAC > D_W) ? IN_FRAC : D_W;
-    localparam integer SUM_W = IN_W + (FRAC - IN_FRAC) + 2;
+    localparam integer FRAC  = (IN_FRAC > D_W) ? IN_FRAC : D_W;   // fractional bits of ReLU(x) - d
+    localparam integer DIFF_W = D_W + 2;                         // signed D[i+1] - D[i]
+    localparam integer PROD_W = DIFF_W + SUBP + 1;               // slope * fraction
+    localparam integer X_SPAN = IN_W + FRAC - IN_FRAC;
+    localparam integer D_SPAN = PROD_W + FRAC - D_W;
+    localparam integer SUM_W = ((X_SPAN > D_SPAN) ? X_SPAN : D_SPAN) + 1;
+    localparam integer CMP_W = (IDX_W > 32) ? IDX_W : 32;
+    localparam [CMP_W-1:0] LIMIT = ENTRIES;
 
     (* rom_style = "block" *) reg [D_W-1:0] table_lo [0:ENTRIES];
     (* rom_style = "block" *) reg [D_W-1:0] table_hi [0:ENTRIES];
@@ -44,7 +50,7 @@ module hwmoe_gelu_lane #(
             assign frac_part = {SUBP{1'b0}};
         end
     endgenerate
-    wire in_table = index < ENTRIES;
+    wire in_table = {{(CMP_W-IDX_W){1'b0}}, index} < LIMIT;
 
     reg signed [IN_W-1:0] x1, x2;
     reg [SUBP-1:0] frac_part1;
@@ -70,12 +76,17 @@ module hwmoe_gelu_lane #(
     end
 
     // stage 2: interpolate, ReLU(x) - d, round and saturate
-    wire signed [D_W+SUBP+1:0] slope = $signed({2'b00, d_hi2}) - $signed({2'b00, d_lo2});
-    wire signed [D_W+SUBP+1:0] step  = (slope * $signed({1'b0, frac_part2})) >>> SUBP;
-    wire signed [D_W+SUBP+1:0] d_int = in_table2 ? ($signed({{(SUBP+2){1'b0}}, d_lo2}) + ((SUB > 0) ? step : 0))
-                                               : {(D_W+SUBP+2){1'b0}};
-    wire signed [SUM_W-1:0] relu = x2[IN_W-1] ? {SUM_W{1'b0}} : ($signed({{2{x2[IN_W-1]}}, x2}) <<< (FRAC - IN_FRAC));
-    wire signed [SUM_W-1:0] diff = relu - ($signed(d_int) <<< (FRAC - D_W));
+    wire signed [DIFF_W-1:0] slope = $signed({2'b00, d_hi2}) - $signed({2'b00, d_lo2});
+    wire signed [PROD_W-1:0] prod  = $signed({{(PROD_W-DIFF_W){slope[DIFF_W-1]}}, slope})
+                                   * $signed({{(PROD_W-SUBP){1'b0}}, frac_part2});
+    wire signed [PROD_W-1:0] d_lo_ext = $signed({{(PROD_W-D_W){1'b0}}, d_lo2});
+    wire signed [PROD_W-1:0] step  = prod >>> SUBP;              // floor, as the reference
+    wire signed [PROD_W-1:0] d_int = !in_table2 ? $signed({PROD_W{1'b0}}) :
+                                     (SUB > 0) ? d_lo_ext + step : d_lo_ext;
+    wire signed [SUM_W-1:0] x_ext = {{(SUM_W-IN_W){x2[IN_W-1]}}, x2};
+    wire signed [SUM_W-1:0] d_ext = {{(SUM_W-PROD_W){d_int[PROD_W-1]}}, d_int};
+    wire signed [SUM_W-1:0] relu  = x2[IN_W-1] ? {SUM_W{1'b0}} : (x_ext <<< (FRAC - IN_FRAC));
+    wire signed [SUM_W-1:0] diff  = relu - (d_ext <<< (FRAC - D_W));
     wire signed [OUT_W-1:0] rounded;
     hwmoe_requant #(.IN_W(SUM_W), .SHIFT(FRAC - OUT_FRAC), .OUT_W(OUT_W)) u_requant (.din(diff), .dout(rounded));
 

@@ -94,6 +94,8 @@ def shift_round(x, s: int, q: Q) -> np.ndarray:
     x = np.asarray(x, dtype=np.int64)
     if s <= 0:
         return x << (-s)
+    if s >= 64:            # every bit is dropped: only the sign (AP_TRN) or nothing is left
+        return np.where(x < 0, -1, 0).astype(np.int64) if q is Q.TRN else np.zeros_like(x)
     fl, rem, half = _floor_div_pow2(x, s)
     if q is Q.TRN:
         return fl
@@ -134,32 +136,46 @@ def overflow(x, fmt: Fmt) -> np.ndarray:
 def requant(x, frac_in: int, fmt: Fmt) -> np.ndarray:
     """Cast raw integers with ``frac_in`` fractional bits to ``fmt`` (rounding, then overflow), like an
     assignment between ap_fixed types."""
-    return overflow(shift_round(x, frac_in - fmt.frac, fmt.q), fmt)
+    x = np.asarray(x, dtype=np.int64)
+    s = frac_in - fmt.frac
+    if s < 0 and fmt.o is not O.WRAP:
+        # a left shift that would leave int64 saturates anyway: clamp first, outside every 62-bit word
+        lim = (1 << 62) >> -s
+        big = np.int64(1) << 62
+        y = shift_round(np.clip(x, -lim, lim), s, fmt.q)
+        return overflow(np.where(x > lim, big, np.where(x < -lim, -big, y)), fmt)
+    return overflow(shift_round(x, s, fmt.q), fmt)
 
 
 def quantize(x, fmt: Fmt) -> np.ndarray:
     """Float to raw integers in ``fmt``.  Exact for float64 inputs: the float is first scaled by a power of
     two (exact) and rounded to an integer with the format's mode, then overflow is applied."""
-    v = np.asarray(x, dtype=np.float64) * (2.0 ** fmt.frac)
+    x = np.asarray(x, dtype=np.float64)
+    v = x * (2.0 ** fmt.frac)
     if not np.all(np.isfinite(v)):
         raise ValueError("cannot quantise a non-finite value")
+    v = np.where((v == 0) & (x != 0), np.copysign(0.25, x), v)   # keep the sign of underflowed values
+    if fmt.o is O.WRAP:
+        v = np.fmod(v, 2.0 ** fmt.width)                          # exact; keeps sign and parity
     fl = np.floor(v)
-    rem = v - fl
+    mid = fl + 0.5
+    gt = v > mid                      # compare with the midpoint: v - floor(v) is inexact near -0
+    tie = (v == mid) & (v != fl)
     q = fmt.q
     if q is Q.TRN:
         r = fl
     elif q is Q.TRN_ZERO:
         r = np.where(v < 0, np.ceil(v), fl)
     elif q is Q.RND:
-        r = fl + (rem >= 0.5)
+        r = fl + (gt | tie)
     elif q is Q.RND_ZERO:
-        r = fl + ((rem > 0.5) | ((rem == 0.5) & (v < 0)))
+        r = fl + (gt | (tie & (v < 0)))
     elif q is Q.RND_MIN_INF:
-        r = fl + (rem > 0.5)
+        r = fl + gt
     elif q is Q.RND_INF:
-        r = fl + ((rem > 0.5) | ((rem == 0.5) & (v >= 0)))
+        r = fl + (gt | (tie & (v >= 0)))
     elif q is Q.RND_CONV:
-        r = fl + ((rem > 0.5) | ((rem == 0.5) & (np.mod(fl, 2) == 1)))
+        r = fl + (gt | (tie & (np.mod(fl, 2) == 1)))
     else:
         raise ValueError(f"unknown quantisation mode {q}")
     big = float(1 << 62)

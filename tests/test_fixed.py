@@ -16,10 +16,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hwmoe import aptypes
@@ -137,7 +138,7 @@ def test_shift_round_nonpositive_shift_is_exact(q):
 def test_rounding_drops_whole_word(q):
     """Shifts at least as wide as the word: |x| / 2**s < 1/2, so every RND mode gives 0."""
     x = np.array([-(1 << 40), -1, 1, (1 << 40) - 1], dtype=np.int64)
-    expect = {Q.TRN: [-1, -1, 0, 0], Q.TRN_ZERO: [0, 0, 0, 0]}.get(q, [0, 0, 0, 0])
+    expect = [-1, -1, 0, 0] if q is Q.TRN else [0, 0, 0, 0]
     for s in (42, 50, 62, 63):
         assert shift_round(x, s, q).tolist() == expect, s
 
@@ -172,11 +173,9 @@ def test_overflow_hand_worked(o):
 
 
 @pytest.mark.parametrize("o", OS, ids=lambda o: o.name)
-@pytest.mark.parametrize("width", [1, 2, 3, 8, 31, 32, 33, 61, 62])
-@pytest.mark.parametrize("signed", [True, False])
-def test_overflow_extremes(o, width, signed):
-    if signed and width < 2:
-        pytest.skip("no 1-bit signed format")
+@pytest.mark.parametrize("signed, width", [(s, w) for s in (True, False) for w in (1, 2, 3, 8, 31, 32, 33, 61, 62)
+                                           if w >= 1 + s], ids=lambda v: str(v))
+def test_overflow_extremes(o, signed, width):
     f = Fmt(width, width // 2, signed, Q.TRN, o)
     lo, hi = f.raw_min, f.raw_max
     x = np.array([lo - 1, lo, lo + 1, hi - 1, hi, hi + 1], dtype=np.int64)
@@ -230,56 +229,34 @@ def test_quantize_rejects_non_finite():
 # Known divergences from ap_fixed (minimal repros, no compiler needed)
 # --------------------------------------------------------------------------------------------------
 
-BUG_SHIFT64 = ("shift_round: for s >= 64 numpy's `1 << (s-1)` and `q << s` no longer describe the dropped "
-               "bits (half becomes 0 or -2**63), so the RND modes round |x| / 2**64 up to 1")
-BUG_LSHIFT = ("requant: the left shift (frac_in < fmt.frac) overflows int64 before the overflow mode is "
-              "applied, so SAT/SAT_ZERO/SAT_SYM see a wrapped value")
-BUG_QWRAP = ("quantize: values with |x * 2**frac| >= 2**62 are clipped to +-2**62 before AP_WRAP, which "
-             "then keeps the wrong low bits")
-BUG_QTIE = ("quantize: rem = v - floor(v) is not exact for -1 < v < 0; for v = -(0.5 - 2**-54) it rounds to "
-            "0.5, so RND_MIN_INF / RND_INF treat a value just above the -LSB/2 tie as the tie and give -1, not 0")
-BUG_QUNDERFLOW = ("quantize: x * 2**frac underflows to -0.0 for tiny negative x when frac < 0, so AP_TRN gives "
-                  "0 instead of floor(negative) = -1")
+# Each of these once diverged from ap_fixed; they stay as regression tests.
 
 
-def _quantize_known_bug(x, f: Fmt) -> np.ndarray:
-    """The inputs hit by BUG_QTIE and BUG_QUNDERFLOW (checked by their own xfail tests, left out of the
-    general comparisons).  Drop this filter when those bugs are fixed."""
-    v = np.asarray(x, dtype=np.float64) * 2.0**f.frac
-    tie = (v < 0) & (v > -0.5) & (v + 1.0 == 0.5)
-    return tie | ((v == 0) & (np.asarray(x) < 0))
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_SHIFT64)
-def test_bug_requant_shift_of_64_bits():
+def test_regression_requant_shift_of_64_bits():
     # +-5 * 2**-64 rounds to 0 in every RND mode (|x| < half an LSB); shifts of 42..63 are right, see
     # test_rounding_drops_whole_word.
     assert requant(np.array([5, -5]), 64, Fmt(8, 8, q=Q.RND)).tolist() == [0, 0]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_LSHIFT)
-def test_bug_requant_left_shift_overflows_int64():
+def test_regression_requant_left_shift_overflows_int64():
     # 2**59 * 2**-4 = 2**55 saturates ap_fixed<16,2,AP_RND,AP_SAT> to its raw_max 32767.
     assert requant(np.array([1 << 59, -(1 << 59)]), 4, Fmt(16, 2)).tolist() == [32767, -32768]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_QTIE)
 @pytest.mark.parametrize("q", [Q.RND_MIN_INF, Q.RND_INF], ids=lambda q: q.name)
-def test_bug_quantize_just_above_negative_tie(q):
+def test_regression_quantize_just_above_negative_tie(q):
     # -(0.5 - 2**-54) is nearer to 0 than to -1, in any rounding mode.
     x = np.nextafter(-0.5, 0.0)
     assert quantize(np.array([x, x / 8]), Fmt(8, 8, q=q)).tolist() == [0, 0]
     assert quantize(np.array([x / 8]), Fmt(8, 5, q=q)).tolist() == [0]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_QUNDERFLOW)
-def test_bug_quantize_tiny_negative_underflows():
+def test_regression_quantize_tiny_negative_underflows():
     # floor(-5e-324 / 16) = -1 in ap_fixed<20,24,AP_TRN> (LSB 16).
     assert quantize(np.array([-5e-324]), Fmt(20, 24, q=Q.TRN, o=O.WRAP)).tolist() == [-1]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_QWRAP)
-def test_bug_quantize_wrap_of_huge_value():
+def test_regression_quantize_wrap_of_huge_value():
     # 2**62 + 1024 as ap_fixed<16,16,AP_TRN,AP_WRAP> keeps its low 16 bits: 1024.
     assert quantize(np.array([2.0**62 + 1024]), Fmt(16, 16, q=Q.TRN, o=O.WRAP)).tolist() == [1024]
 
@@ -304,13 +281,11 @@ PAIRS = [
     ((62, 30, True), (32, 16, True)),    # widest signed source
     ((62, 31, False), (61, 30, False)),  # widest unsigned source
 ]
-# Pairs that expose the int64 limits of fixed.py (see the BUG_* reasons); their tests are xfail.
-BUG_PAIRS = {
-    ((60, 56, True), (16, 2, True)): BUG_LSHIFT,   # left shift by 10 of a 60-bit word
-}
+# A left shift by 10 of a 60-bit word: the cast must saturate, not overflow int64 first.
+LIMIT_PAIRS = [((60, 56, True), (16, 2, True))]
 # No pair shifts right by more than the source width: the ap_fixed C-simulation model asserts
-# ("Attempting to read bit beyond MSB") on such an assignment, so g++ cannot judge BUG_SHIFT64.
-ALL_PAIRS = PAIRS + list(BUG_PAIRS)
+# ("Attempting to read bit beyond MSB") on such an assignment, so g++ cannot judge test_regression_requant_shift_of_64_bits.
+ALL_PAIRS = PAIRS + LIMIT_PAIRS
 
 # Destination formats for construction from double.
 DBL_FMTS = [(8, 3, True), (12, 4, False), (16, 2, True), (32, 16, True), (2, 1, True), (1, 0, False),
@@ -454,6 +429,15 @@ class APFixedOracle:
 ALL_MODES = [(q, o) for q in QS for o in OS]
 
 
+def test_aptypes_include_dir(monkeypatch):
+    pytest.importorskip("hls4ml")
+    d = aptypes.include_dir()
+    assert d.is_absolute() and (d / "ap_fixed.h").is_file() and (d / "ap_int.h").is_file()
+    monkeypatch.setattr(aptypes.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(aptypes.APTypesNotFound, match="hls4ml is not installed"):
+        aptypes.include_dir()
+
+
 @pytest.fixture(scope="session")
 def apfixed(tmp_path_factory) -> APFixedOracle:
     gxx = shutil.which("g++")
@@ -466,8 +450,10 @@ def apfixed(tmp_path_factory) -> APFixedOracle:
     d = tmp_path_factory.mktemp("apfixed")
     (d / "apfixed_ref.cpp").write_text(_cpp_source())
     t0 = time.perf_counter()
-    subprocess.run([gxx, "-std=c++14", "-O0", "-w", "-I", str(inc), "-o", str(d / "apfixed_ref"),
-                    str(d / "apfixed_ref.cpp")], check=True, capture_output=True, text=True, timeout=300)
+    cc = subprocess.run([gxx, "-std=c++14", "-O0", "-w", "-I", str(inc), "-o", str(d / "apfixed_ref"),
+                         str(d / "apfixed_ref.cpp")], capture_output=True, text=True, timeout=300)
+    if cc.returncode != 0:
+        pytest.fail(f"g++ could not build the ap_fixed reference {d / 'apfixed_ref.cpp'}:\n{cc.stderr[-4000:]}")
     print(f"compiled the ap_fixed reference in {time.perf_counter() - t0:.1f} s")
     return APFixedOracle(d / "apfixed_ref")
 
@@ -534,23 +520,17 @@ def _assert_same(got: np.ndarray, ref: np.ndarray, raw: np.ndarray, src: Fmt, ds
 
 def _check_requant_batch(apfixed, pair, n_random: int):
     src, dst = _fmts(pair)
-    rng = np.random.default_rng(abs(hash(_pair_id(pair))) % (1 << 32))
+    rng = np.random.default_rng(zlib.crc32(_pair_id(pair).encode()))
     raw = np.concatenate([edge_raws(src, dst), random_raws(src, dst, n_random, rng)])
     ref = apfixed.requant_modes(raw, src, dst, ALL_MODES)
     for m, (q, o) in enumerate(ALL_MODES):
         _assert_same(requant(raw, src.frac, dst.with_modes(q, o)), ref[m], raw, src, dst, q, o)
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=_pair_id)
+@pytest.mark.parametrize("pair", ALL_PAIRS, ids=_pair_id)
 def test_requant_matches_apfixed_batch(apfixed, pair):
-    """Every Q x O on the edge words plus 2 x 400 random words of each pair (~20k words per pair)."""
-    _check_requant_batch(apfixed, pair, 400)
-
-
-@pytest.mark.parametrize("pair", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=r))
-                                  for p, r in BUG_PAIRS.items()], ids=_pair_id)
-def test_requant_matches_apfixed_int64_limits(apfixed, pair):
-    _check_requant_batch(apfixed, pair, 200)
+    """Every Q x O on the edge words and 2 x 800 random words of each pair (~22k words, ~600k casts in all)."""
+    _check_requant_batch(apfixed, pair, 800)
 
 
 def test_oracle_distinguishes_modes(apfixed):
@@ -581,7 +561,7 @@ def requant_cases(draw):
     return src, dst.with_modes(q, o), np.array([min(max(r, src.raw_min), src.raw_max) for r in raws])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=requant_cases())
 def test_requant_matches_apfixed_hypothesis(apfixed, case):
     src, dst, raw = case
@@ -611,10 +591,8 @@ def random_doubles(f: Fmt, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([uni, ties, near])
 
 
-def _assert_same_double(got, ref, x, f: Fmt, skip_known_bugs: bool = True):
+def _assert_same_double(got, ref, x, f: Fmt):
     differ = got != ref
-    if skip_known_bugs:
-        differ &= ~_quantize_known_bug(x, f)
     bad = np.flatnonzero(differ)
     if bad.size:
         shown = ", ".join(f"{x[i]!r} -> fixed.py {got[i]} / ap_fixed {ref[i]}" for i in bad[:6])
@@ -645,7 +623,7 @@ def double_cases(draw):
     return f, np.array(xs, dtype=np.float64)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=double_cases())
 def test_quantize_matches_apfixed_hypothesis(apfixed, case):
     f, x = case
@@ -671,7 +649,6 @@ def test_quantize_huge_values_saturate_like_apfixed(apfixed, o):
             _assert_same_double(quantize(x, g), apfixed.from_double_modes(x, g, [(q, o)])[0], x, g)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_QWRAP)
 def test_quantize_huge_values_wrap_like_apfixed(apfixed):
     for t in [(16, 16, True), (8, 3, True), (12, 4, False), (62, 10, True)]:
         f = Fmt(*t, q=Q.TRN, o=O.WRAP)
@@ -679,27 +656,22 @@ def test_quantize_huge_values_wrap_like_apfixed(apfixed):
         _assert_same_double(quantize(x, f), apfixed.from_double_modes(x, f, [(f.q, f.o)])[0], x, f)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_QTIE)
 def test_quantize_just_above_negative_tie_like_apfixed(apfixed):
     for t in DBL_FMTS:
         f = Fmt(*t)
         x = np.array([np.nextafter(-0.5 * f.lsb, 0.0)])
-        assert _quantize_known_bug(x, f).all()
         ref = apfixed.from_double_modes(x, f, ALL_MODES)
         for m, (q, o) in enumerate(ALL_MODES):
             g = f.with_modes(q, o)
-            _assert_same_double(quantize(x, g), ref[m], x, g, skip_known_bugs=False)
+            _assert_same_double(quantize(x, g), ref[m], x, g)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_QUNDERFLOW)
 def test_quantize_tiny_negative_like_apfixed(apfixed):
     f = Fmt(20, 24, q=Q.TRN)
-    x = np.array([-5e-324, -1e-322])
-    assert _quantize_known_bug(x, f).all()
+    x = np.array([-5e-324, -1.5e-323])  # both underflow to -0.0 when scaled by 2**-4
     for o in OS:
         g = f.with_modes(o=o)
-        _assert_same_double(quantize(x, g), apfixed.from_double_modes(x, g, [(Q.TRN, o)])[0], x, g,
-                            skip_known_bugs=False)
+        _assert_same_double(quantize(x, g), apfixed.from_double_modes(x, g, [(Q.TRN, o)])[0], x, g)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -707,8 +679,9 @@ def test_quantize_tiny_negative_like_apfixed(apfixed):
 # --------------------------------------------------------------------------------------------------
 
 
-def _rand_words(rng, shape, bits):
-    return rng.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1, size=shape, endpoint=True, dtype=np.int64)
+def _rand_words(rng, shape, bits, signed=True):
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    return rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64)
 
 
 def _exact(a, b):
@@ -737,7 +710,7 @@ def test_matmul_exact_extremes(a_bits, b_bits, k):
     b[:, 2] = bmax
     got = matmul(a, b, a_bits, b_bits)
     assert got.tolist() == _exact(a, b).tolist()
-    # words with every slice boundary bit set: 0b0111..1 / 0b1000..0 patterns shifted around
+    # a random mix of the two extremes
     rng = np.random.default_rng(k + a_bits)
     a2 = np.where(rng.random((6, k)) < 0.5, amin, amax).astype(np.int64)
     b2 = np.where(rng.random((k, 4)) < 0.5, bmin, bmax).astype(np.int64)
@@ -757,9 +730,30 @@ def test_matmul_batched_broadcast():
     assert got.tolist() == ref.tolist()
 
 
-@settings(max_examples=60, deadline=None)
-@given(a_bits=st.integers(2, 32), b_bits=st.integers(2, 32), k=st.integers(1, 1024), seed=st.integers(0, 2**32 - 1))
-def test_matmul_exact_hypothesis(a_bits, b_bits, k, seed):
+@st.composite
+def matmul_cases(draw):
+    """Signed or unsigned words of a_bits / b_bits bits, K as large as keeps the exact result in int64."""
+    a_bits, b_bits = draw(st.integers(1, 32)), draw(st.integers(1, 32))
+    a_signed = a_bits >= 2 and draw(st.booleans())   # a signed word needs 2 bits
+    b_signed = b_bits >= 2 and draw(st.booleans())
+    mag = (a_bits - a_signed) + (b_bits - b_signed)    # |a * b| <= 2**mag
+    assume(mag <= 62 or (mag == 63 and not (a_signed and b_signed)))  # the product itself fits int64
+    k = draw(st.integers(1, min(1024, max((1 << (63 - mag)) - 1, 1))))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return a_bits, b_bits, a_signed, b_signed, k, seed
+
+
+def _words(rng, shape, bits, signed):
+    """Random words, 30 % of them at the extremes of the range."""
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    extremes = rng.choice(np.array([lo, hi], dtype=np.int64), size=shape)
+    return np.where(rng.random(shape) < 0.3, extremes, _rand_words(rng, shape, bits, signed))
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=matmul_cases())
+def test_matmul_exact_hypothesis(case):
+    a_bits, b_bits, a_signed, b_signed, k, seed = case
     rng = np.random.default_rng(seed)
-    a, b = _rand_words(rng, (3, k), a_bits), _rand_words(rng, (k, 2), b_bits)
+    a, b = _words(rng, (3, k), a_bits, a_signed), _words(rng, (k, 2), b_bits, b_signed)
     assert matmul(a, b, a_bits, b_bits).tolist() == _exact(a, b).tolist()

@@ -1,9 +1,12 @@
 """LayerNorm unit: one pass over E[x] and E[x^2], 1/sqrt from a table (docs/numerics.md §6)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, requant, shift_round, shift_round_var
+from ..fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
+from .base import Kernel, SimCase, signed_range
 from .tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
 
 RSQRT = rsqrt_table()
@@ -50,3 +53,125 @@ def layernorm(x, x_fmt: Fmt, gamma, beta, p_fmt: Fmt, eps: float, out: Fmt,
     frac = n_fmt.frac + p_fmt.frac
     y = n * np.asarray(gamma, np.int64) + align(beta, p_fmt.frac, frac)
     return requant(y, frac, out)
+
+
+# ---------------------------------------------------------------------------------------------- hardware
+@dataclass(frozen=True)
+class LayerNormParams:
+    """Hardware parameters of the LayerNorm unit (rtl/hwmoe_layernorm.v) and the size of a test case."""
+    lanes: int = 4
+    dim_max: int = 24           # DIM: largest row the buffers hold
+    dim: int = 22               # runtime row length (not a multiple of lanes here: a padded last beat)
+    tokens: int = 6             # rows per layer
+    layers: int = 1             # layers in the case, each with its own gamma/beta
+    x_width: int = 16
+    x_frac: int = 10
+    p_width: int = 16
+    p_frac: int = 12
+    out_width: int = 16
+    out_frac: int = 11
+    stat_width: int = 16
+    norm_width: int = 18
+    eps: float = 1e-5
+    nbuf: int = 4               # row buffers (power of two)
+
+    def check(self) -> None:
+        for name in ("lanes", "dim_max", "dim", "tokens", "layers", "x_width", "p_width", "out_width",
+                     "stat_width", "norm_width", "nbuf"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not self.dim <= self.dim_max < (1 << 20):
+            raise ValueError(f"dim {self.dim} must be <= dim_max {self.dim_max} < 2^20")
+        if self.lanes > self.dim_max:
+            raise ValueError(f"lanes {self.lanes} must not exceed dim_max {self.dim_max}")
+        if self.nbuf < 2 or self.nbuf & (self.nbuf - 1):
+            raise ValueError(f"nbuf {self.nbuf} must be a power of two >= 2")
+        if self.tokens >= 1 << 16:
+            raise ValueError("tokens must be below 2^16")
+        if not 2 <= self.stat_width <= 19:
+            raise ValueError("stat_width must be 2..19 (E[x^2] stays in 64-bit words)")
+        if not 0 <= eps_raw(self.eps, 2 * self.stat_frac) < (1 << 31):
+            raise ValueError("eps does not fit 31 bits at the statistics' fraction")
+
+    @property
+    def stat_frac(self) -> int:
+        return self.x_frac - self.x_width + self.stat_width
+
+    def fmts(self) -> tuple[Fmt, Fmt, Fmt]:
+        return (Fmt(self.x_width, self.x_width - self.x_frac), Fmt(self.p_width, self.p_width - self.p_frac),
+                Fmt(self.out_width, self.out_width - self.out_frac))
+
+
+# pipeline latencies of rtl/hwmoe_layernorm.v: a row's last beat accepted -> its first beat read back out
+# of the buffer (sums committed, statistics, 1/sqrt: stages A and B), and that read -> the first output beat
+LN_FILL = 12
+LN_OUT = 6
+
+
+def cycles(lanes: int, dim: int, tokens: int, layers: int = 1, nbuf: int = 4) -> int:
+    """First input beat accepted to last output beat, no stalls.
+
+    A row is b = ceil(dim/lanes) beats and holds its buffer from its first beat in to its last beat read,
+    hold = 2b + LN_FILL cycles; with nbuf buffers row r starts at floor(r/nbuf) * max(hold, nbuf*b) +
+    (r mod nbuf) * b (one row per b cycles once rows are at least ~LN_FILL/(nbuf-2) beats long).  The last
+    row then takes 2b + LN_FILL + LN_OUT cycles, and every further layer waits b cycles for its gamma/beta,
+    streamed after the previous layer's last row has been read."""
+    b = -(-dim // lanes)
+    hold = 2 * b + LN_FILL
+    last = tokens * layers - 1
+    start_last = (last // nbuf) * max(hold, nbuf * b) + (last % nbuf) * b
+    return start_last + 2 * b + LN_FILL + LN_OUT + (layers - 1) * b
+
+
+def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
+    """Random rows (Gaussian with a per-row offset and scale, a few words at the extremes), plus a constant
+    row (variance 0: the eps path) and a row saturated at the most negative word, per layer."""
+    rng = np.random.default_rng(seed)
+    x_fmt, p_fmt, out = p.fmts()
+    rows = p.tokens * p.layers
+    b = -(-p.dim // p.lanes)
+    scale = 2.0 ** (x_fmt.int_bits - 3)
+    x = quantize(rng.normal(0, 1, (rows, p.dim)) * rng.uniform(0.05, 1, (rows, 1)) * scale
+                 + rng.uniform(-1, 1, (rows, 1)) * scale, x_fmt)
+    x = np.where(rng.random(x.shape) < 0.05, signed_range(rng, p.x_width, x.shape, 1.0), x)
+    for layer in range(p.layers):
+        r0 = layer * p.tokens
+        if p.tokens > 1:
+            x[r0 + 1] = x[r0 + 1, 0]                                   # constant row
+        if p.tokens > 2:
+            x[r0 + 2] = x_fmt.raw_min                                  # saturated constant row
+    ys, params = [], []
+    for layer in range(p.layers):
+        gamma = quantize(rng.normal(1, 0.5, p.dim), p_fmt)
+        beta = quantize(rng.normal(0, 0.5, p.dim), p_fmt)
+        if layer == 0:
+            gamma[:2] = [p_fmt.raw_max, p_fmt.raw_min]                 # extreme parameters
+        rows_l = x[layer * p.tokens:(layer + 1) * p.tokens]
+        ys.append(layernorm(rows_l, x_fmt, gamma, beta, p_fmt, p.eps, out, p.stat_width, p.norm_width))
+        params.append(np.concatenate([_beats(gamma[None], b, p.lanes), _beats(beta[None], b, p.lanes)], 1))
+    y = np.concatenate(ys)
+    return SimCase(
+        toplevel="hwmoe_layernorm",
+        sources=["hwmoe_rsqrt.v", "hwmoe_layernorm_lane.v", "hwmoe_layernorm.v"],
+        parameters={"LANES": p.lanes, "DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width,
+                    "P_FRAC": p.p_frac, "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
+                    "STAT_W": p.stat_width, "NORM_W": p.norm_width,
+                    "EPS_RAW": eps_raw(p.eps, 2 * p.stat_frac), "NBUF": p.nbuf},
+        inputs={"x": _beats(x, b, p.lanes), "p": np.concatenate(params)},
+        expected={"y": _beats(y, b, p.lanes)},
+        widths={"x": -p.x_width, "p": -p.p_width, "y": -p.out_width},
+        predicted_cycles=cycles(p.lanes, p.dim, p.tokens, p.layers, p.nbuf),
+        config={"dim": p.dim, "tokens": p.tokens},
+        memories={"RSQRT": (RSQRT, 16)})
+
+
+def _beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
+    """[rows, dim] -> [rows * beats, lanes], each row padded with zeros to whole beats."""
+    rows = np.asarray(rows, np.int64)
+    padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
+    padded[:, :rows.shape[1]] = rows
+    return padded.reshape(-1, lanes)
+
+
+KERNEL = Kernel("layernorm", LayerNormParams, make_case, cycles,
+                "LayerNorm unit: one-pass statistics, table 1/sqrt, row buffers overlapping rows")

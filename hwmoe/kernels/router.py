@@ -4,11 +4,15 @@ Top-k is taken on the integer logits (softmax is monotonic, so the set is the on
 without ties that rounding the probabilities would create); ties go to the lower expert index."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..fixed import Fmt, quantize
+from .base import Kernel, SimCase, signed_range
 from .linear import linear
-from .softmax import normalise, softmax_row_probs
+from .moe import expert_queues
+from .softmax import EXP2, RECIP, normalise, softmax_row_probs
 from .tables import Q15, U1_15
 from .attention import LOG2E
 
@@ -29,3 +33,177 @@ def router(x, x_fmt: Fmt, w, w_fmt: Fmt, logit_fmt: Fmt, top_k: int, renormalize
     if renormalize:
         gates = normalise(gates, gates.sum(-1, keepdims=True), Q15, Q15, U1_15)
     return index, gates
+
+
+# ---------------------------------------------------------------------------------------------- hardware
+@dataclass(frozen=True)
+class RouterParams:
+    """Hardware parameters of the router unit (rtl/hwmoe_router.v) and the size of a test case."""
+    lanes: int = 4
+    dim_max: int = 24           # DIM
+    dim: int = 22               # runtime token dimension
+    experts: int = 4
+    top_k: int = 2
+    expert_par: int = 4         # logits computed at once (divides experts)
+    tokens: int = 6             # tokens per layer
+    layers: int = 1
+    tmax: int = 16              # largest tokens per layer (queue memory)
+    x_width: int = 16
+    x_frac: int = 10
+    w_width: int = 16
+    w_frac: int = 14
+    logit_width: int = 16
+    logit_frac: int = 10
+    renormalize: bool = False
+    ties: bool = False          # identical gate rows (0 = 1, 4 = 5, ...): logits that tie exactly
+
+    def check(self) -> None:
+        for name in ("lanes", "dim_max", "dim", "experts", "top_k", "expert_par", "tokens", "layers", "tmax",
+                     "x_width", "w_width", "logit_width"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not self.lanes <= self.dim_max or not self.dim <= self.dim_max:
+            raise ValueError("need lanes <= dim_max and dim <= dim_max")
+        if self.experts < 2 or self.experts > 1 << 15 or not 1 <= self.top_k <= self.experts:
+            raise ValueError("need 2 <= experts and 1 <= top_k <= experts")
+        if self.experts % self.expert_par:
+            raise ValueError(f"expert_par {self.expert_par} must divide experts {self.experts}")
+        if not self.tokens <= self.tmax < 1 << 16:
+            raise ValueError(f"tokens {self.tokens} must be <= tmax {self.tmax} < 2^16")
+
+    def fmts(self) -> tuple[Fmt, Fmt, Fmt]:
+        return (Fmt(self.x_width, self.x_width - self.x_frac), Fmt(self.w_width, self.w_width - self.w_frac),
+                Fmt(self.logit_width, self.logit_width - self.logit_frac))
+
+
+# pipeline latencies of rtl/hwmoe_router.v (cycles())
+ROUTER_TAIL = 19            # a token's last MAC read -> its routing beat, besides the experts-long sweep
+GATE_PERIOD = 11            # the gate normalisation stage holds a token this long
+QUEUE_TAIL = 3              # last routing beat -> first queue beat, besides the top_k bucket writes
+
+
+def cycles(lanes: int, dim: int, experts: int, top_k: int, tokens: int, layers: int = 1,
+           expert_par: int | None = None) -> int:
+    """First input beat accepted to last output beat (routing beats and queues), no stalls.
+
+    A token is b = ceil(dim/lanes) beats and takes mac = (experts/expert_par) * b cycles in the MAC array;
+    the softmax sweep holds a token experts + 5 cycles, the gate normalisation GATE_PERIOD, and the MAC array
+    may run at most two tokens ahead of the sweep, so tokens follow every
+    period = max(mac, GATE_PERIOD, experts + 5, ceil((experts + mac + 4) / 2)) cycles.
+    A layer first loads experts * b weight beats; its first routing beat comes mac - 1 + experts + ROUTER_TAIL
+    after that; after its last one the queues follow: top_k bucket writes, then experts headers and
+    tokens * top_k entries.  The next layer's weights stream in once the MAC array has read the last token."""
+    ep = experts if expert_par is None else expert_par
+    b = -(-dim // lanes)
+    mac = (experts // ep) * b
+    period = max(mac, GATE_PERIOD, experts + 5, -(-(experts + mac + 4) // 2))
+    load = experts * b
+    last = load + mac - 1 + experts + ROUTER_TAIL + (tokens - 1) * period
+    total = last + top_k + QUEUE_TAIL + experts + tokens * top_k
+    # start of the last token in the MAC array: back to back, or held by the sweep two tokens behind
+    last_mac = load + (tokens - 1) * mac
+    if tokens >= 3:
+        last_mac = max(last_mac, load + mac + experts + 4 + (tokens - 3) * period)
+    return (layers - 1) * (last_mac + mac) + total
+
+
+def queue_beats(index, gates, experts: int) -> np.ndarray:
+    """The q stream of rtl/hwmoe_router_queues.v for one layer: per expert a header [1, e, count, 0, 0], then
+    [0, e, token, slot, gate] per queued token (hwmoe.kernels.moe.expert_queues order)."""
+    gates = np.asarray(gates, np.int64)
+    out = []
+    for e, (tok, slot) in enumerate(expert_queues(index, experts)):
+        out.append([1, e, len(tok), 0, 0])
+        out.extend([0, e, int(t), int(s), int(gates[t, s])] for t, s in zip(tok, slot))
+    return np.array(out, np.int64)
+
+
+def route_beats(index, gates) -> np.ndarray:
+    """The r stream: per token its k expert indices, then its k gate weights."""
+    return np.concatenate([np.asarray(index, np.int64), np.asarray(gates, np.int64)], axis=1)
+
+
+def _gate_weights(rng, p: RouterParams, w_fmt: Fmt) -> np.ndarray:
+    """Random gate rows; feature 0 (a large constant in every token) pushes the last expert up for every
+    token and the one before it down for every token, so one expert is chosen by all tokens and one by none."""
+    w = quantize(rng.normal(0, 0.6 / np.sqrt(p.dim), (p.experts, p.dim)), w_fmt)
+    w[:, 0] = 0
+    w[-1, 0] = quantize(0.75, w_fmt)
+    w[-2, 0] = quantize(-0.75, w_fmt)
+    if p.ties:
+        for e in range(0, p.experts - 2, 4):
+            w[e + 1] = w[e]
+    return w
+
+
+def make_case(p: RouterParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    x_fmt, w_fmt, l_fmt = p.fmts()
+    b = -(-p.dim // p.lanes)
+    routes, queues, xs, ws = [], [], [], []
+    for layer in range(p.layers):
+        x = quantize(rng.normal(0, 1, (p.tokens, p.dim)), x_fmt)
+        x = np.where(rng.random(x.shape) < 0.03, signed_range(rng, p.x_width, x.shape, 1.0), x)
+        x[:, 0] = quantize(min(4.0, x_fmt.raw_max * x_fmt.lsb), x_fmt)
+        w = _gate_weights(rng, p, w_fmt)
+        index, gates = router(x, x_fmt, w, w_fmt, l_fmt, p.top_k, p.renormalize)
+        routes.append(route_beats(index, gates))
+        queues.append(queue_beats(index, gates, p.experts))
+        xs.append(_beats(x, b, p.lanes))
+        ws.append(_beats(w, b, p.lanes))
+    return SimCase(
+        toplevel="hwmoe_router",
+        sources=["hwmoe_requant.v", "hwmoe_exp2.v", "hwmoe_recip.v", "hwmoe_router_softmax.v",
+                 "hwmoe_router_queues.v", "hwmoe_router.v"],
+        parameters={"LANES": p.lanes, "DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
+                    "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
+                    "W_FRAC": p.w_frac, "L_W": p.logit_width, "L_FRAC": p.logit_frac, "TMAX": p.tmax,
+                    "LOG2E": LOG2E_RAW},
+        inputs={"x": np.concatenate(xs), "w": np.concatenate(ws)},
+        expected={"r": np.concatenate(routes), "q": np.concatenate(queues)},
+        widths={"x": -p.x_width, "w": -p.w_width, "r": 16, "q": 16},
+        predicted_cycles=cycles(p.lanes, p.dim, p.experts, p.top_k, p.tokens, p.layers, p.expert_par),
+        config={"dim": p.dim, "tokens": p.tokens, "renorm": int(p.renormalize)},
+        memories={"EXP2": (EXP2, 16), "RECIP": (RECIP, 16)})
+
+
+def make_queue_case(experts: int = 5, top_k: int = 2, tokens: int = 9, tmax: int = 12, layers: int = 2,
+                    seed: int = 0) -> SimCase:
+    """A case for rtl/hwmoe_router_queues.v alone: random distinct choices per token, expert 0 chosen by
+    every token, the last expert by none (needs top_k <= experts - 1)."""
+    if not 1 <= top_k <= experts - 1:
+        raise ValueError("the queue case needs 1 <= top_k <= experts - 1")
+    rng = np.random.default_rng(seed)
+    routes, queues = [], []
+    for _ in range(layers):
+        index = np.array([np.concatenate([[0], 1 + rng.permutation(experts - 2)[:top_k - 1]])[rng.permutation(top_k)]
+                          for _ in range(tokens)], np.int64)
+        gates = rng.integers(0, 1 << 16, (tokens, top_k))
+        routes.append(route_beats(index, gates))
+        queues.append(queue_beats(index, gates, experts))
+    return SimCase(
+        toplevel="hwmoe_router_queues", sources=["hwmoe_router_queues.v"],
+        parameters={"EXPERTS": experts, "TOP_K": top_k, "TMAX": tmax},
+        inputs={"g": np.concatenate(routes)}, expected={"q": np.concatenate(queues)},
+        widths={"g": 16, "q": 16},
+        predicted_cycles=queue_cycles(experts, top_k, tokens, layers), config={"tokens": tokens})
+
+
+def queue_cycles(experts: int, top_k: int, tokens: int, layers: int = 1) -> int:
+    """hwmoe_router_queues alone, routing beats arriving back to back: k + 1 cycles per token to file it,
+    then experts + tokens * k queue beats per layer; the next layer's first beat is taken two cycles before
+    the previous layer's last queue beat leaves."""
+    per_layer = tokens * (top_k + 1) + 2 + experts + tokens * top_k
+    return layers * per_layer - 2 * (layers - 1)
+
+
+def _beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
+    """[rows, dim] -> [rows * beats, lanes], each row padded with zeros to whole beats."""
+    rows = np.asarray(rows, np.int64)
+    padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
+    padded[:, :rows.shape[1]] = rows
+    return padded.reshape(-1, lanes)
+
+
+KERNEL = Kernel("router", RouterParams, make_case, cycles,
+                "MoE router: gate MAC array, top-k, exp2/reciprocal softmax, per-expert token queues")

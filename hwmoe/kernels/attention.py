@@ -2,12 +2,19 @@
 
 Keys and values stream by in blocks of ``block`` tokens; a running max, running sum and running A.V
 accumulator are rescaled when the max grows, and the row is divided by the sum at the end
-(docs/numerics.md §7).  The block width is part of the numerics: rescaling rounds."""
+(docs/numerics.md §7).  The block width is part of the numerics: rescaling rounds.
+
+The hardware kernel (rtl/hwmoe_attention.v): ``AttentionParams``, the cycle formula ``cycles`` and
+``make_case``; q, k, v and the output stream head-major, token by token, ``lanes`` words per beat."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..fixed import Fmt, Q, int_bits_for, quantize, requant, shift_round
+from . import tables
+from .base import Kernel, SimCase
 from .softmax import exp2_neg, normalise
 from .tables import Q15
 
@@ -49,3 +56,129 @@ def attention(q, k, v, q_fmt: Fmt, k_fmt: Fmt, v_fmt: Fmt, heads: int, scale: fl
         m = m_new
     o = normalise(acc, l, Q15 + v_fmt.frac, Q15, out)               # [H, N, D]
     return o.transpose(1, 0, 2).reshape(n, heads * hd)
+
+
+# ------------------------------------------------------------------------------------------ hardware kernel
+
+@dataclass(frozen=True)
+class AttentionParams:
+    """Hardware parameters of the streaming attention unit (rtl/hwmoe_attention.v) and the size of a test case.
+
+    ``rows`` is the RTL's P (query rows in flight), ``lanes`` its LANES (multipliers per row = words per
+    stream beat), ``block`` its BLOCK (part of the numerics).  ``max_tokens`` 0 sizes the K/V buffers for
+    ``tokens``; ``scale`` 0 means head_dim ** -0.5.  Formats: width and fractional bits (all signed)."""
+    rows: int = 4
+    block: int = DEFAULT_BLOCK
+    lanes: int = 8
+    head_dim: int = 16
+    heads: int = 2
+    tokens: int = 21
+    max_tokens: int = 0
+    q_width: int = 16
+    q_frac: int = 12
+    k_width: int = 16
+    k_frac: int = 12
+    v_width: int = 16
+    v_frac: int = 12
+    t_width: int = 16
+    t_frac: int = 10
+    out_width: int = 16
+    out_frac: int = 12
+    scale: float = 0.0
+    sigma: float = 1.0          # spread of the random q, k, v (real units)
+    saturating: float = 0.02    # fraction of q, k, v words at their format's extremes
+
+    @property
+    def buffer_tokens(self) -> int:
+        return self.max_tokens or self.tokens
+
+    @property
+    def score_scale(self) -> float:
+        return self.scale or self.head_dim ** -0.5
+
+    def formats(self) -> tuple[Fmt, Fmt, Fmt, Fmt, Fmt]:
+        f = lambda w, fr: Fmt(w, w - fr)
+        return (f(self.q_width, self.q_frac), f(self.k_width, self.k_frac), f(self.v_width, self.v_frac),
+                f(self.t_width, self.t_frac), f(self.out_width, self.out_frac))
+
+    def check(self) -> None:
+        for name in ("rows", "block", "lanes", "head_dim", "heads", "tokens"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.head_dim % self.lanes:
+            raise ValueError(f"head_dim {self.head_dim} must be a multiple of lanes {self.lanes}")
+        if self.tokens > self.buffer_tokens:
+            raise ValueError(f"tokens {self.tokens} exceeds max_tokens {self.max_tokens}")
+        if not 0 <= self.t_frac <= self.t_width:
+            raise ValueError(f"t_frac {self.t_frac} must be within 0..t_width")
+        tok_w = int(self.buffer_tokens).bit_length()
+        if self.v_width + 15 + tok_w + 17 > 62:
+            raise ValueError("v_width + log2(max_tokens) too large: acc * r must fit 62 bits")
+        if self.q_width + self.k_width + int(np.ceil(np.log2(self.head_dim))) + 17 > 62:
+            raise ValueError("q_width + k_width + log2(head_dim) too large: s * C must fit 62 bits")
+        self.formats()
+
+
+SCORE_DRAIN, EXP_START, GROUP_DRAIN, OUT_LATENCY = 6, 3, 3, 3
+
+
+def cycles(p: AttentionParams, tokens: int, heads: int, head_dim: int) -> int:
+    """First input beat accepted to last output beat, without stalls (the schedule of hwmoe_attention.v).
+
+    Per head: K and V load (N*CH beats, concurrently) and, per group of P rows, its q (P_g*CH beats); per
+    group and block of nb keys: SCORE nb*CH, score drain, exp start, AV CH*(nb + 2) (two rescale steps per
+    chunk); 3 cycles per group before its output engine starts, which then overlaps the next group.  The last
+    group's output (P_last*CH beats + latency) ends the run.  CH = head_dim / lanes, N = tokens.
+    The only wait: a short last group whose q load and first score block take less time than the previous
+    group's output, which must be read out before the accumulators are rescaled."""
+    n, ch = int(tokens), -(-int(head_dim) // p.lanes)
+    groups, nblocks = -(-n // p.rows), -(-n // p.block)
+    blocks = ch * (2 * n + 2 * nblocks) + (SCORE_DRAIN + EXP_START) * nblocks
+    last_rows = n - (groups - 1) * p.rows
+    wait = max(0, (p.rows - last_rows - min(p.block, n)) * ch - (SCORE_DRAIN - 1)) if groups > 1 else 0
+    per_head = 2 * n * ch + groups * (blocks + GROUP_DRAIN) + wait
+    return int(heads) * per_head + last_rows * ch + OUT_LATENCY
+
+
+def _operands(rng: np.random.Generator, fmt: Fmt, shape, sigma: float, saturating: float) -> np.ndarray:
+    x = quantize(rng.normal(0.0, sigma, shape), fmt)
+    if saturating:
+        pick = rng.random(shape) < saturating
+        x = np.where(pick, rng.choice([fmt.raw_min, fmt.raw_max], size=shape), x)
+    return x
+
+
+def to_stream(x: np.ndarray, heads: int, lanes: int) -> np.ndarray:
+    """[tokens, heads*head_dim] -> beats [heads*tokens*head_dim/lanes, lanes], head-major."""
+    n = x.shape[0]
+    return np.asarray(x).reshape(n, heads, -1).transpose(1, 0, 2).reshape(-1, lanes)
+
+
+def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    q_fmt, k_fmt, v_fmt, t_fmt, o_fmt = p.formats()
+    shape = (p.tokens, p.heads * p.head_dim)
+    q, k, v = (_operands(rng, f, shape, p.sigma, p.saturating) for f in (q_fmt, k_fmt, v_fmt))
+    out = attention(q, k, v, q_fmt, k_fmt, v_fmt, p.heads, p.score_scale, t_fmt, o_fmt, block=p.block)
+    c, c_fmt = score_constant(p.score_scale)
+    exp2, recip = tables.exp2_table(), tables.recip_table()
+    return SimCase(
+        toplevel="hwmoe_attention",
+        sources=["hwmoe_requant.v", "hwmoe_exp2.v", "hwmoe_recip.v", "hwmoe_attention_lane.v",
+                 "hwmoe_attention_norm.v", "hwmoe_attention_row.v", "hwmoe_attention.v"],
+        parameters={"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "HEADS": p.heads,
+                    "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes,
+                    "Q_W": p.q_width, "Q_FRAC": p.q_frac, "K_W": p.k_width, "K_FRAC": p.k_frac,
+                    "V_W": p.v_width, "V_FRAC": p.v_frac, "T_W": p.t_width, "T_FRAC": p.t_frac,
+                    "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
+                    "C_VALUE": int(c), "C_W": c_fmt.width, "C_FRAC": c_fmt.frac},
+        inputs={name: to_stream(x, p.heads, p.lanes) for name, x in (("q", q), ("k", k), ("v", v))},
+        expected={"out": to_stream(out, p.heads, p.lanes)},
+        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "out": -p.out_width},
+        predicted_cycles=cycles(p, p.tokens, p.heads, p.head_dim),
+        config={"tokens": p.tokens},
+        memories={"EXP_TABLE": (exp2, 16), "RECIP_TABLE": (recip, 16)})
+
+
+KERNEL = Kernel("attention", AttentionParams, make_case, cycles,
+                "streaming attention: P query rows against block-streamed K/V held on chip, single-pass softmax")

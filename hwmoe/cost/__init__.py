@@ -1,0 +1,1 @@
+from .usage import Usage

@@ -1,0 +1,198 @@
+"""Whole-model estimate: per-layer cycles and bounds, the two-engine schedule, latency, throughput, GOPS and
+resources of a design on a board.
+
+Schedule.  The workload is a chain of stages alternating between the linear and the attention engine
+(:mod:`.workload`).  A batch of B images is split into groups of ``group`` images; a group runs each linear
+stage with its weights loaded once for the whole group, and each attention stage image by image.  Each engine
+takes its stages in order (stage, then group), a stage starting when its input stage of the same group is done
+and the engine is free.  So at batch 1 everything is sequential; with two or more groups the attention of one
+group overlaps the linear layers of the other.  Latency is always also reported at batch 1.
+
+Work.  GOPS = 2 x the graph's own MAC count (``Graph.macs()``: patch embedding, q/k/v/proj, attention QK^T and
+AV, dense MLP, router, top-k experts, head) per image / time.  For M3ViT-T that is 0.783 GMAC = 1.566 GOP per
+image, not the 2.5 GOP some papers use.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .engines import ENGINES, EngineConfig
+from .memory import activation_buffers
+from .usage import Usage
+from .workload import Workload
+
+#: Fixed logic outside the kernels: AXI masters/DMA, control FSM, clocking.  An assumption, not measured.
+CONTROL = Usage(lut=6000.0, ff=9000.0, bram36=4.0)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A point of the design space: each engine's choice of parameters and the batch grouping."""
+    linear: dict
+    attention: dict
+    group: int = 1
+
+    def to_dict(self) -> dict:
+        return {"linear": dict(self.linear), "attention": dict(self.attention), "group": self.group}
+
+
+@dataclass
+class Estimate:
+    design: Design
+    board: str
+    precision: str
+    clock_mhz: float
+    batch: int
+    latency_ms: float                  # one image alone (batch 1)
+    batch_ms: float                    # the whole batch
+    images_per_s: float
+    gops: float                        # at the chosen batch
+    gop_per_image: float
+    resources: Usage
+    breakdown: dict[str, Usage]
+    available: dict[str, int]
+    layers: list[dict] = field(default_factory=list)
+    fits: bool = True
+    limiting: tuple[str, float] = ("", 0.0)
+
+    @property
+    def ms_per_image(self) -> float:
+        return self.batch_ms / self.batch
+
+    def to_dict(self) -> dict:
+        used = self.resources.rounded()
+        return {
+            "board": self.board, "precision": self.precision, "clock_mhz": self.clock_mhz, "batch": self.batch,
+            "design": self.design.to_dict(),
+            "latency_ms": self.latency_ms, "batch_ms": self.batch_ms, "ms_per_image": self.ms_per_image,
+            "images_per_s": self.images_per_s, "gops": self.gops,
+            "work": {"gop_per_image": self.gop_per_image,
+                     "counted": "2 x the graph's MACs (Graph.macs()), top-k experts only"},
+            "resources": {"used": used, "available": dict(self.available),
+                          "utilisation": {k: round(used[k] / self.available[k], 4) if self.available[k] else None
+                                          for k in used},
+                          "by_unit": {k: v.rounded() for k, v in self.breakdown.items()}},
+            "fits": self.fits, "limiting": {"resource": self.limiting[0], "of_allowed": round(self.limiting[1], 4)},
+            "layers": self.layers,
+        }
+
+
+class Evaluator:
+    """Prices designs of one workload on one board at one precision; caches per engine choice."""
+
+    def __init__(self, wl: Workload, board, prec, clock_mhz: float | None = None, margins: dict | None = None,
+                 spaces: dict | None = None):
+        self.wl, self.board, self.prec = wl, board, prec
+        self.spaces = spaces or {}
+        self.clock = float(clock_mhz or board.clock_mhz)
+        self.bpc = board.bandwidth_bytes_per_cycle(self.clock)
+        self.margins = margins
+        self._cfg: dict = {}
+        self._stage: dict = {}
+        self._res: dict = {}
+        self.hidden = max([op.d_out for op in wl.ops("linear")] + [op.hidden for op in wl.ops("experts")]
+                          + [wl.dim])
+
+    # ---- per engine -------------------------------------------------------------------------------
+    def space(self, engine: str) -> dict[str, list]:
+        """The engine's legal values (from the model's dims), or the override given at construction."""
+        return self.spaces.get(engine) or ENGINES[engine].space(self.wl)
+
+    def config(self, engine: str, choice: dict, images: int = 1) -> EngineConfig:
+        """Kernel parameters; buffers sized for a group of ``images`` (the linear kernel holds them all)."""
+        key = (engine, tuple(sorted(choice.items())), images)
+        if key not in self._cfg:
+            self._cfg[key] = ENGINES[engine].build(choice, self.wl, self.prec, images)
+        return self._cfg[key]
+
+    def stage_costs(self, engine: str, choice: dict, images: int) -> list[list]:
+        """Per stage of the workload: the op costs if the stage runs on ``engine``, else None."""
+        key = (engine, tuple(sorted(choice.items())), images)
+        if key not in self._stage:
+            cfg, eng = self.config(engine, choice, images), ENGINES[engine]
+            self._stage[key] = [[eng.op_cost(cfg, op, self.wl, images, self.bpc, self.prec) for op in s.ops]
+                                if s.engine == engine else None for s in self.wl.stages]
+        return self._stage[key]
+
+    def stage_cycles(self, engine: str, choice: dict, images: int) -> list[float | None]:
+        return [None if c is None else sum(o.timing.total for o in c)
+                for c in self.stage_costs(engine, choice, images)]
+
+    def engine_cycles(self, engine: str, choice: dict, images: int = 1) -> float:
+        """The engine's busy cycles for one group of ``images`` (stage-1 objective)."""
+        return sum(c for c in self.stage_cycles(engine, choice, images) if c is not None)
+
+    def engine_resources(self, engine: str, choice: dict, images: int = 1) -> dict[str, Usage]:
+        key = (engine, tuple(sorted(choice.items())), images)
+        if key not in self._res:
+            self._res[key] = ENGINES[engine].resources(self.config(engine, choice, images), self.board.dsp_kind)
+        return self._res[key]
+
+    def shared_resources(self, batch: int, group: int) -> dict[str, Usage]:
+        in_flight = min(batch, 2 * group) if batch > group else group
+        return {"activation_buffers": activation_buffers(self.wl.tokens, self.wl.dim, self.hidden, in_flight,
+                                                         self.prec, self.board.resources.uram),
+                "control": CONTROL}
+
+    # ---- whole design -------------------------------------------------------------------------------
+    def makespan(self, design: Design, batch: int) -> float:
+        """Cycles for ``batch`` images under the two-engine schedule."""
+        group = max(1, min(design.group, batch))
+        sizes = [group] * (batch // group) + ([batch % group] if batch % group else [])
+        per = {n: [self.stage_cycles("linear", design.linear, n), self.stage_cycles("attention", design.attention, n)]
+               for n in set(sizes)}
+        stages = self.wl.stages
+        free = {"linear": 0.0, "attention": 0.0}
+        done = [0.0] * len(sizes)
+        for s, st in enumerate(stages):
+            for g, n in enumerate(sizes):
+                lin, att = per[n]
+                d = lin[s] if st.engine == "linear" else att[s]
+                start = max(done[g], free[st.engine])
+                done[g] = free[st.engine] = start + d
+        return max(done)
+
+    def resources(self, design: Design, batch: int) -> tuple[Usage, dict[str, Usage]]:
+        group = max(1, min(design.group, batch))
+        parts = {**self.engine_resources("linear", design.linear, group),
+                 **self.engine_resources("attention", design.attention, group),
+                 **self.shared_resources(batch, group)}
+        total = Usage()
+        for u in parts.values():
+            total = total + u
+        return total, parts
+
+    def evaluate(self, design: Design, batch: int = 1, layers: bool = True) -> Estimate:
+        total, parts = self.resources(design, batch)
+        cyc1 = self.makespan(design, 1)
+        cycb = cyc1 if batch == 1 else self.makespan(design, batch)
+        ms = lambda c: c / (self.clock * 1e3)
+        gop = 2 * self.wl.macs_per_image / 1e9
+        avail = self.board.resources.as_dict()
+        est = Estimate(design, self.board.name, self.prec.name, self.clock, batch, ms(cyc1), ms(cycb),
+                       batch / (ms(cycb) / 1e3), gop * batch / (ms(cycb) / 1e3), gop, total, parts, avail,
+                       fits=total.fits(self.board.resources, self.margins),
+                       limiting=total.worst(self.board.resources, self.margins))
+        if layers:
+            est.layers = self.layer_table(design)
+        return est
+
+    def layer_table(self, design: Design) -> list[dict]:
+        rows = []
+        lin = self.stage_costs("linear", design.linear, 1)
+        att = self.stage_costs("attention", design.attention, 1)
+        for s, st in enumerate(self.wl.stages):
+            for oc in (lin[s] if st.engine == "linear" else att[s]):
+                rows.append({"name": oc.name, "kind": oc.kind, "engine": st.engine,
+                             "compute_cycles": round(oc.timing.compute), "memory_cycles": round(oc.timing.memory),
+                             "cycles": round(oc.timing.total), "bytes": round(oc.timing.bytes),
+                             "bound": oc.timing.bound, "macs": oc.macs})
+        return rows
+
+
+def evaluate(wl: Workload, design: Design, board, prec, batch: int = 1, clock_mhz: float | None = None) -> Estimate:
+    return Evaluator(wl, board, prec, clock_mhz).evaluate(design, batch)
+
+
+__all__ = ["CONTROL", "Design", "Estimate", "Evaluator", "evaluate"]

@@ -1,0 +1,123 @@
+"""Plain-argument entry points for the CLI: ``search_command`` and ``sweep_command``.
+
+Both raise :class:`hwmoe.search.errors.SearchError` subclasses (``ValueError``) with one-line messages for
+user mistakes: unknown model, unknown board, bad precision, a board nothing fits on."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..boards import board_names
+from .errors import InfeasibleError, SearchError
+from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
+
+
+def format_result(r: SearchResult) -> str:
+    e = r.estimate
+    d = e.design
+    used, avail = e.resources.rounded(), e.available
+    lines = [
+        f"{r.model} on {e.board} ({e.precision}, {e.clock_mhz:g} MHz)",
+        f"  linear engine   : T_IN={d.linear['t_in']} T_OUT={d.linear['t_out']} N_PE={d.linear['n_pe']} "
+        f"({d.linear['n_pe'] * d.linear['t_in'] * d.linear['t_out']} MAC/cycle), "
+        f"LayerNorm row buffers {d.linear.get('ln_nbuf', 4)}",
+        f"  attention engine: P={d.attention['p']} lanes={d.attention['lanes']} block={d.attention['block']}",
+        f"  latency (batch 1): {e.latency_ms:.3f} ms",
+    ]
+    if e.batch > 1:
+        lines.append(f"  batch {e.batch} (groups of {d.group}): {e.batch_ms:.3f} ms, {e.ms_per_image:.3f} ms/image")
+    lines += [f"  throughput: {e.images_per_s:.1f} images/s, {e.gops:.1f} GOPS "
+              f"(work: {e.gop_per_image:.3f} GOP/image = 2 x the model's MACs)"]
+    bound = {}
+    for row in e.layers:
+        bound[row["bound"]] = bound.get(row["bound"], 0) + row["cycles"]
+    if bound:
+        tot = sum(bound.values())
+        lines.append("  time in layers: " + ", ".join(f"{k}-bound {v / tot:.0%}" for k, v in sorted(bound.items()))
+                     + " (weight-port: the kernel's T_IN-word weight stream)")
+    lines.append("  resources used / available:")
+    for k in ("lut", "ff", "dsp", "bram36", "uram"):
+        pct = f"{used[k] / avail[k]:6.1%}" if avail[k] else "   n/a"
+        lines.append(f"    {k.upper():<7}{used[k]:>10,} / {avail[k]:>10,}  {pct}")
+    lines.append(f"  search: {sum(r.trials.values())} trials in {r.seconds:.1f} s, storage {r.storage}")
+    return "\n".join(lines)
+
+
+def search_command(model_or_preset: str, board: str, precision: str = "w16a32", batch: int = 1,
+                   trials: int = DEFAULT_TRIALS, seed: int = 0, storage: str | None = None, workers: int = 1,
+                   out_dir: str | Path = "out/search", clock_mhz: float | None = None, quiet: bool = False,
+                   progress: bool = True) -> dict:
+    """Search, print the best design and write ``<out_dir>/search.json`` (latency under ``latency_ms``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    r = search(model_or_preset, board, precision, batch, trials, seed, storage, workers, out, progress=progress and
+               not quiet, clock_mhz=clock_mhz)
+    d = r.to_dict()
+    (out / "search.json").write_text(json.dumps(d, indent=1) + "\n")
+    if not quiet:
+        print(format_result(r))
+        print(f"  wrote {out / 'search.json'}")
+    return d
+
+
+CSV_FIELDS = ["board", "status", "clock_mhz", "latency_ms", "ms_per_image", "images_per_s", "gops",
+              "lut", "lut_avail", "ff", "ff_avail", "dsp", "dsp_avail", "bram36", "bram36_avail", "uram",
+              "uram_avail", "t_in", "t_out", "n_pe", "ln_nbuf", "p", "lanes", "block", "group", "note"]
+
+
+def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision: str = "w16a32",
+                  batch: int = 1, trials: int = DEFAULT_TRIALS, seed: int = 0, quiet: bool = False,
+                  progress: bool = True) -> list[dict]:
+    """Search every board (``"all"``, a comma-separated string or a list); write ``sweep.csv``,
+    ``sweep.json`` and the plots ``pareto.png``, ``resources.png``, ``latency.png`` to ``out_dir``.
+    Boards nothing fits on get a row with status ``infeasible`` and the reason."""
+    get_precision(precision)
+    wl = load_workload(preset)
+    names = board_names() if boards in ("all", None) else (
+        [s.strip() for s in boards.split(",") if s.strip()] if isinstance(boards, str) else list(boards))
+    boards_ = [get_board(n) for n in names]            # unknown board: fail before any search
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, results = [], {}
+    it = boards_
+    if progress and not quiet:
+        from tqdm import tqdm
+        it = tqdm(boards_, desc=f"sweep {wl.name}", dynamic_ncols=True)
+    for b in it:
+        try:
+            r = search(wl.name, b, precision, batch, trials, seed, None, 1, out / b.name, progress=False,
+                       workload=wl)
+        except InfeasibleError as e:
+            rows.append({"board": b.name, "status": "infeasible", "clock_mhz": b.clock_mhz, "note": str(e)})
+            continue
+        results[b.name] = r
+        e = r.estimate
+        used = e.resources.rounded()
+        row = {"board": b.name, "status": "ok", "clock_mhz": e.clock_mhz, "latency_ms": round(e.latency_ms, 4),
+               "ms_per_image": round(e.ms_per_image, 4), "images_per_s": round(e.images_per_s, 2),
+               "gops": round(e.gops, 2), **e.design.linear, **e.design.attention, "group": e.design.group}
+        for k in ("lut", "ff", "dsp", "bram36", "uram"):
+            row[k], row[f"{k}_avail"] = used[k], e.available[k]
+        rows.append(row)
+        (out / b.name / "search.json").write_text(json.dumps(r.to_dict(), indent=1) + "\n")
+    with open(out / "sweep.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
+    from .plots import plot_sweep
+    plot_sweep(rows, results, out, title=f"{wl.name}, {precision}, batch {batch}")
+    if not quiet:
+        for row in rows:
+            if row["status"] == "ok":
+                print(f"{row['board']:<9} {row['latency_ms']:8.3f} ms  {row['gops']:8.1f} GOPS  "
+                      f"DSP {row['dsp']:>5}/{row['dsp_avail']:<5} LUT {row['lut']:>8,}/{row['lut_avail']:<9,} "
+                      f"BRAM36 {row['bram36']:>4}/{row['bram36_avail']}")
+            else:
+                print(f"{row['board']:<9} {row['note']}")
+        print(f"wrote {out / 'sweep.csv'} and plots in {out}")
+    return rows
+
+
+__all__ = ["SearchError", "format_result", "search_command", "sweep_command"]

@@ -1,0 +1,201 @@
+"""The search driver: checks, the two stages (optionally on several worker processes sharing one Optuna
+storage), the final estimate."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..boards import BoardError, load_board
+from ..cost.model import Design, Estimate, Evaluator
+from ..cost.usage import DEFAULT_MARGINS
+from ..precision import PRECISIONS
+from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
+from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best
+from .storage import describe, make_storage
+
+DEFAULT_TRIALS = 200
+
+
+@dataclass
+class SearchResult:
+    estimate: Estimate
+    fronts: dict
+    trials: dict                       # study name -> completed trials
+    storage: str
+    seconds: float
+    model: str
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = self.estimate.to_dict()
+        d.update({"model": self.model, "search": {"trials": self.trials, "storage": self.storage,
+                                                   "seconds": round(self.seconds, 2),
+                                                   "front_sizes": {k: len(v) for k, v in self.fronts.items()}}})
+        return d
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def get_precision(name: str):
+    if name not in PRECISIONS:
+        raise PrecisionError(f"unknown precision {name!r}: expected one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
+def get_board(name):
+    try:
+        return load_board(name)
+    except BoardError as e:
+        raise UnknownBoardError(str(e)) from None
+
+
+def load_workload(model_or_preset: str):
+    """A preset name (``m3vit-t``) or a path to an ONNX file."""
+    from ..cost.workload import workload_from_config, workload_from_graph
+    from ..model import PRESETS, make_config
+    if model_or_preset in PRESETS:
+        return workload_from_config(make_config(model_or_preset), model_or_preset)
+    path = Path(model_or_preset)
+    if path.suffix == ".onnx" or path.exists():
+        if not path.is_file():
+            raise ModelError(f"{model_or_preset}: no such file")
+        from ..onnx_import import import_onnx
+        try:
+            graph = import_onnx(str(path))
+        except ValueError as e:
+            raise ModelError(f"{model_or_preset}: {e}") from None
+        return workload_from_graph(graph, path.stem)
+    raise ModelError(f"unknown model {model_or_preset!r}: expected a preset ({', '.join(PRESETS)}) "
+                     "or a path to an .onnx file")
+
+
+def check_positive(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ModelError(f"{name} must be a positive integer, got {v!r}")
+    return v
+
+
+def minimal_design(ev: Evaluator) -> Design:
+    return Design(*(({k: v[0] for k, v in ev.space(e).items()}) for e in ("linear", "attention")), 1)
+
+
+def check_feasible(ev: Evaluator, model: str) -> None:
+    """Raise InfeasibleError when even the smallest design does not fit at batch 1."""
+    est = ev.evaluate(minimal_design(ev), 1, layers=False)
+    if not est.fits:
+        kind, ratio = est.limiting
+        need = getattr(est.resources, kind)
+        avail = ev.board.resources[kind]
+        margin = (ev.margins or DEFAULT_MARGINS)[kind]
+        raise InfeasibleError(f"{model} does not fit on {ev.board.name}: even the smallest design needs "
+                              f"{need:,.0f} {kind.upper()} of {avail:,} ({margin:.0%} allowed = "
+                              f"{margin * avail:,.0f})")
+
+
+def study_prefix(model: str, board: str, precision: str, batch: int, seed: int) -> str:
+    return f"{model}|{board}|{precision}|b{batch}|s{seed}"
+
+
+# ---------------------------------------------------------------------------------------------- workers
+def _worker(args: tuple) -> None:
+    (model, board, precision, batch, trials, seed, storage, stage, clock_mhz) = args
+    wl, b, p = load_workload(model), get_board(board), get_precision(precision)
+    ev = Evaluator(wl, b, p, clock_mhz)
+    st = make_storage(storage, None)
+    prefix = study_prefix(wl.name, b.name, p.name, batch, seed)
+    if stage == 1:
+        for eng in ("linear", "attention"):
+            run_stage1(ev, eng, st, f"{prefix}|stage1|{eng}", trials, seed)
+    else:
+        fronts = {e: stage1_front(_load(st, f"{prefix}|stage1|{e}")) for e in ("linear", "attention")}
+        run_stage2(ev, fronts, batch, st, f"{prefix}|stage2", trials, seed)
+
+
+def _load(storage, name):
+    import optuna
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _storage_spec(storage: str | None, out_dir) -> str | None:
+    """The storage as a string other processes can open."""
+    if storage is not None:
+        return storage
+    from .storage import DEFAULT_JOURNAL
+    return str(Path(out_dir) / DEFAULT_JOURNAL) if out_dir is not None else None
+
+
+# ---------------------------------------------------------------------------------------------- search
+def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials: int = DEFAULT_TRIALS,
+           seed: int = 0, storage: str | None = None, workers: int = 1, out_dir=None, progress: bool = False,
+           clock_mhz: float | None = None, workload=None, spaces: dict | None = None) -> SearchResult:
+    """Two-stage search of ``model`` (preset or .onnx) on ``board``.  ``trials``: per study (stage 1 per engine,
+    stage 2).  ``storage``: any Optuna storage URL or a journal-file path; default a journal file in
+    ``out_dir`` (in memory without out_dir).  ``spaces`` overrides engines' legal values (tests)."""
+    t0 = time.perf_counter()
+    check_positive("batch", batch)
+    check_positive("trials", trials)
+    check_positive("workers", workers)
+    prec = get_precision(precision)
+    b = board if hasattr(board, "resources") else get_board(board)
+    wl = workload if workload is not None else load_workload(model)
+    name = wl.name
+    ev = Evaluator(wl, b, prec, clock_mhz, spaces=spaces)
+    check_feasible(ev, name)
+    if workers > 1 and spaces:
+        raise ModelError("space overrides are not passed to worker processes")
+    if workers > 1 and storage is None and out_dir is None:
+        raise ModelError("several workers need a shared storage: give out_dir or storage")
+    st = make_storage(storage, out_dir)
+    prefix = study_prefix(name, b.name, prec.name, batch, seed)
+    spec = _storage_spec(storage, out_dir)
+
+    def bar(desc):
+        if not progress:
+            return None
+        from tqdm import tqdm
+        return tqdm(total=trials, desc=desc, leave=False, dynamic_ncols=True)
+
+    def extra_workers(stage):
+        if workers <= 1:
+            return []
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_worker, args=((model, b.source and str(b.source) or b.name, prec.name, batch,
+                                                   trials, seed, spec, stage, clock_mhz),)) for _ in range(workers - 1)]
+        for p in procs:
+            p.start()
+        return procs
+
+    def join(procs):
+        for p in procs:
+            p.join()
+            if p.exitcode:
+                raise RuntimeError(f"search worker exited with code {p.exitcode}")
+
+    procs = extra_workers(1)
+    studies = {}
+    for eng in ("linear", "attention"):
+        pb = bar(f"{b.name} stage 1 {eng}")
+        studies[eng] = run_stage1(ev, eng, st, f"{prefix}|stage1|{eng}", trials, seed, pb)
+        if pb is not None:
+            pb.close()
+    join(procs)
+    fronts = {e: stage1_front(studies[e]) for e in studies}
+    for e, f in fronts.items():
+        if not f:
+            raise InfeasibleError(f"{name} does not fit on {b.name}: no {e} engine found that fits")
+    procs = extra_workers(2)
+    pb = bar(f"{b.name} stage 2")
+    s2 = run_stage2(ev, fronts, batch, st, f"{prefix}|stage2", trials, seed, pb)
+    if pb is not None:
+        pb.close()
+    join(procs)
+    best = stage2_best(ev, fronts, batch, s2)
+    if best is None:
+        raise InfeasibleError(f"{name} does not fit on {b.name}: no combination of engines fits "
+                              "within the resource margins")
+    design, _ = best
+    est = ev.evaluate(design, batch)
+    trials_done = {f"stage1 {e}": completed(studies[e]) for e in studies}
+    trials_done["stage2"] = completed(s2)
+    return SearchResult(est, fronts, trials_done, describe(storage, out_dir), time.perf_counter() - t0, name)

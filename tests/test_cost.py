@@ -1,0 +1,195 @@
+"""Cost model: workload extraction, delegation of cycles to the kernels' formulas, resources against recorded
+(and one live) yosys synthesis, the memory model, the schedule and the whole-model figures."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from hwmoe.boards import load_board
+from hwmoe.cost.calibrate import load_rows
+from hwmoe.cost.fit import is_calibrated
+from hwmoe.cost.kernels import ADAPTERS
+from hwmoe.cost.memory import overlap
+from hwmoe.cost.model import Design, Evaluator
+from hwmoe.cost.workload import expected_touched, workload_from_config, workload_from_graph
+from hwmoe.model import make_config
+from hwmoe.precision import get_precision
+
+# Tolerances the calibrated model meets on every recorded yosys point (search/calibration/*.json)
+LUT_TOL = 0.15
+FF_TOL = 0.15
+BRAM_TOL = 0.5          # half a RAMB36 (one RAMB18)
+
+READY = {name: a for name, a in ADAPTERS.items() if a.ready()}
+
+
+@pytest.fixture(scope="module")
+def m3vit_t():
+    return workload_from_config(make_config("m3vit-t"), "m3vit-t")
+
+
+@pytest.fixture(scope="module")
+def zcu102_eval(m3vit_t):
+    return Evaluator(m3vit_t, load_board("zcu102"), get_precision("w16a32"))
+
+
+UBIMOE_LIKE = Design({"t_in": 16, "t_out": 16, "n_pe": 3, "ln_nbuf": 4}, {"p": 4, "lanes": 16, "block": 16}, 1)
+
+
+# ------------------------------------------------------------------------------------------------ workload
+def test_workload_from_config_matches_graph():
+    from hwmoe.from_torch import graph_from_model
+    from hwmoe.model import build_model
+    cfg = make_config("tiny")
+    g = graph_from_model(build_model(cfg, 0))
+    a, b = workload_from_graph(g, "tiny"), workload_from_config(cfg, "tiny")
+    assert a.stages == b.stages
+    assert a.tokens == b.tokens and a.dim == b.dim
+    assert a.macs_per_image == b.macs_per_image == g.macs()
+
+
+def test_m3vit_t_work(m3vit_t):
+    assert m3vit_t.tokens == 129
+    assert m3vit_t.macs_per_image == 782_911_488          # 1.566 GOP per image
+    engines = [s.engine for s in m3vit_t.stages]
+    assert engines.count("attention") == 12 and all(a != b for a, b in zip(engines, engines[1:]))
+
+
+def test_expected_touched_experts():
+    assert expected_touched(16, 2, 129) == pytest.approx(16.0, abs=1e-5)     # every expert at batch 1
+    assert expected_touched(16, 2, 1) == pytest.approx(2.0)
+    assert 2.0 < expected_touched(16, 2, 4) < 8.0
+
+
+# ------------------------------------------------------------------------------------------------ cycles
+def _work(name):
+    return {"linear": dict(rows=37, d_in=40, d_out=36), "attention": dict(tokens=21, heads=2, head_dim=16),
+            "layernorm": dict(rows=6, dim=22), "gelu": dict(words=256)}[name]
+
+
+@pytest.mark.parametrize("name", sorted(READY))
+def test_cycles_delegate_to_kernel_formula(name, monkeypatch):
+    """The adapter returns exactly what the kernel's own formula returns, and nothing else is consulted."""
+    a = ADAPTERS[name]
+    p = a.Params()
+    expect = a.cycles(p, **_work(name))
+    calls = []
+    real = a.kernel.cycles
+
+    def spy(*args, **kw):
+        calls.append(args)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(a.kernel, "cycles", spy) if not dataclasses.is_dataclass(a.kernel) else \
+        monkeypatch.setattr(type(a), "kernel", property(lambda self: dataclasses.replace(real_kernel(name),
+                                                                                          cycles=spy)))
+    assert a.cycles(p, **_work(name)) == expect
+    assert calls, "the adapter did not call the kernel's cycle formula"
+
+
+def real_kernel(name):
+    import importlib
+    return importlib.import_module(f"hwmoe.kernels.{name}").KERNEL
+
+
+def test_linear_cycles_match_kernel_case():
+    """On the kernel's own test case, the adapter's figure is the one the RTL test checks."""
+    a = ADAPTERS["linear"]
+    p = a.Params()
+    assert a.cycles(p, rows=p.tokens, d_in=p.d_in, d_out=p.d_out, gelu=p.gelu) == a.kernel.make_case(p).predicted_cycles
+
+
+# ------------------------------------------------------------------------------------------------ resources
+CALIBRATED = [n for n in sorted(READY) if load_rows(n)]
+
+
+@pytest.mark.parametrize("name", CALIBRATED)
+def test_resources_match_recorded_synthesis(name):
+    a = ADAPTERS[name]
+    assert is_calibrated(name), f"{name}: recorded data but no fit; run python -m hwmoe.cost.calibrate --fit-only"
+    for row in load_rows(name):
+        p = a.Params(**row["params"])
+        got, want = a.resources(p), row["counts"]
+        where = f"{name} {row['verilog']}"
+        assert got.dsp == want["dsp"], f"{where}: DSP {got.dsp} != yosys {want['dsp']}"
+        assert abs(got.bram36 - want["bram36"]) <= BRAM_TOL, f"{where}: BRAM36 {got.bram36} vs {want['bram36']}"
+        assert got.lut == pytest.approx(want["lut"], rel=LUT_TOL), f"{where}: LUT"
+        assert got.ff == pytest.approx(want["ff"], rel=FF_TOL), f"{where}: FF"
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_live_yosys_matches_model():
+    """Synthesise one small point now (a few seconds) and compare with the model."""
+    from hwmoe.cost.yosys import synth
+    a = ADAPTERS["linear"]
+    p = a.Params(t_in=2, t_out=3, n_pe=2, tokens=6, d_in=24, d_out=12)      # not a calibration point
+    sources, top, params, memories = a.synth_case(p)
+    want = synth(sources, top, params, memories)["counts"]
+    got = a.resources(p)
+    assert got.dsp == want["dsp"]
+    assert abs(got.bram36 - want["bram36"]) <= BRAM_TOL
+    assert got.lut == pytest.approx(want["lut"], rel=0.25)
+    assert got.ff == pytest.approx(want["ff"], rel=0.25)
+
+
+def test_dsp_per_mac_follows_widths():
+    a = ADAPTERS["linear"]
+    p16 = a.Params(t_in=4, t_out=4, n_pe=2, x_width=16, w_width=16)
+    p32 = a.Params(t_in=4, t_out=4, n_pe=2, x_width=32, x_frac=16, w_width=16)
+    assert a.dsp(p16) == 32 and a.dsp(p32) == 64          # 16x32 needs two DSP48E2
+
+
+# ------------------------------------------------------------------------------------------------ memory
+def test_overlap_rules():
+    t = overlap(1000, 64_000, 64.0, True, fill_bytes=640)
+    assert t.total == 1000 + 10 and t.bound == "compute"
+    t = overlap(1000, 128_000, 64.0, True)
+    assert t.total == 2000 and t.bound == "memory"
+    assert overlap(1000, 64_000, 64.0, False).total == 2000
+
+
+def test_moe_layers_are_memory_bound_on_ddr(zcu102_eval):
+    rows = zcu102_eval.evaluate(UBIMOE_LIKE).layers
+    moe = [r for r in rows if r["kind"] == "experts"]
+    # at batch 1 every expert's weights are used by ~16 tokens only: weight streaming bounds the layer, through
+    # the kernel's T_IN-word weight port (256 bit here, 9.6 GB/s) before the 19.2 GB/s DDR
+    assert len(moe) == 6 and all(r["bound"] in ("memory", "weight-port") for r in moe)
+    # every expert is loaded: 16 x (2 x 192 x 384 x 2 B + biases)
+    assert moe[0]["bytes"] == pytest.approx(16 * (2 * 192 * 384 * 2 + (384 + 192) * 2))
+    u280 = Evaluator(zcu102_eval.wl, load_board("u280"), zcu102_eval.prec).evaluate(UBIMOE_LIKE).layers
+    assert all(r["bound"] != "memory" for r in u280 if r["kind"] == "experts")
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+def test_batch1_is_sequential(zcu102_eval):
+    ev = zcu102_eval
+    total = ev.engine_cycles("linear", UBIMOE_LIKE.linear) + ev.engine_cycles("attention", UBIMOE_LIKE.attention)
+    assert ev.makespan(UBIMOE_LIKE, 1) == pytest.approx(total)
+    est = ev.evaluate(UBIMOE_LIKE)
+    assert est.latency_ms == pytest.approx(total / (ev.clock * 1e3))
+    assert est.gops == pytest.approx(2 * ev.wl.macs_per_image / (est.latency_ms / 1e3) / 1e9)
+
+
+def test_batch_overlaps_engines(zcu102_eval):
+    ev = zcu102_eval
+    one = ev.makespan(UBIMOE_LIKE, 1)
+    lin = ev.engine_cycles("linear", UBIMOE_LIKE.linear)
+    att = ev.engine_cycles("attention", UBIMOE_LIKE.attention)
+    two = ev.makespan(dataclasses.replace(UBIMOE_LIKE, group=1), 2)
+    assert max(2 * lin, 2 * att) <= two < 2 * one               # the engines overlap across images
+    grouped = ev.makespan(dataclasses.replace(UBIMOE_LIKE, group=2), 2)
+    assert grouped < 2 * one                                     # weights amortised over the group
+    est = ev.evaluate(dataclasses.replace(UBIMOE_LIKE, group=1), batch=2)
+    assert est.images_per_s > 1e3 / est.latency_ms
+
+
+def test_estimate_reports_everything(zcu102_eval):
+    d = zcu102_eval.evaluate(UBIMOE_LIKE).to_dict()
+    for key in ("latency_ms", "images_per_s", "gops", "resources", "layers", "fits", "work"):
+        assert key in d
+    assert set(d["resources"]["used"]) == {"lut", "ff", "dsp", "bram36", "uram"}
+    assert {r["bound"] for r in d["layers"]} <= {"compute", "memory", "weight-port"}
+    # UbiMoE's engine shape: 768 MACs at 16 x 32 bit = 1536 DSPs in the linear kernel
+    assert d["resources"]["by_unit"]["linear"]["dsp"] == 768 * 2 + 16

@@ -1,0 +1,166 @@
+"""Two-stage search: against brute force, determinism, resume after a kill, two worker processes on one study,
+the commands' outputs and their one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hwmoe.boards import load_board
+from hwmoe.cost.model import Evaluator
+from hwmoe.cost.workload import workload_from_config
+from hwmoe.model import make_config
+from hwmoe.precision import get_precision
+from hwmoe.search import (InfeasibleError, PrecisionError, SearchError, UnknownBoardError, search,
+                          search_command, sweep_command)
+from hwmoe.search.brute import exhaustive
+from hwmoe.search.storage import make_storage
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+# A reduced space of the real engines (128 x 16 points) that exhaustive enumeration covers in seconds
+SMALL = {"linear": {"t_in": [2, 4, 8, 16], "t_out": [2, 4, 8, 16], "n_pe": [1, 2, 3, 4], "ln_nbuf": [2, 4]},
+         "attention": {"p": [1, 2, 4, 8], "lanes": [2, 4, 8, 16], "block": [16]}}
+
+
+@pytest.fixture(scope="module")
+def m3vit_t():
+    return workload_from_config(make_config("m3vit-t"), "m3vit-t")
+
+
+@pytest.mark.parametrize("board,batch", [("kv260", 1), ("zcu102", 2)])
+def test_search_reaches_exhaustive_optimum(m3vit_t, board, batch):
+    b, prec = load_board(board), get_precision("w16a32")
+    best, best_ms, n = exhaustive(Evaluator(m3vit_t, b, prec, spaces=SMALL), batch)
+    assert best is not None and n == 128 * 16 * len([g for g in range(1, batch + 1) if batch % g == 0])
+    # 150 trials >= 128 linear points: stage 1 enumerates (grid); stage 2 (TPE + polish) is what is tested
+    r = search("m3vit-t", b, "w16a32", batch=batch, trials=150, seed=0, workload=m3vit_t, spaces=SMALL)
+    assert r.estimate.fits
+    assert r.estimate.ms_per_image <= best_ms * 1.01, (r.estimate.design, best)
+
+
+def test_search_is_deterministic(m3vit_t):
+    a = search("m3vit-t", "zcu102", trials=40, seed=3, workload=m3vit_t)
+    b = search("m3vit-t", "zcu102", trials=40, seed=3, workload=m3vit_t)
+    assert a.estimate.design == b.estimate.design and a.estimate.latency_ms == b.estimate.latency_ms
+
+
+def test_m3vit_t_zcu102_fits_quickly(tmp_path, capsys):
+    t0 = time.perf_counter()
+    d = search_command("m3vit-t", "zcu102", out_dir=tmp_path, progress=False)
+    assert time.perf_counter() - t0 < 120
+    out = capsys.readouterr().out
+    assert "latency (batch 1)" in out and "GOPS" in out and "DSP" in out
+    saved = json.loads((tmp_path / "search.json").read_text())
+    assert saved["latency_ms"] == d["latency_ms"] > 0 and saved["fits"]
+    used, avail = saved["resources"]["used"], saved["resources"]["available"]
+    assert used["lut"] <= 0.8 * avail["lut"] and used["dsp"] <= 0.9 * avail["dsp"]
+    assert used["bram36"] <= 0.9 * avail["bram36"]
+    assert (tmp_path / "optuna.journal").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ storage
+def _counts(storage_spec: str) -> dict[str, int]:
+    st = make_storage(storage_spec, None)
+    return {s.study_name: len([t for t in optuna.load_study(study_name=s.study_name, storage=st)
+                               .get_trials(deepcopy=False) if t.state == TrialState.COMPLETE])
+            for s in optuna.get_all_study_summaries(st)}
+
+
+def _cmd(*args):
+    return [PY, "-m", "hwmoe.search", "m3vit-t", "zcu102", "--quiet", *args]
+
+
+def test_killed_search_resumes(tmp_path):
+    out = tmp_path / "run"
+    journal = out / "optuna.journal"
+    p = subprocess.Popen(_cmd("--trials", "150", "-o", str(out)), cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        done = 0
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if journal.is_file():
+                done = sum(_counts(str(journal)).values())
+                if done >= 25:
+                    break
+        assert done >= 25, "the search did not get going"
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    before = _counts(str(journal))
+    assert 0 < sum(before.values()) < 3 * 150
+    r = subprocess.run(_cmd("--trials", "150", "-o", str(out)), cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    after = _counts(str(journal))
+    assert all(after[k] >= before[k] for k in before)          # nothing lost
+    assert len(after) == 3
+    for name, v in after.items():
+        target = 16 * 7 if "attention" in name else 150          # attention: 112 points, enumerated (grid)
+        assert target <= v < target + 5, (name, v)              # continued, not restarted
+    assert json.loads((out / "search.json").read_text())["latency_ms"] > 0
+
+
+def test_two_workers_share_one_study(tmp_path):
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    procs = [subprocess.Popen(_cmd("--trials", "60", "--storage", db, "-o", str(tmp_path / f"w{i}")), cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    st = make_storage(db, None)
+    names = [s.study_name for s in optuna.get_all_study_summaries(st)]
+    assert len(names) == 3
+    pids = set()
+    for n in names:
+        trials = optuna.load_study(study_name=n, storage=st).get_trials(states=(TrialState.COMPLETE,))
+        assert 60 <= len(trials) <= 61
+        pids |= {t.user_attrs["pid"] for t in trials}
+    assert len(pids) == 2, "both processes should have contributed trials"
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def _one_line(e: Exception) -> str:
+    msg = str(e)
+    assert "\n" not in msg and msg
+    return msg
+
+
+def test_infeasible_board(tmp_path):
+    with pytest.raises(InfeasibleError) as e:
+        search_command("m3vit-t", "pynq-z2", out_dir=tmp_path, quiet=True)
+    assert "pynq-z2" in _one_line(e.value) and "fit" in str(e.value)
+
+
+def test_bad_precision_and_board(tmp_path):
+    with pytest.raises(PrecisionError) as e:
+        search_command("m3vit-t", "zcu102", precision="w4a4", out_dir=tmp_path, quiet=True)
+    assert "w16a32" in _one_line(e.value)
+    with pytest.raises(UnknownBoardError) as e:
+        search_command("m3vit-t", "zcu999", out_dir=tmp_path, quiet=True)
+    assert "zcu102" in _one_line(e.value)
+    with pytest.raises(SearchError):
+        search_command("no-such-model", "zcu102", out_dir=tmp_path, quiet=True)
+    assert isinstance(e.value, ValueError)
+
+
+def test_sweep_writes_table_and_plots(tmp_path):
+    rows = sweep_command("m3vit-t", boards="zcu102,pynq-z2", out_dir=tmp_path, trials=30, quiet=True)
+    assert [r["board"] for r in rows] == ["zcu102", "pynq-z2"]
+    assert rows[0]["status"] == "ok" and rows[1]["status"] == "infeasible"
+    text = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert text[0].startswith("board,status,") and len(text) == 3
+    for png in ("pareto.png", "resources.png", "latency.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    with pytest.raises(UnknownBoardError):
+        sweep_command("m3vit-t", boards="zcu102,nope", out_dir=tmp_path, quiet=True)

@@ -139,6 +139,21 @@ def cmd_boards(a) -> None:
         print(b.summary())
 
 
+# ------------------------------------------------------------------------------------------ search, sweep
+def cmd_search(a) -> None:
+    from .search import search_command
+    if (a.preset is None) == (a.model is None):
+        raise UserError("give either MODEL.onnx or --preset NAME")
+    search_command(a.model or a.preset, a.board, precision=a.precision, batch=a.batch, trials=a.trials,
+                   seed=a.seed, storage=a.storage, workers=a.workers, out_dir=a.output)
+
+
+def cmd_sweep(a) -> None:
+    from .search import sweep_command
+    sweep_command(a.preset, boards=a.boards, out_dir=a.output, precision=a.precision, batch=a.batch,
+                  trials=a.trials, seed=a.seed)
+
+
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(a) -> None:
     """The README's first command: export the default model, show its graph, run the reference."""
@@ -208,6 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("boards", help="list the known FPGA boards")
     b.set_defaults(func=cmd_boards)
+
+    from .search import DEFAULT_TRIALS
+    se = sub.add_parser("search", help="find the fastest kernel parameters that fit a board")
+    se.add_argument("model", nargs="?", metavar="MODEL.onnx")
+    se.add_argument("--preset", choices=sorted(PRESETS))
+    se.add_argument("--board", required=True, help="a board name (hwmoe boards) or a board .yaml file")
+    se.add_argument("--precision", default="w16a32", help="w16a32, w16a16 or w8a8")
+    se.add_argument("--batch", type=int, default=1)
+    se.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="Optuna trials per study")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--storage", help="Optuna storage URL shared by several workers (default: journal in -o)")
+    se.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    se.add_argument("-o", "--output", default="out/search", metavar="DIR")
+    se.set_defaults(func=cmd_search)
+
+    sw = sub.add_parser("sweep", help="search every board and plot the results")
+    sw.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    sw.add_argument("--boards", default="all", help='"all" or a comma-separated list')
+    sw.add_argument("--precision", default="w16a32")
+    sw.add_argument("--batch", type=int, default=1)
+    sw.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
+    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
+    sw.set_defaults(func=cmd_sweep)
 
     d = sub.add_parser("demo", help="export the default model, show its graph, run the reference")
     d.add_argument("--preset", default="m3vit-t", choices=sorted(PRESETS))

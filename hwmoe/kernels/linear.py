@@ -1,9 +1,14 @@
 """Reusable linear kernel: y = x W^T + b, exact integer accumulation, one rounding at the output."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..fixed import Fmt, align, matmul, requant
+from .base import Kernel, SimCase, signed_range
+from .gelu import gelu
+from .tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 
 
 def accumulate(x, x_fmt: Fmt, w, w_fmt: Fmt, b=None, b_fmt: Fmt | None = None) -> tuple[np.ndarray, int]:
@@ -19,3 +24,190 @@ def linear(x, x_fmt: Fmt, w, w_fmt: Fmt, b, b_fmt: Fmt | None, out: Fmt) -> np.n
     """Raw x [tokens, in] and W [out, in] -> raw y [tokens, out] in ``out`` (AP_RND, AP_SAT)."""
     acc, frac = accumulate(x, x_fmt, w, w_fmt, b, b_fmt)
     return requant(acc, frac, out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The hardware kernel (rtl/hwmoe_linear.v on rtl/hwmoe_linear_core.v)
+
+@dataclass(frozen=True)
+class LinearParams:
+    """Hardware parameters of the linear kernel and the size of a test case.
+
+    Tiles: T_OUT x T_IN weights per cycle shared by N_PE token lanes (N_PE*T_OUT*T_IN MACs per cycle).
+    max_* = 0 means "the case's runtime dims" (the compile-time maxima of the buffers)."""
+    t_in: int = 16
+    t_out: int = 16
+    n_pe: int = 3
+    x_width: int = 16
+    x_frac: int = 10
+    w_width: int = 16
+    w_frac: int = 14
+    b_width: int = 16
+    b_frac: int = 12
+    out_width: int = 16
+    out_frac: int = 10
+    bias: bool = True
+    gelu: bool = False
+    h_width: int = 16            # GELU input format (the linear's requant target when gelu is fused)
+    h_frac: int = 11
+    entries: int = 149           # GELU table intervals
+    tokens: int = 7              # runtime dims of the test case
+    d_in: int = 40
+    d_out: int = 36
+    max_tokens: int = 0
+    max_in: int = 0
+    max_out: int = 0
+    saturating: float = 0.1      # fraction of tokens of extreme words (saturated outputs)
+
+    def maxima(self) -> tuple[int, int, int]:
+        return (max(self.max_tokens, self.tokens), max(self.max_in, self.d_in), max(self.max_out, self.d_out))
+
+    def check(self) -> None:
+        for name in ("t_in", "t_out", "n_pe", "x_width", "w_width", "b_width", "out_width", "h_width",
+                     "entries", "tokens", "d_in", "d_out"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("x_width", "w_width", "b_width", "out_width", "h_width"):
+            if getattr(self, name) > 32:
+                raise ValueError(f"{name} above 32 bits is not supported by the RTL kernel")
+        if self.max_tokens and self.max_tokens < self.tokens or self.max_in and self.max_in < self.d_in \
+                or self.max_out and self.max_out < self.d_out:
+            raise ValueError("a runtime dim exceeds its compile-time maximum")
+        acc_bits = self.x_width + self.w_width + int(np.ceil(np.log2(max(self.maxima()[1], 2)))) + 2
+        if acc_bits > 62:
+            raise ValueError(f"accumulator of {acc_bits} bits exceeds the reference's int64")
+
+
+RD_LAT = 1          # activation buffer read latency (hwmoe_linear)
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _pairs(m: int, a: float, h: float) -> float:
+    """Longest path of m groups in the issue recurrence (steps of one group cost a, steps of two cost h)."""
+    return max(m * a, (m // 2) * h + (m % 2) * a) if m > 0 else 0.0
+
+
+def block_schedule(blocks, n: int, n_pe: int, rd_lat: int, state=None, start: float = 0.0,
+                   x_tokens: int | None = None):
+    """Cycle model of a run of weight blocks through hwmoe_linear_core (times in cycles from the first input).
+
+    ``blocks``: (rows, it) per block in stream order; ``n``: positions per pass; ``start``: earliest issue of
+    the first block; ``x_tokens``: activations stream in one beat per cycle (token t complete at (t+1)*it),
+    bounding the first block; ``state`` = (loader free, end of block k-2, last-chunk issue times of the last
+    two groups), carried from pass to pass.
+    Loader: block k goes into the half freed by block k-2 (rd_lat cycles after its last issue), one beat per
+    cycle. Issuer: block k starts when loaded and block k-1 is issued; within a block group g's last chunk L_g
+    satisfies L_g >= L_(g-1) + a (a = It chunks, or N_PE serialiser pops if more) and, the hold having two
+    slots, L_g >= L_(g-2) + h (h = RD_LAT + 3 + N_PE: group g-2 drained), closed form in _pairs."""
+    load_end, e_blk2, l2, l1 = state if state is not None else (0.0, -1e9, -1e9, -1e9)
+    g = _ceil(n, n_pe)
+    h = rd_lat + 3 + n_pe
+    for k, (rows, it) in enumerate(blocks):
+        l_start = max(load_end, e_blk2 + rd_lat)
+        load_end = l_start + rows * it
+        s = max(l1 + 1, load_end, start if k == 0 else -1e9)
+        a = max(it, n_pe)
+        x0 = max(s + it - 1, l2 + h)
+        x1 = max(x0 + a, l1 + h)
+        last = x0 if g == 1 else max(x1 + _pairs(g - 2, a, h), x0 + h + _pairs(g - 3, a, h) if g >= 3 else -1e9)
+        prev = l1 if g == 1 else (x0 if g == 2 else
+                                  max(x1 + _pairs(g - 3, a, h), x0 + h + _pairs(g - 4, a, h) if g >= 4 else -1e9))
+        if x_tokens is not None and k == 0:         # the last groups wait for their activations
+            last = max(last, x_tokens * it + it - 1)
+            if g >= 2:
+                prev = max(prev, min((g - 1) * n_pe, x_tokens) * it + it - 1)
+        e_blk2 = l1
+        l2, l1 = prev, last
+    return l1, (load_end, e_blk2, l2, l1)
+
+
+def cycles(p: LinearParams, rows: int | None = None, d_in: int | None = None, d_out: int | None = None) -> int:
+    """First input beat to last output beat of one layer with all streams flowing (no stalls):
+    weight blocks of T_OUT rows load one beat (T_IN words) per cycle into a double buffer; block k computes
+    ceil(rows/N_PE) groups of It cycles once loaded (block_schedule); the first block also waits for the
+    activations (one beat per cycle, rows*It beats); the last group drains through the hold (RD_LAT+2),
+    the serialiser (one token per cycle), bias/requant (2) and GELU (3)."""
+    tokens = p.tokens if rows is None else int(rows)
+    d_in = p.d_in if d_in is None else int(d_in)
+    d_out = p.d_out if d_out is None else int(d_out)
+    it, ot = _ceil(d_in, p.t_in), _ceil(d_out, p.t_out)
+    blocks = [(min(p.t_out, d_out - k * p.t_out), it) for k in range(ot)]
+    e, _ = block_schedule(blocks, tokens, p.n_pe, RD_LAT, start=1.0, x_tokens=tokens)
+    last_group = tokens - (_ceil(tokens, p.n_pe) - 1) * p.n_pe
+    return int(round(e + (RD_LAT + 2) + last_group + 2 + (3 if p.gelu else 0) + 1))
+
+
+def _formats(p: LinearParams):
+    f = lambda w, frac: Fmt(w, w - frac)
+    return (f(p.x_width, p.x_frac), f(p.w_width, p.w_frac), f(p.b_width, p.b_frac), f(p.h_width, p.h_frac),
+            f(p.out_width, p.out_frac))
+
+
+def _pad_rows(a: np.ndarray, lanes: int, rng, width: int) -> np.ndarray:
+    """Rows padded to whole chunks of ``lanes`` words with random garbage (the kernel must ignore it)."""
+    rows, cols = a.shape
+    chunks = _ceil(cols, lanes)
+    out = signed_range(rng, width, (rows, chunks * lanes))
+    out[:, :cols] = a
+    return out.reshape(rows * chunks, lanes)
+
+
+def test_data(rng, tokens: int, d_in: int, d_out: int, x_fmt: Fmt, w_fmt: Fmt, b_fmt: Fmt, y_fmt: Fmt,
+              saturating: float):
+    """Activations, weights and biases scaled so that the outputs spread over ``y_fmt`` (about a quarter of
+    its range as standard deviation); a fraction ``saturating`` of the tokens made of extreme words (their
+    outputs saturate) and half that fraction of the output rows made of extreme weights."""
+    sx = 2.0 ** (x_fmt.width - 3)
+    x = np.clip(np.round(rng.normal(0, sx, (tokens, d_in))), x_fmt.raw_min, x_fmt.raw_max).astype(np.int64)
+    sy = 2.0 ** (y_fmt.width - 3 + x_fmt.frac + w_fmt.frac - y_fmt.frac)
+    sw = min(sy / (sx * np.sqrt(d_in)), 2.0 ** (w_fmt.width - 2))
+    w = np.clip(np.round(rng.normal(0, sw, (d_out, d_in))), w_fmt.raw_min, w_fmt.raw_max).astype(np.int64)
+    sb = min(2.0 ** (y_fmt.width - 3 + b_fmt.frac - y_fmt.frac), 2.0 ** (b_fmt.width - 2))
+    b = np.clip(np.round(rng.normal(0, sb, d_out)), b_fmt.raw_min, b_fmt.raw_max).astype(np.int64)
+    if saturating:                               # whole tokens of extreme words: their outputs saturate
+        pick = rng.random(tokens) < saturating
+        x[pick] = rng.choice([x_fmt.raw_min, x_fmt.raw_max], size=(int(pick.sum()), d_in))
+        pick = rng.random(d_out) < saturating / 2  # and whole output rows of extreme weights
+        w[pick] = rng.choice([w_fmt.raw_min, w_fmt.raw_max], size=(int(pick.sum()), d_in))
+    return x, w, b
+
+
+def make_case(p: LinearParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    x_fmt, w_fmt, b_fmt, h_fmt, y_fmt = _formats(p)
+    lin_fmt = h_fmt if p.gelu else y_fmt
+    x, w, b = test_data(rng, p.tokens, p.d_in, p.d_out, x_fmt, w_fmt, b_fmt, lin_fmt, p.saturating)
+    table = GeluTable(p.entries)
+    y = linear(x, x_fmt, w, w_fmt, b if p.bias else None, b_fmt if p.bias else None, lin_fmt)
+    if p.gelu:
+        y = gelu(y, h_fmt, y_fmt, table)
+    ot = _ceil(p.d_out, p.t_out)
+    y_pad = np.zeros((p.tokens, ot * p.t_out), np.int64)
+    y_pad[:, :p.d_out] = y
+    y_beats = y_pad.reshape(p.tokens, ot, p.t_out).transpose(1, 0, 2).reshape(ot * p.tokens, p.t_out)
+    inputs = {"x": _pad_rows(x, p.t_in, rng, p.x_width), "w": _pad_rows(w, p.t_in, rng, p.w_width)}
+    widths = {"x": -p.x_width, "w": -p.w_width, "y": -p.out_width}
+    if p.bias:
+        inputs["b"] = _pad_rows(b[None, :], p.t_out, rng, p.b_width)
+        widths["b"] = -p.b_width
+    mt, mi, mo = p.maxima()
+    return SimCase(
+        toplevel="hwmoe_linear",
+        sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_linear_biasq.v", "hwmoe_linear_core.v",
+                 "hwmoe_linear.v"],
+        parameters={"T_IN": p.t_in, "T_OUT": p.t_out, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac,
+                    "W_W": p.w_width, "W_FRAC": p.w_frac, "B_W": p.b_width, "B_FRAC": p.b_frac,
+                    "HAS_BIAS": int(p.bias), "GELU": int(p.gelu), "H_W": p.h_width, "H_FRAC": p.h_frac,
+                    "OUT_W": p.out_width, "OUT_FRAC": p.out_frac, "MAX_TOKENS": mt, "MAX_IN": mi, "MAX_OUT": mo,
+                    "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS, "D_W": GELU_FMT.width},
+        inputs=inputs, expected={"y": y_beats}, widths=widths, predicted_cycles=cycles(p),
+        config={"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out},
+        memories={"TABLE": (table.values(), GELU_FMT.width)} if p.gelu else {})
+
+
+KERNEL = Kernel("linear", LinearParams, make_case, cycles,
+                "Linear layer: T_OUT x T_IN weight tile x N_PE token lanes, double-buffered weight stream, "
+                "bias, requant and optional fused GELU")

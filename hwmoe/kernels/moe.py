@@ -2,12 +2,15 @@
 its whole token queue; outputs are scaled by the gate weight and accumulated exactly."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..fixed import Fmt, requant
+from .base import Kernel, SimCase
 from .gelu import gelu
-from .linear import linear
-from .tables import Q15, GeluTable
+from .linear import _ceil, _pad_rows, block_schedule, linear, test_data
+from .tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, GeluTable
 
 
 def expert_queues(index, experts: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -28,3 +31,192 @@ def moe(x, x_fmt: Fmt, index, gates, w1, w1_fmt: Fmt, b1, b1_fmt: Fmt, w2, w2_fm
         y = linear(gelu(h, hidden_fmt, act_fmt, table), act_fmt, w2[e], w2_fmt, b2[e], b2_fmt, expert_fmt)
         acc[tok] += y * np.asarray(gates, np.int64)[tok, slot][:, None]
     return requant(acc, expert_fmt.frac + Q15, out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The hardware kernel (rtl/hwmoe_moe.v: the linear core in two-pass mode, a route scanner, gate-weighted
+# accumulation in on-chip memory)
+
+@dataclass(frozen=True)
+class MoeParams:
+    """Hardware parameters of the MoE kernel and the size of a test case (max_* = 0: the case's dims).
+
+    routing: "mixed" = expert 0 chosen by every token, the last expert by none, other slots random;
+    "uniform" = top-k distinct experts per token uniformly at random."""
+    t: int = 4                   # T_IN = T_OUT
+    n_pe: int = 2
+    x_width: int = 16
+    x_frac: int = 10
+    w_width: int = 16
+    w1_frac: int = 14
+    w2_frac: int = 14
+    b_width: int = 16
+    b1_frac: int = 12
+    b2_frac: int = 12
+    h_width: int = 16            # first linear's output = GELU input
+    h_frac: int = 11
+    a_width: int = 16            # GELU output
+    a_frac: int = 11
+    e_width: int = 16            # expert output
+    e_frac: int = 10
+    out_width: int = 16
+    out_frac: int = 12           # narrower range than the expert output: some outputs saturate
+    experts: int = 4
+    top_k: int = 2
+    entries: int = 149
+    tokens: int = 9
+    dim: int = 10
+    hidden: int = 14
+    max_tokens: int = 0
+    max_dim: int = 0
+    max_hid: int = 0
+    routing: str = "mixed"
+    saturating: float = 0.1
+
+    def maxima(self) -> tuple[int, int, int]:
+        return (max(self.max_tokens, self.tokens), max(self.max_dim, self.dim), max(self.max_hid, self.hidden))
+
+    def check(self) -> None:
+        for name in ("t", "n_pe", "experts", "top_k", "tokens", "dim", "hidden", "entries"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.top_k > self.experts:
+            raise ValueError("top_k exceeds the number of experts")
+        if self.routing not in ("mixed", "uniform"):
+            raise ValueError(f"routing {self.routing!r}: expected mixed or uniform")
+        if self.max_tokens and self.max_tokens < self.tokens or self.max_dim and self.max_dim < self.dim \
+                or self.max_hid and self.max_hid < self.hidden:
+            raise ValueError("a runtime dim exceeds its compile-time maximum")
+
+
+MOE_RD_LAT = 2       # queue lookup + activation read (hwmoe_moe)
+SCAN_OVERHEAD = 3    # scanner cycles per expert beyond one per token (+1 to emit a request)
+
+
+def balanced_counts(tokens: int, experts: int, top_k: int) -> list[int]:
+    """Tokens per expert when the tokens * top_k choices spread evenly (the search's default)."""
+    total = tokens * top_k
+    return [total // experts + (1 if e < total % experts else 0) for e in range(experts)]
+
+
+def cycles(p: MoeParams, tokens: int | None = None, dim: int | None = None, hidden: int | None = None,
+           experts: int | None = None, top_k: int | None = None, expert_tokens=None) -> int:
+    """First input beat to last output beat of one MoE layer, all streams flowing (no stalls).
+    ``expert_tokens``: tokens routed to each expert (default: balanced_counts).
+
+    The route scanner starts when the routes are in (``tokens`` beats) and takes tokens+3 cycles per expert
+    (+1 for a used expert's request), running at most two queues ahead; each used expert is a job on the
+    core: pass A (dim -> hidden, Ht blocks of Dt chunks, after all activations are in: tokens*Dt beats),
+    then pass B (hidden -> dim, Dt blocks of Ht chunks) once pass A's last output is written; weight blocks
+    load one beat per cycle into a double buffer shared by all passes (linear.block_schedule); the layer's
+    output is read out after the last expert's accumulation, one beat per cycle (tokens*Dt beats)."""
+    tokens = p.tokens if tokens is None else int(tokens)
+    dim = p.dim if dim is None else int(dim)
+    hidden = p.hidden if hidden is None else int(hidden)
+    experts = p.experts if experts is None else int(experts)
+    top_k = p.top_k if top_k is None else int(top_k)
+    counts = list(expert_tokens) if expert_tokens is not None else balanced_counts(tokens, experts, top_k)
+    t, n_pe, rd = p.t, p.n_pe, MOE_RD_LAT
+    dt, ht = _ceil(dim, t), _ceil(hidden, t)
+    blocks_a = [(min(t, hidden - k * t), dt) for k in range(ht)]
+    blocks_b = [(min(t, dim - k * t), ht) for k in range(dt)]
+    drain = rd + 2 + 2 + 3               # hold (SD = RD_LAT + 2), bias/requant, GELU stage (all passes)
+    x_done = tokens * dt
+    scan_free, core_free, last_out = float(tokens), 0.0, 0.0
+    release: list[float] = []
+    state = None
+    for n in counts:
+        start = max(scan_free, release[-2] if len(release) >= 2 else 0.0)
+        if n == 0:
+            scan_free = start + tokens + SCAN_OVERHEAD
+            continue
+        queue_ready = start + tokens + SCAN_OVERHEAD
+        scan_free = queue_ready + 1
+        take = max(queue_ready, core_free)
+        last_group = n - (_ceil(n, n_pe) - 1) * n_pe
+        e_a, state = block_schedule(blocks_a, n, n_pe, rd, state, start=max(take + 1, x_done))
+        hid_done = e_a + drain + last_group + 1
+        e_b, state = block_schedule(blocks_b, n, n_pe, rd, state, start=hid_done)
+        core_free = e_b + 1
+        last_out = e_b + drain + last_group
+        release.append(last_out + 4)
+    readout = max(last_out + 4, scan_free) + 1
+    return int(round(readout + 2 + tokens * dt))
+
+
+def make_routes(rng, p: MoeParams) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k expert indices (distinct per token) and U1.15 gate weights (a softmax-like split of at most 1.0,
+    one token with a gate of exactly 1.0 when top_k is 1)."""
+    e, k = p.experts, p.top_k
+    index = np.stack([rng.permutation(e)[:k] for _ in range(p.tokens)]).astype(np.int64)
+    if p.routing == "mixed" and e >= 3:
+        for i in range(p.tokens):
+            others = rng.permutation(np.arange(1, e - 1))[:k - 1]
+            row = np.concatenate([[0], others])
+            index[i] = rng.permutation(row) if k <= e - 1 else index[i]
+    w = rng.dirichlet(np.ones(k), p.tokens) * rng.uniform(0.5, 1.0, (p.tokens, 1))
+    gates = np.clip(np.round(w * ONE_Q15), 0, ONE_Q15).astype(np.int64)
+    if k == 1:
+        gates[0, 0] = ONE_Q15
+    return index, gates
+
+
+def _fmt(width: int, frac: int) -> Fmt:
+    return Fmt(width, width - frac)
+
+
+def make_case(p: MoeParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    x_fmt, w1_fmt, w2_fmt = _fmt(p.x_width, p.x_frac), _fmt(p.w_width, p.w1_frac), _fmt(p.w_width, p.w2_frac)
+    b1_fmt, b2_fmt = _fmt(p.b_width, p.b1_frac), _fmt(p.b_width, p.b2_frac)
+    h_fmt, a_fmt = _fmt(p.h_width, p.h_frac), _fmt(p.a_width, p.a_frac)
+    e_fmt, out_fmt = _fmt(p.e_width, p.e_frac), _fmt(p.out_width, p.out_frac)
+    x, _, _ = test_data(rng, p.tokens, p.dim, 1, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
+    w1, b1, w2, b2 = [], [], [], []
+    for _e in range(p.experts):
+        _, w, b = test_data(rng, 1, p.dim, p.hidden, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
+        w1.append(w), b1.append(b)
+        _, w, b = test_data(rng, 1, p.hidden, p.dim, a_fmt, w2_fmt, b2_fmt, e_fmt, p.saturating)
+        w2.append(w), b2.append(b)
+    w1, b1, w2, b2 = map(np.stack, (w1, b1, w2, b2))
+    index, gates = make_routes(rng, p)
+    table = GeluTable(p.entries)
+    y = moe(x, x_fmt, index, gates, w1, w1_fmt, b1, b1_fmt, w2, w2_fmt, b2, b2_fmt, h_fmt, a_fmt, e_fmt,
+            out_fmt, table)
+    counts = [len(tok) for tok, _ in expert_queues(index, p.experts)]
+    used = [e for e in range(p.experts) if counts[e]]
+    t = p.t
+    dt, ht = _ceil(p.dim, t), _ceil(p.hidden, t)
+    y_pad = np.zeros((p.tokens, dt * t), np.int64)
+    y_pad[:, :p.dim] = y
+    w_beats = [np.zeros((0, t), np.int64)]
+    b_beats = [np.zeros((0, t), np.int64)]
+    for e in used:
+        w_beats += [_pad_rows(w1[e], t, rng, p.w_width), _pad_rows(w2[e], t, rng, p.w_width)]
+        b_beats += [_pad_rows(b1[e][None, :], t, rng, p.b_width), _pad_rows(b2[e][None, :], t, rng, p.b_width)]
+    idx_w = max(1, int(np.ceil(np.log2(p.experts))))
+    mt, md, mh = p.maxima()
+    return SimCase(
+        toplevel="hwmoe_moe",
+        sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_linear_biasq.v", "hwmoe_linear_core.v",
+                 "hwmoe_moe.v"],
+        parameters={"T": t, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
+                    "W1_FRAC": p.w1_frac, "W2_FRAC": p.w2_frac, "B_W": p.b_width, "B1_FRAC": p.b1_frac,
+                    "B2_FRAC": p.b2_frac, "H_W": p.h_width, "H_FRAC": p.h_frac, "A_W": p.a_width,
+                    "A_FRAC": p.a_frac, "E_W": p.e_width, "E_FRAC": p.e_frac, "OUT_W": p.out_width,
+                    "OUT_FRAC": p.out_frac, "EXPERTS": p.experts, "TOP_K": p.top_k, "MAX_TOKENS": mt,
+                    "MAX_DIM": md, "MAX_HID": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
+                    "D_W": GELU_FMT.width},
+        inputs={"x": _pad_rows(x, t, rng, p.x_width), "idx": index, "gate": gates,
+                "w": np.concatenate(w_beats), "b": np.concatenate(b_beats)},
+        expected={"y": y_pad.reshape(p.tokens * dt, t), "wreq": np.array(used, np.int64).reshape(-1, 1)},
+        widths={"x": -p.x_width, "idx": idx_w, "gate": 16, "w": -p.w_width, "b": -p.b_width,
+                "y": -p.out_width, "wreq": idx_w},
+        predicted_cycles=cycles(p, expert_tokens=counts),
+        config={"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden},
+        memories={"TABLE": (table.values(), GELU_FMT.width)})
+
+
+KERNEL = Kernel("moe", MoeParams, make_case, cycles,
+                "MoE layer on the linear core: route scanner, expert-by-expert two-pass jobs, gate-weighted "
+                "exact accumulation")

@@ -1,0 +1,206 @@
+// hwmoe_linear: the reusable linear kernel, y = x W^T (+ b), optional fused GELU, bit-exact with
+// hwmoe.kernels.linear.linear (and gelu(linear(...)) when GELU = 1: the sums are cast to the GELU input
+// format H_W/H_FRAC first). Datapath: hwmoe_linear_core (N_PE x T_OUT x T_IN MACs per cycle, weight tiles
+// double-buffered, 2-slot output hold, bias + requant + GELU serialised one token per cycle).
+// All tokens' activations are held on chip (N_PE banks, token t in bank t mod N_PE), so each weight tile is
+// streamed exactly once per layer.
+//
+// Parameters
+//   T_IN, T_OUT     : weight tile (T_OUT output rows x T_IN inputs); N_PE : token lanes sharing each tile
+//   X_W, X_FRAC     : activation format (signed); W_W, W_FRAC : weights; B_W, B_FRAC : biases
+//   HAS_BIAS        : 1 = add a bias (b stream), 0 = no bias (b stream ignored, b_tready low)
+//   GELU            : 1 = GELU fused at the output: cast to H_W/H_FRAC, GELU into OUT_W/OUT_FRAC
+//   H_W, H_FRAC     : GELU input format (unused when GELU = 0)
+//   OUT_W, OUT_FRAC : output format
+//   MAX_TOKENS, MAX_IN, MAX_OUT : compile-time maxima of the runtime dims
+//   ENTRIES, STEP_BITS, D_W, TABLE : GELU table, as hwmoe_gelu
+//
+// Control inputs (held constant from reset): tokens (1..MAX_TOKENS), d_in (1..MAX_IN), d_out (1..MAX_OUT)
+//
+// Streams (lane i in bits [i*W +: W]); It = ceil(d_in/T_IN), Ot = ceil(d_out/T_OUT):
+//   x: T_IN*X_W bits/beat, tokens*It beats: token-major, each token's row in It chunks of T_IN words
+//      (words past d_in in the last chunk are ignored)
+//   w: T_IN*W_W bits/beat, d_out*It beats: W [d_out, d_in] row-major, rows padded to It chunks
+//      (padding words ignored); each tile row is streamed once per layer
+//   b: T_OUT*B_W bits/beat, Ot beats: biases of output block ot in beat ot (padding ignored)
+//   y: T_OUT*OUT_W bits/beat, Ot*tokens beats: block-major, for block ot: y[t, ot*T_OUT +: T_OUT] for
+//      t = 0..tokens-1; words past d_out are 0
+// The streams may arrive in any interleaving; clean throughput is one MAC step per cycle
+// (see hwmoe.kernels.linear.cycles).
+`default_nettype none
+module hwmoe_linear #(
+    parameter integer T_IN       = 4,
+    parameter integer T_OUT      = 4,
+    parameter integer N_PE       = 2,
+    parameter integer X_W        = 16,
+    parameter integer X_FRAC     = 10,
+    parameter integer W_W        = 16,
+    parameter integer W_FRAC     = 12,
+    parameter integer B_W        = 16,
+    parameter integer B_FRAC     = 12,
+    parameter integer HAS_BIAS   = 1,
+    parameter integer GELU       = 0,
+    parameter integer H_W        = 16,
+    parameter integer H_FRAC     = 10,
+    parameter integer OUT_W      = 16,
+    parameter integer OUT_FRAC   = 10,
+    parameter integer MAX_TOKENS = 16,
+    parameter integer MAX_IN     = 32,
+    parameter integer MAX_OUT    = 32,
+    parameter integer ENTRIES    = 149,
+    parameter integer STEP_BITS  = 5,
+    parameter integer D_W        = 16,
+    parameter         TABLE      = "gelu.mem",
+    // derived (do not override)
+    parameter integer TOKEN_B = $clog2(MAX_TOKENS + 1),
+    parameter integer IN_B    = $clog2(MAX_IN + 1),
+    parameter integer OUT_B   = $clog2(MAX_OUT + 1)
+) (
+    input  wire                   clk,
+    input  wire                   rst,
+    input  wire [TOKEN_B-1:0]     tokens,
+    input  wire [IN_B-1:0]        d_in,
+    input  wire [OUT_B-1:0]       d_out,
+    input  wire [T_IN*X_W-1:0]    x_tdata,
+    input  wire                   x_tvalid,
+    output wire                   x_tready,
+    input  wire [T_IN*W_W-1:0]    w_tdata,
+    input  wire                   w_tvalid,
+    output wire                   w_tready,
+    input  wire [T_OUT*B_W-1:0]   b_tdata,
+    input  wire                   b_tvalid,
+    output wire                   b_tready,
+    output wire [T_OUT*OUT_W-1:0] y_tdata,
+    output wire                   y_tvalid,
+    input  wire                   y_tready
+);
+    // the core's derived widths (same expressions as in hwmoe_linear_core)
+    localparam integer DIM_B  = $clog2(((MAX_IN > MAX_OUT) ? MAX_IN : MAX_OUT) + ((T_IN > T_OUT) ? T_IN : T_OUT) + 1);
+    localparam integer TOK_B  = $clog2(MAX_TOKENS + N_PE + 1);
+    localparam integer MAX_IT = (MAX_IN + T_IN - 1) / T_IN;
+    localparam integer MAX_G  = (MAX_TOKENS + N_PE - 1) / N_PE;
+    localparam integer IT_B   = (MAX_IT > 1) ? $clog2(MAX_IT) : 1;
+    localparam integer OT_B   = ((MAX_OUT + T_OUT - 1) / T_OUT > 1) ? $clog2((MAX_OUT + T_OUT - 1) / T_OUT) : 1;
+    localparam integer G_B    = (MAX_G > 1) ? $clog2(MAX_G) : 1;
+    localparam integer PE_B   = (N_PE > 1) ? $clog2(N_PE) : 1;
+    localparam integer XA_B   = (MAX_G * MAX_IT > 1) ? $clog2(MAX_G * MAX_IT) : 1;
+    localparam integer H_CORE_W    = (GELU != 0) ? H_W : OUT_W;
+    localparam integer H_CORE_FRAC = (GELU != 0) ? H_FRAC : OUT_FRAC;
+    localparam [DIM_B-1:0] TIN_D  = T_IN[DIM_B-1:0];
+    localparam [DIM_B-1:0] TOUT_D = T_OUT[DIM_B-1:0];
+    localparam [XA_B-1:0]  MAXIT_X = MAX_IT[XA_B-1:0];
+    localparam integer     NPE_M1 = N_PE - 1;
+    localparam [PE_B-1:0]  PE_LAST = NPE_M1[PE_B-1:0];
+
+    wire [DIM_B-1:0] din_d  = {{(DIM_B-IN_B){1'b0}}, d_in};
+    wire [DIM_B-1:0] dout_d = {{(DIM_B-OUT_B){1'b0}}, d_out};
+    wire [TOK_B-1:0] ntok   = {{(TOK_B-TOKEN_B){1'b0}}, tokens};
+
+    // ------------------------------------------------------------------ activation buffer
+    reg  [PE_B-1:0]  xw_p;
+    reg  [G_B-1:0]   xw_g;
+    reg  [IT_B-1:0]  xw_c;
+    reg  [DIM_B-1:0] xw_coff;
+    reg  [TOK_B-1:0] x_tok;                 // complete tokens written
+    assign x_tready = x_tok < ntok;
+    wire x_fire = x_tvalid && x_tready;
+    wire xw_last_c = (xw_coff + TIN_D) >= din_d;
+    always @(posedge clk) begin
+        if (rst) begin
+            xw_p <= {PE_B{1'b0}}; xw_g <= {G_B{1'b0}}; xw_c <= {IT_B{1'b0}}; xw_coff <= {DIM_B{1'b0}};
+            x_tok <= {TOK_B{1'b0}};
+        end else if (x_fire) begin
+            if (!xw_last_c) begin
+                xw_c <= xw_c + 1'b1; xw_coff <= xw_coff + TIN_D;
+            end else begin
+                xw_c <= {IT_B{1'b0}}; xw_coff <= {DIM_B{1'b0}};
+                x_tok <= x_tok + 1'b1;
+                if (xw_p == PE_LAST) begin
+                    xw_p <= {PE_B{1'b0}}; xw_g <= xw_g + 1'b1;
+                end else xw_p <= xw_p + 1'b1;
+            end
+        end
+    end
+    // words past d_in are stored as zero (the weights' padding is then harmless)
+    wire [T_IN*X_W-1:0] x_masked;
+    genvar gi;
+    generate
+        for (gi = 0; gi < T_IN; gi = gi + 1) begin : g_xmask
+            localparam integer LI = gi;
+            localparam [DIM_B-1:0] LID = LI[DIM_B-1:0];
+            assign x_masked[gi*X_W +: X_W] = ((xw_coff + LID) < din_d) ? x_tdata[gi*X_W +: X_W] : {X_W{1'b0}};
+        end
+    endgenerate
+    wire [XA_B-1:0] x_waddr = {{(XA_B-G_B){1'b0}}, xw_g} * MAXIT_X + {{(XA_B-IT_B){1'b0}}, xw_c};
+
+    wire             rd_en, rd_pass;
+    wire [G_B-1:0]   rd_g;
+    wire [IT_B-1:0]  rd_c;
+    wire [N_PE*T_IN*X_W-1:0] rd_data;
+    wire [XA_B-1:0]  x_raddr = {{(XA_B-G_B){1'b0}}, rd_g} * MAXIT_X + {{(XA_B-IT_B){1'b0}}, rd_c};
+    genvar gp;
+    generate
+        for (gp = 0; gp < N_PE; gp = gp + 1) begin : g_xbank
+            localparam integer PI = gp;
+            localparam [PE_B-1:0] PID = PI[PE_B-1:0];
+            (* ram_style = "block" *) reg [T_IN*X_W-1:0] mem [0:MAX_G*MAX_IT-1];
+            reg [T_IN*X_W-1:0] q;
+            always @(posedge clk) begin
+                if (x_fire && xw_p == PID) mem[x_waddr] <= x_masked;
+                q <= mem[x_raddr];
+            end
+            assign rd_data[gp*T_IN*X_W +: T_IN*X_W] = q;
+        end
+    endgenerate
+
+    // ------------------------------------------------------------------ one job: the whole layer
+    reg  job_done;
+    wire job_take;
+    wire iss_pass;
+    wire [TOK_B-1:0] iss_need;
+    always @(posedge clk) begin
+        if (rst) job_done <= 1'b0;
+        else if (job_take) job_done <= 1'b1;
+    end
+
+    wire o_pass, o_last;
+    wire [OT_B-1:0] o_ot;
+    wire [G_B-1:0]  o_g;
+    wire [PE_B-1:0] o_p;
+    wire [T_OUT*OUT_W-1:0] o_data;
+    hwmoe_linear_core #(
+        .T_IN(T_IN), .T_OUT(T_OUT), .N_PE(N_PE), .X_W(X_W), .W_W(W_W), .B_W(B_W),
+        .MAX_TOKENS(MAX_TOKENS), .MAX_IN(MAX_IN), .MAX_OUT(MAX_OUT), .TWO_PASS(0), .HAS_BIAS(HAS_BIAS),
+        .RD_LAT(1), .A_ACC_FRAC(X_FRAC + W_FRAC), .A_B_FRAC(B_FRAC), .A_H_W(H_CORE_W), .A_H_FRAC(H_CORE_FRAC),
+        .A_GELU(GELU), .A_O_W(OUT_W), .A_O_FRAC(OUT_FRAC),
+        .B_ACC_FRAC(X_FRAC + W_FRAC), .B_B_FRAC(B_FRAC), .B_H_W(OUT_W), .B_H_FRAC(OUT_FRAC), .O_W(OUT_W),
+        .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE)
+    ) u_core (
+        .clk(clk), .rst(rst), .a_in(din_d), .a_out(dout_d), .b_in(din_d), .b_out(dout_d),
+        .job_valid(!job_done), .job_n(ntok), .job_take(job_take),
+        .iss_pass(iss_pass), .iss_need(iss_need), .src_ok(x_tok >= iss_need),
+        .rd_en(rd_en), .rd_pass(rd_pass), .rd_g(rd_g), .rd_c(rd_c), .rd_data(rd_data),
+        .w_tdata(w_tdata), .w_tvalid(w_tvalid), .w_tready(w_tready),
+        .b_tdata(b_tdata), .b_tvalid(b_tvalid), .b_tready(b_tready),
+        .o_valid(y_tvalid), .o_ready(y_tready), .o_pass(o_pass), .o_last(o_last), .o_ot(o_ot), .o_g(o_g),
+        .o_p(o_p), .o_data(o_data)
+    );
+
+    // output words past d_out are 0
+    wire [DIM_B-1:0] y_obase = {{(DIM_B-OT_B){1'b0}}, o_ot} * TOUT_D;
+    genvar go;
+    generate
+        for (go = 0; go < T_OUT; go = go + 1) begin : g_ymask
+            localparam integer LO = go;
+            localparam [DIM_B-1:0] LOD = LO[DIM_B-1:0];
+            assign y_tdata[go*OUT_W +: OUT_W] = ((y_obase + LOD) < dout_d) ? o_data[go*OUT_W +: OUT_W]
+                                                                         : {OUT_W{1'b0}};
+        end
+    endgenerate
+
+    // status of the core not needed by a single-pass layer
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire unused = &{1'b0, rd_en, rd_pass, iss_pass, o_pass, o_last, o_g, o_p};
+    /* verilator lint_on UNUSEDSIGNAL */
+endmodule
+`default_nettype wire

@@ -50,8 +50,8 @@ def _decomposed(work: Work, m1: Op) -> tuple[Op, list[Op]]:
     x = m1.inputs[0]
     r = work.rank(x)
     mean = m1.outputs[0]
-    sub = next((c for c in work.consumers(mean) if c.op_type == "Sub" and c.inputs == [x, mean]), None)
-    if sub is None:
+    subs = [c for c in work.consumers(mean) if c.op_type == "Sub" and c.inputs == [x, mean]]
+    if not subs:
         src = work.producer(x)
         if src is not None and _squares(work, src) is not None:
             raise refuse(m1, f"averages the squares of {_squares(work, src)!r}, which is not centred by "
@@ -64,14 +64,19 @@ def _decomposed(work: Work, m1: Op) -> tuple[Op, list[Op]]:
                          f"({None if r is None else r - 1}) only")
     if not m1.attr("keepdims", 1):
         raise refuse(m1, "keepdims=0; the LayerNorm mean must keep the reduced axis")
-    if len(work.consumers(mean)) != 1 or work.is_output(mean):
+    if len(work.consumers(mean)) != len(subs) or len(subs) > 2 or work.is_output(mean):
         raise refuse(m1, "the mean is used outside the LayerNorm")
-    d = sub.outputs[0]
-    cons = work.consumers(d)
-    sq = next((c for c in cons if _squares(work, c) == d), None)
-    nrm = next((c for c in cons if c is not sq and c.op_type in ("Div", "Mul") and c.inputs[0] == d), None)
-    if sq is None or nrm is None or len(cons) != 2 or work.is_output(d):
-        raise refuse(sub, "x - mean(x) must be used exactly by the variance (its square) and the normalisation")
+    # x - mean(x), computed once or twice (once for the variance, once for the normalisation)
+    devs = [s.outputs[0] for s in subs]
+    cons = {c for d in devs for c in work.consumers(d)}
+    sq = next((c for c in cons if _squares(work, c) in devs), None)
+    nrm = next((c for c in cons if c is not sq and ((c.op_type == "Div" and c.inputs[0] in devs) or
+                                                     (c.op_type == "Mul" and any(other_input(c, d) is not None
+                                                                                 for d in devs)))), None)
+    if sq is None or nrm is None or len(cons) != 2 or any(work.is_output(d) for d in devs):
+        raise refuse(subs[0], "x - mean(x) must be used exactly by the variance (its square) and the "
+                              "normalisation")
+    d = nrm.inputs[0] if nrm.inputs[0] in devs else nrm.inputs[1]
     m2 = only_consumer(work, sq.outputs[0], "ReduceMean")
     if m2 is None:
         raise refuse(sq, "the squared deviation must be averaged by a ReduceMean (the variance)")
@@ -85,13 +90,16 @@ def _decomposed(work: Work, m1: Op) -> tuple[Op, list[Op]]:
     if sqrt is None:
         raise refuse(add, "variance + eps must go through Sqrt")
     s = sqrt.outputs[0]
-    nodes = [m1, sub, sq, m2, add, sqrt, nrm]
+    nodes = [m1, *subs, sq, m2, add, sqrt, nrm]
     if nrm.op_type == "Div":
         if nrm.inputs[1] != s or only_consumer(work, s) is not nrm:
             raise refuse(nrm, "expected (x - mean) / sqrt(var + eps)")
     else:
-        rec = work.producer(nrm.inputs[1])
-        if rec is None or rec.op_type != "Reciprocal" or rec.inputs[0] != s or \
+        rec = work.producer(other_input(nrm, d))
+        is_rec = rec is not None and ((rec.op_type == "Reciprocal" and rec.inputs[0] == s) or
+                                      (rec.op_type == "Div" and rec.inputs[1] == s and
+                                       scalar(work, rec.inputs[0]) == 1.0))
+        if not is_rec or \
                 only_consumer(work, s) is not rec or only_consumer(work, rec.outputs[0]) is not nrm:
             raise refuse(nrm, "expected (x - mean) * (1 / sqrt(var + eps))")
         nodes.append(rec)

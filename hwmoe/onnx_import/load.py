@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 import onnx
-from onnx import helper
 
 from .errors import OnnxLoadError, UnsupportedGraph, one_line
 from .fold import fold_constants, static_shapes
@@ -79,7 +78,7 @@ def to_work(model: onnx.ModelProto, input_name: str, extra: list[str]) -> Work:
     shapes = static_shapes(model)
     opsets = list(model.opset_import)
     output = model.graph.output[0].name
-    ops = toposort(ops, consts, [input_name] + extra)
+    ops = toposort(ops)
     return Work(ops, consts, shapes, input_name, output, opsets, extra)
 
 

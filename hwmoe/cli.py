@@ -139,6 +139,18 @@ def cmd_boards(a) -> None:
         print(b.summary())
 
 
+# ------------------------------------------------------------------------------------------------- hls
+def cmd_hls(a) -> None:
+    from .hls import hls_command
+    if (a.preset is None) == (a.model is None):
+        raise UserError("give either MODEL.onnx or --preset NAME")
+    if a.model and not Path(a.model).is_file():
+        raise UserError(f"{a.model}: no such file")
+    if hls_command(model=a.model, preset=a.preset, kernel=a.kernel, set=a.set, board=a.board, out=a.output,
+                   csim=a.csim):
+        sys.exit(1)
+
+
 # ------------------------------------------------------------------------------------------ search, sweep
 def cmd_search(a) -> None:
     from .search import search_command
@@ -220,6 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a kernel parameter")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sim)
+
+    h = sub.add_parser("hls", help="generate a Vitis HLS project (and run its C simulation with g++)")
+    h.add_argument("model", nargs="?", metavar="MODEL.onnx")
+    h.add_argument("--preset", choices=sorted(PRESETS))
+    h.add_argument("--kernel", choices=["linear", "attention", "layernorm", "gelu", "router", "moe", "block"],
+                   help="one kernel with random data (default: an encoder block of the model)")
+    h.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="kernel parameter, or for a model: block, precision, seed, a model field")
+    h.add_argument("--board", help="take the part and clock from this board (default zcu102)")
+    h.add_argument("-o", "--output", required=True, metavar="DIR")
+    h.add_argument("--csim", action="store_true", help="compile with g++ and compare with the reference")
+    h.set_defaults(func=cmd_hls)
 
     b = sub.add_parser("boards", help="list the known FPGA boards")
     b.set_defaults(func=cmd_boards)

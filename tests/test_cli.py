@@ -7,7 +7,7 @@ import pytest
 
 from hwmoe.cli import main
 
-from conftest import cosine
+from similarity import cosine
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from hwmoe.quantize import calibrate
 from hwmoe.reference import (FixedRunner, float_step, gelu_float, layernorm_float, run_fixed, run_float,
                              run_graph, softmax_float)
 
-from conftest import cosine
+from similarity import cosine
 
 RNG = np.random.default_rng(7)
 

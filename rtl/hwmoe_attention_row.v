@@ -33,7 +33,7 @@ module hwmoe_attention_row #(
     parameter         RECIP_TABLE = "recip.mem",
     // derived (set by hwmoe_attention)
     parameter integer CH_W       = 1,
-    parameter integer JB_W       = 1,
+    parameter integer JB_W       = 4,
     parameter integer ACC_W      = 40,
     parameter integer L_W        = 22,
     parameter integer LP_W       = 5

@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/hwmoe demo -o out/demo
 
+# Two workers, one test file each (simulation builds stay per file); torch single-threaded per worker.
 test: setup
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf out build sim_build .pytest_cache

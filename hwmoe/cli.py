@@ -168,29 +168,38 @@ def cmd_sweep(a) -> None:
 
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(a) -> None:
-    """The README's first command: export the default model, show its graph, run the reference."""
+    """The README's first command: the whole flow on the default model, each step's figures printed."""
     from .export import export_model
+    from .hls import hls_command
     from .model import make_config
     from .reference import run_fixed, run_float
+    from .search import search_command
+    from .simulate import simulate_kernel
     out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
     cfg = make_config(a.preset)
     model_path = out / f"{a.preset}.onnx"
     module, example = export_model(cfg, str(model_path), seed=a.seed)
-    print(f"exported {model_path}")
+    print(f"== 1. exported {model_path}; its kernel graph:")
     graph = _load_graph(str(model_path))
     print(format_info(graph))
     x = example.numpy()
     np.save(out / "input.npy", x)
     y_float = run_float(graph, x)
-    print(f"\nreference on {out / 'input.npy'}:")
+    print(f"\n== 2. bit-accurate reference on {out / 'input.npy'} against float:")
     for precision in ("w16a32", "w16a16", "w8a8"):
         plan, path, _ = plan_for(graph, str(model_path), precision, None, None, a.seed)
         y = run_fixed(graph, plan, x)
         np.save(out / f"output.{precision}.npy", y)
         cos = float((y * y_float).sum() / np.linalg.norm(y) / np.linalg.norm(y_float))
-        print(f"  {precision}: logits cosine vs float {cos:.6f}, max |diff| {np.abs(y - y_float).max():.4g} "
-              f"(plan {path.name})")
+        print(f"  {precision}: logits cosine {cos:.6f}, max |diff| {np.abs(y - y_float).max():.4g} (plan {path.name})")
+    print("\n== 3. RTL kernels in cocotb (Icarus), words compared with the reference:")
+    for kernel in ("linear", "attention", "layernorm", "gelu", "router", "moe"):
+        print("  " + simulate_kernel(kernel, "icarus", seed=a.seed).summary())
+    print(f"\n== 4. HLS project of encoder block 1 (MoE), C-simulated with g++:")
+    hls_command(model=str(model_path), set=["block=1"], out=str(out / "hls-block1"), csim=True)
+    print(f"\n== 5. board search (zcu102):")
+    search_command(str(model_path), "zcu102", out_dir=str(out / "search-zcu102"), progress=False)
 
 
 # ------------------------------------------------------------------------------------------------ main

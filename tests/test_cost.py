@@ -35,7 +35,8 @@ def zcu102_eval(m3vit_t):
     return Evaluator(m3vit_t, load_board("zcu102"), get_precision("w16a32"))
 
 
-UBIMOE_LIKE = Design({"t_in": 16, "t_out": 16, "n_pe": 3, "ln_nbuf": 4}, {"p": 4, "lanes": 16, "block": 16}, 1)
+UBIMOE_LIKE = Design({"t": 16, "n_pe": 3, "ln_nbuf": 4}, {"p": 4, "lanes": 16, "block": 16}, 1,
+                     router={"lanes": 16, "expert_par": 4})
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -66,7 +67,9 @@ def test_expected_touched_experts():
 # ------------------------------------------------------------------------------------------------ cycles
 def _work(name):
     return {"linear": dict(rows=37, d_in=40, d_out=36), "attention": dict(tokens=21, heads=2, head_dim=16),
-            "layernorm": dict(rows=6, dim=22), "gelu": dict(words=256)}[name]
+            "layernorm": dict(rows=6, dim=22), "gelu": dict(words=256),
+            "moe": dict(tokens=9, dim=10, hidden=14, experts=4, top_k=2),
+            "router": dict(tokens=6, dim=22, experts=4, top_k=2)}[name]
 
 
 @pytest.mark.parametrize("name", sorted(READY))
@@ -101,6 +104,50 @@ def test_linear_cycles_match_kernel_case():
     assert a.cycles(p, rows=p.tokens, d_in=p.d_in, d_out=p.d_out, gelu=p.gelu) == a.kernel.make_case(p).predicted_cycles
 
 
+def test_moe_and_router_cycles_match_kernel_cases():
+    from hwmoe.kernels.moe import expert_queues
+    m = ADAPTERS["moe"]
+    p = m.Params(t=4, n_pe=2)
+    case = m.kernel.make_case(p)
+    counts = [len(t) for t, _ in expert_queues(case.inputs["idx"], p.experts)]
+    assert m.cycles(p, tokens=p.tokens, dim=p.dim, hidden=p.hidden, experts=p.experts, top_k=p.top_k,
+                    expert_tokens=counts) == case.predicted_cycles
+    r = ADAPTERS["router"]
+    q = r.Params()
+    assert r.cycles(q, tokens=q.tokens, dim=q.dim) == r.kernel.make_case(q).predicted_cycles
+
+
+def test_moe_layers_use_the_moe_and_router_formulas(zcu102_eval):
+    """Experts run as the MoE kernel (not two linear passes), the gate on the router unit."""
+    from hwmoe.kernels import moe, router
+    ev = zcu102_eval
+    rows = {r["name"]: r for r in ev.evaluate(UBIMOE_LIKE).layers}
+    m = ev.config("linear", UBIMOE_LIKE.linear).units["moe"]
+    r = ev.config("router", UBIMOE_LIKE.router).units["router"]
+    assert (m.t, m.n_pe) == (16, 3) and (r.lanes, r.expert_par) == (16, 4)
+    assert rows["blocks.1.moe.experts"]["compute_cycles"] == moe.cycles(m, 129, 192, 384, 16, 2)
+    assert rows["blocks.1.moe.gate"]["compute_cycles"] == router.cycles(16, 192, 16, 2, 129, 1, 4)
+    assert rows["blocks.1.moe.gate"]["engine"] == "router" and rows["blocks.1.moe.experts"]["engine"] == "linear"
+
+
+def test_linear_space_is_square_tiles(m3vit_t):
+    from hwmoe.cost.engines import ENGINES
+    sp = ENGINES["linear"].space(m3vit_t)
+    assert set(sp) == {"t", "n_pe", "ln_nbuf"}
+    assert all(192 % t == 0 and 768 % t == 0 and 384 % t == 0 for t in sp["t"])
+    r = ENGINES["router"].space(m3vit_t)
+    assert r["expert_par"] == [1, 2, 4, 8, 16] and all(192 % n == 0 for n in r["lanes"])
+    ev = Evaluator(m3vit_t, load_board("zcu102"), get_precision("w16a32"))
+    assert ev.engines == ["linear", "router", "attention"]
+    from hwmoe.cost.workload import Stage
+    dense = dataclasses.replace(m3vit_t, stages=tuple(Stage(st.engine, tuple(o for o in st.ops
+                                                                             if o.kind not in ("router", "experts")))
+                                                      for st in m3vit_t.stages))
+    ev = Evaluator(dense, load_board("zcu102"), get_precision("w16a32"))
+    assert ev.engines == ["linear", "attention"]
+    assert "moe" not in ev.engine_resources("linear", {"t": 16, "n_pe": 2, "ln_nbuf": 4})
+
+
 # ------------------------------------------------------------------------------------------------ resources
 CALIBRATED = [n for n in sorted(READY) if load_rows(n)]
 
@@ -124,7 +171,7 @@ def test_live_yosys_matches_model():
     """Synthesise one small point now (a few seconds) and compare with the model."""
     from hwmoe.cost.yosys import synth
     a = ADAPTERS["linear"]
-    p = a.Params(t_in=2, t_out=3, n_pe=2, tokens=6, d_in=24, d_out=12)      # not a calibration point
+    p = a.Params(t_in=3, t_out=3, n_pe=2, tokens=6, d_in=24, d_out=12)      # not a calibration point
     sources, top, params, memories = a.synth_case(p)
     want = synth(sources, top, params, memories)["counts"]
     got = a.resources(p)
@@ -132,6 +179,16 @@ def test_live_yosys_matches_model():
     assert abs(got.bram36 - want["bram36"]) <= BRAM_TOL
     assert got.lut == pytest.approx(want["lut"], rel=0.25)
     assert got.ff == pytest.approx(want["ff"], rel=0.25)
+
+
+@pytest.mark.parametrize("rows,lanes,width", [(1, 2, 16), (3, 4, 16), (4, 4, 18), (9, 32, 18), (16, 64, 16)])
+def test_attention_dsp_is_structural(rows, lanes, width):
+    """One shared multiplier per lane (q.k, rescale and e.v), per row s*C (2) and l*r (1), two per output
+    normaliser: P LANES + 3 P + 2 LANES at 16- and 18-bit operands (the recorded yosys points agree)."""
+    a = ADAPTERS["attention"]
+    p = a.Params(rows=rows, lanes=lanes, head_dim=64, heads=3, tokens=129, q_width=width, q_frac=width - 4,
+                 k_width=width, k_frac=width - 4, v_width=width, v_frac=width - 4)
+    assert a.dsp(p) == rows * lanes + 3 * rows + 2 * lanes
 
 
 def test_dsp_per_mac_follows_widths():
@@ -165,7 +222,7 @@ def test_moe_layers_are_memory_bound_on_ddr(zcu102_eval):
 # ------------------------------------------------------------------------------------------------ schedule
 def test_batch1_is_sequential(zcu102_eval):
     ev = zcu102_eval
-    total = ev.engine_cycles("linear", UBIMOE_LIKE.linear) + ev.engine_cycles("attention", UBIMOE_LIKE.attention)
+    total = sum(ev.engine_cycles(e, UBIMOE_LIKE.choice(e)) for e in ("linear", "router", "attention"))
     assert ev.makespan(UBIMOE_LIKE, 1) == pytest.approx(total)
     est = ev.evaluate(UBIMOE_LIKE)
     assert est.latency_ms == pytest.approx(total / (ev.clock * 1e3))
@@ -175,7 +232,7 @@ def test_batch1_is_sequential(zcu102_eval):
 def test_batch_overlaps_engines(zcu102_eval):
     ev = zcu102_eval
     one = ev.makespan(UBIMOE_LIKE, 1)
-    lin = ev.engine_cycles("linear", UBIMOE_LIKE.linear)
+    lin = ev.engine_cycles("linear", UBIMOE_LIKE.linear) + ev.engine_cycles("router", UBIMOE_LIKE.router)
     att = ev.engine_cycles("attention", UBIMOE_LIKE.attention)
     two = ev.makespan(dataclasses.replace(UBIMOE_LIKE, group=1), 2)
     assert max(2 * lin, 2 * att) <= two < 2 * one               # the engines overlap across images
@@ -191,5 +248,9 @@ def test_estimate_reports_everything(zcu102_eval):
         assert key in d
     assert set(d["resources"]["used"]) == {"lut", "ff", "dsp", "bram36", "uram"}
     assert {r["bound"] for r in d["layers"]} <= {"compute", "memory", "weight-port"}
-    # UbiMoE's engine shape: 768 MACs at 16 x 32 bit = 1536 DSPs in the linear kernel
-    assert d["resources"]["by_unit"]["linear"]["dsp"] == 768 * 2 + 16
+    # UbiMoE's engine shape: 768 MACs at 16 x 32 bit = 1536 DSPs in the linear kernel (+ 16 GELU lanes)
+    by = d["resources"]["by_unit"]
+    assert by["linear"]["dsp"] == 768 * 2 + 16
+    assert by["moe"]["dsp"] == 16 * 2                     # the MoE mode adds the y x gate multipliers (32 x 17)
+    assert by["router"]["dsp"] == 4 * 16 * 2 + 2 + 4      # EXPERT_PAR x LANES MACs, LOG2E product, 2 per top-k
+    assert by["attention"]["dsp"] == 4 * 16 + 3 * 4 + 2 * 16

@@ -1,7 +1,10 @@
-"""The accelerator's two engines, as the cost model and the search see them.
+"""The accelerator's two engines (and the router unit), as the cost model and the search see them.
 
-* ``linear``: the linear kernel (T_OUT x T_IN weight tile x N_PE token lanes) with a GELU unit on its output,
-  the LayerNorm unit and the router unit on its input stream.  Runs every weight layer, experts included.
+* ``linear``: one linear core (T x T weight tile x N_PE token lanes): dense layers as the linear kernel
+  (GELU fused), MoE layers as the MoE kernel on the same core; the LayerNorm unit on its input stream.
+  Runs every weight layer, experts included.
+* ``router``: the router unit (gate logits, top-k, softmax, token queues), also on the linear engine's input
+  stream and on its timeline, but with parameters of its own (LANES, EXPERT_PAR).
 * ``attention``: the streaming attention kernel (P query rows held, keys/values in blocks).
 
 Each engine has a search space (lists of legal values derived from the model's dims: sampling from them
@@ -16,13 +19,15 @@ from dataclasses import dataclass, field
 from functools import reduce
 
 from ..kernels.attention import DEFAULT_BLOCK
+from ..kernels.moe import balanced_counts
+from .attention import COST as ATTENTION
 from .layernorm import COST as LAYERNORM
 from .linear import COST as LINEAR
-from .attention import COST as ATTENTION
 from .memory import Timing, overlap
+from .moe import COST as MOE
+from .router import COST as ROUTER
 from .usage import Usage
-from .workload import (AttentionOp, ExpertsOp, LayerNormOp, LinearOp, RouterOp, Workload, expected_touched,
-                       weight_bytes)
+from .workload import AttentionOp, ExpertsOp, LayerNormOp, LinearOp, RouterOp, Workload, weight_bytes
 
 
 def divisors(n: int, cap: int | None = None) -> list[int]:
@@ -46,56 +51,75 @@ class EngineConfig:
 
 
 class LinearEngine:
-    """Linear kernel (GELU fused, T_OUT GELU lanes) + LayerNorm unit (T_IN lanes: it feeds the kernel's
-    T_IN-word input beats) + the router's top-k (the gate itself is a linear layer on the kernel)."""
+    """One linear core (T x T weight tile x N_PE token lanes) that runs every weight layer: dense layers as the
+    linear kernel (rtl/hwmoe_linear.v, GELU fused, T GELU lanes) and MoE layers as the MoE kernel
+    (rtl/hwmoe_moe.v: the same core in two-pass mode with the route scanner and gate-weighted accumulation),
+    with the LayerNorm unit (T lanes: it feeds the core's T-word input beats) on its input.  The router unit
+    (:class:`RouterUnit`) also sits on its input stream, with parameters of its own."""
     name = "linear"
+    timeline = "linear"
     #: the largest tile edge and token-lane count offered (beyond: more DSPs than any board here has)
     MAX_TILE = 64
     MAX_PE = 8
 
+    def runs(self, op) -> bool:
+        return isinstance(op, (LinearOp, ExpertsOp, LayerNormOp))
+
     def space(self, wl: Workload) -> dict[str, list]:
-        ins = [op.d_in for op in wl.ops("linear") if not op.rows == 1]          # the head is padded
-        ins += [op.dim for op in wl.ops("experts")] + [op.hidden for op in wl.ops("experts")]
-        outs = [op.d_out for op in wl.ops("linear") if not op.rows == 1]        # router and head padded
-        outs += [op.dim for op in wl.ops("experts")] + [op.hidden for op in wl.ops("experts")]
-        g_in = reduce(math.gcd, ins) if ins else 1
-        g_out = reduce(math.gcd, outs) if outs else 1
-        return {"t_in": divisors(g_in, self.MAX_TILE), "t_out": divisors(g_out, self.MAX_TILE),
-                "n_pe": list(range(1, self.MAX_PE + 1)), "ln_nbuf": [2, 4]}
+        """Square tiles T (the MoE kernel requires T_IN = T_OUT): divisors of the gcd of every dim the core
+        sees (the head and the router's experts are padded / not on the core), so no tile is ever illegal."""
+        dims = [d for op in wl.ops("linear") if op.rows != 1 for d in (op.d_in, op.d_out)]
+        dims += [d for op in wl.ops("experts") for d in (op.dim, op.hidden)]
+        g = reduce(math.gcd, dims) if dims else 1
+        return {"t": divisors(g, self.MAX_TILE), "n_pe": list(range(1, self.MAX_PE + 1)), "ln_nbuf": [2, 4]}
 
     def build(self, choice: dict, wl: Workload, prec, images: int = 1) -> EngineConfig:
-        max_in = max([op.d_in for op in wl.ops("linear")] + [op.hidden for op in wl.ops("experts")] + [1])
-        max_out = max([op.d_out for op in wl.ops("linear")] + [op.hidden for op in wl.ops("experts")]
-                      + [op.experts for op in wl.ops("router")] + [1])
-        gelu = any(op.gelu for op in wl.ops("linear")) or bool(wl.ops("experts"))
-        units = {"linear": LINEAR.engine_params(choice, prec, wl.tokens * images, max_in, max_out, gelu)}
+        tokens = wl.tokens * images
+        max_in = max([op.d_in for op in wl.ops("linear")] + [1])
+        max_out = max([op.d_out for op in wl.ops("linear")] + [1])
+        gelu = any(op.gelu for op in wl.ops("linear"))
+        t = choice.get("t", choice.get("t_in"))
+        units = {"linear": LINEAR.engine_params(choice, prec, tokens, max_in, max_out, gelu)}
+        experts = wl.ops("experts")
+        if experts:
+            units["moe"] = MOE.engine_params(t, choice["n_pe"], prec, tokens, max(op.dim for op in experts),
+                                             max(op.hidden for op in experts), max(op.experts for op in experts),
+                                             max(op.top_k for op in experts))
         if wl.ops("layernorm"):
-            units["layernorm"] = LAYERNORM.engine_params(choice["t_in"], wl.dim, prec, choice.get("ln_nbuf", 4))
+            units["layernorm"] = LAYERNORM.engine_params(t, wl.dim, prec, choice.get("ln_nbuf", 4))
         return EngineConfig(self.name, dict(choice), units)
 
-    def _linear(self, cfg, rows, d_in, d_out, gelu):
-        return LINEAR.cycles(cfg.units["linear"], rows=rows, d_in=d_in, d_out=d_out, gelu=gelu)
+    @staticmethod
+    def expert_counts(op, wl: Workload, rows: int, images: int) -> list[int]:
+        """Tokens per expert of one MoE layer: the workload's measured routing (per image, scaled by the
+        group) when it has one for this layer, else the MoE kernel's default (tokens x top_k spread evenly)."""
+        layers = [o.name for o in wl.ops("experts")]
+        i = layers.index(op.name) if op.name in layers else -1
+        if 0 <= i < len(wl.expert_tokens) and wl.expert_tokens[i]:
+            return [int(n) * images for n in wl.expert_tokens[i]]
+        return balanced_counts(rows, op.experts, op.top_k)
 
     def op_cost(self, cfg: EngineConfig, op, wl: Workload, images: int, bpc: float, prec) -> OpCost:
         lin = cfg.units["linear"]
         fill = lin.t_in * lin.t_out * prec.weight / 8 * math.ceil(wl.dim / lin.t_in)   # first weight block
         rows = (getattr(op, "rows", 0) or wl.tokens) * images
-        port = lambda n, di, do: (do * math.ceil(di / lin.t_in),                      # weight beats
-                                  math.ceil(do / lin.t_out) * math.ceil(n / lin.n_pe) * math.ceil(di / lin.t_in))
+        c_ = math.ceil
         if isinstance(op, LinearOp):
-            c = self._linear(cfg, rows, op.d_in, op.d_out, op.gelu)
-            t = overlap(c, weight_bytes(op, prec.weight, prec.param), bpc, True, fill, *port(rows, op.d_in, op.d_out))
+            c = LINEAR.cycles(lin, rows=rows, d_in=op.d_in, d_out=op.d_out, gelu=op.gelu)
+            beats = op.d_out * c_(op.d_in / lin.t_in)                                   # weight beats
+            macs = c_(op.d_out / lin.t_out) * c_(rows / lin.n_pe) * c_(op.d_in / lin.t_in)
+            t = overlap(c, weight_bytes(op, prec.weight, prec.param), bpc, True, fill, beats, macs)
         elif isinstance(op, ExpertsOp):
-            touched = expected_touched(op.experts, op.top_k, rows)
-            queue = math.ceil(rows * op.top_k / touched) if touched else 0
-            per = self._linear(cfg, queue, op.dim, op.hidden, True) + self._linear(cfg, queue, op.hidden, op.dim,
-                                                                                    False)
-            nbytes = weight_bytes(op, prec.weight, prec.param) * touched / op.experts
-            pa, pb = port(queue, op.dim, op.hidden), port(queue, op.hidden, op.dim)
-            t = overlap(touched * per, nbytes, bpc, True, fill, touched * (pa[0] + pb[0]), touched * (pa[1] + pb[1]))
-        elif isinstance(op, RouterOp):
-            c = self._linear(cfg, rows, op.dim, op.experts, False) + op.experts    # + top-k scan
-            t = overlap(c, weight_bytes(op, prec.weight), bpc, True, fill, *port(rows, op.dim, op.experts))
+            moe = cfg.units["moe"]
+            counts = self.expert_counts(op, wl, rows, images)
+            c = MOE.cycles(moe, tokens=rows, dim=op.dim, hidden=op.hidden, experts=op.experts, top_k=op.top_k,
+                           expert_tokens=counts)
+            used = [n for n in counts if n]
+            dt, ht = c_(op.dim / moe.t), c_(op.hidden / moe.t)
+            beats = len(used) * (op.hidden * dt + op.dim * ht)                        # requested experts only
+            macs = sum(2 * c_(n / moe.n_pe) * dt * ht for n in used)
+            nbytes = weight_bytes(op, prec.weight, prec.param) * len(used) / op.experts
+            t = overlap(c, nbytes, bpc, True, fill, beats, macs)
         elif isinstance(op, LayerNormOp):
             c = LAYERNORM.cycles(cfg.units["layernorm"], rows=rows, dim=op.dim)
             t = overlap(c, weight_bytes(op, prec.weight, prec.param), bpc, False)
@@ -104,21 +128,75 @@ class LinearEngine:
         return OpCost(op.name, op.kind, t, op.macs(rows))
 
     def resources(self, cfg: EngineConfig, dsp_kind: str) -> dict[str, Usage]:
+        """The linear kernel (core, activation banks, weight buffers, bias/requant, GELU) sized for the dense
+        layers, what the MoE mode adds to it (``moe``: hwmoe_moe minus hwmoe_linear at the same tile) and the
+        LayerNorm unit."""
         out = {"linear": LINEAR.resources(cfg.units["linear"], dsp_kind)}
+        if "moe" in cfg.units:
+            out["moe"] = MOE.extra(cfg.units["moe"], dsp_kind)
         if "layernorm" in cfg.units:
             out["layernorm"] = LAYERNORM.resources(cfg.units["layernorm"], dsp_kind)
         return out
 
 
+class RouterUnit:
+    """The MoE router unit (rtl/hwmoe_router.v) on the linear engine's input stream, re-chunked to its own
+    LANES words per beat; LANES and EXPERT_PAR are its own parameters.  It runs on the linear engine's timeline
+    (a gate layer sits between the LayerNorm and the experts), but its parameters are independent of the
+    core's, so the search treats it as a unit of its own (a front of its own in stage 1)."""
+    name = "router"
+    timeline = "linear"
+    MAX_LANES = 64
+
+    def runs(self, op) -> bool:
+        return isinstance(op, RouterOp)
+
+    def space(self, wl: Workload) -> dict[str, list]:
+        ops = wl.ops("router")
+        if not ops:
+            return {}
+        return {"lanes": divisors(reduce(math.gcd, [op.dim for op in ops]), self.MAX_LANES),
+                "expert_par": divisors(reduce(math.gcd, [op.experts for op in ops]))}
+
+    def build(self, choice: dict, wl: Workload, prec, images: int = 1) -> EngineConfig:
+        ops = wl.ops("router")
+        units = {}
+        if ops:
+            units["router"] = ROUTER.engine_params(choice["lanes"], choice["expert_par"], prec,
+                                                   max(op.dim for op in ops), max(op.experts for op in ops),
+                                                   max(op.top_k for op in ops), wl.tokens * images)
+        return EngineConfig(self.name, dict(choice), units)
+
+    def op_cost(self, cfg: EngineConfig, op, wl: Workload, images: int, bpc: float, prec) -> OpCost:
+        if not isinstance(op, RouterOp):
+            raise TypeError(f"the router unit does not run {op.kind} ops")
+        rows = wl.tokens * images
+        c = ROUTER.cycles(cfg.units["router"], tokens=rows, dim=op.dim, experts=op.experts, top_k=op.top_k)
+        # its gate-weight load (experts x ceil(dim/LANES) beats) is part of the formula; off-chip bandwidth
+        # only bounds it when slower
+        return OpCost(op.name, op.kind, overlap(c, weight_bytes(op, prec.weight), bpc, True), op.macs(rows))
+
+    def resources(self, cfg: EngineConfig, dsp_kind: str) -> dict[str, Usage]:
+        return {"router": ROUTER.resources(cfg.units["router"], dsp_kind)} if "router" in cfg.units else {}
+
+
 class AttentionEngine:
     name = "attention"
+    timeline = "attention"
+    #: query rows in flight: every P up to MAX_P, then the P that split the tokens into 8, 7, ..., 2 groups
+    #: (17, 19, 22, 26, 33, 43, 65 at 129 tokens): a large board's attention engine is not capped at 16 rows
     MAX_P = 16
+
+    def runs(self, op) -> bool:
+        return isinstance(op, AttentionOp)
 
     def space(self, wl: Workload) -> dict[str, list]:
         ops = wl.ops("attention")
         hd = reduce(math.gcd, [op.head_dim for op in ops]) if ops else 1
         # BLOCK is part of the numerics (the plan's attention_block): not a free hardware parameter
-        return {"p": list(range(1, self.MAX_P + 1)), "lanes": divisors(hd, 64), "block": [DEFAULT_BLOCK]}
+        ps = list(range(1, self.MAX_P + 1))
+        ps += sorted({-(-wl.tokens // g) for g in range(2, 9)} - set(ps))
+        return {"p": ps, "lanes": divisors(hd, 64), "block": [DEFAULT_BLOCK]}
 
     def build(self, choice: dict, wl: Workload, prec, images: int = 1) -> EngineConfig:
         ops = wl.ops("attention")
@@ -138,4 +216,6 @@ class AttentionEngine:
         return {"attention": ATTENTION.resources(cfg.units["attention"], dsp_kind)}
 
 
-ENGINES = {"linear": LinearEngine(), "attention": AttentionEngine()}
+#: Every engine / unit with parameters of its own, in the order the search reports them.  ``timeline``: the
+#: engine whose schedule an engine's ops occupy (the router unit's gate layers are on the linear engine's).
+ENGINES = {"linear": LinearEngine(), "router": RouterUnit(), "attention": AttentionEngine()}

@@ -2,9 +2,9 @@
 
 * Every weight layer reads its weights (and biases) once per *group* of images it runs on: the engine keeps
   a weight tile stationary while all the group's tokens pass, so a larger group amortises the weights.
-* An MoE layer reads the weights of every expert that receives at least one token of the group.  With no
-  measured routing, the expected number of touched experts for uniform top-k routing is used
-  (:func:`hwmoe.cost.workload.expected_touched`): all 16 at 129 tokens, top-2 of 16.
+* An MoE layer reads the weights of every expert that receives at least one token of the group (the MoE
+  kernel requests exactly those).  With no measured routing the tokens x top_k choices are spread evenly
+  (the kernel's ``balanced_counts``): all 16 experts at 129 tokens, top-2 of 16.
 * With double-buffered weight tiles the next tile (or the next expert) loads while the current one computes:
   a layer takes ``max(compute, memory) + first-tile fill``; without, ``compute + memory``.
 * Bandwidth: ``board.memory.bandwidth_gbps`` (a usable, not peak, figure) at the board clock, in bytes/cycle.

@@ -2,8 +2,9 @@
 resources of a design on a board.
 
 Schedule.  The workload is a chain of stages alternating between the linear and the attention engine
-(:mod:`.workload`).  A batch of B images is split into groups of ``group`` images; a group runs each linear
-stage with its weights loaded once for the whole group, and each attention stage image by image.  Each engine
+(:mod:`.workload`); the router unit's gate layers are on the linear engine's timeline.  A batch of B images
+is split into groups of ``group`` images; a group runs each linear stage with its weights loaded once for the
+whole group, and each attention stage image by image.  Each engine
 takes its stages in order (stage, then group), a stage starting when its input stage of the same group is done
 and the engine is free.  So at batch 1 everything is sequential; with two or more groups the attention of one
 group overlaps the linear layers of the other.  Latency is always also reported at batch 1.
@@ -14,8 +15,7 @@ image, not the 2.5 GOP some papers use.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .engines import ENGINES, EngineConfig
 from .memory import activation_buffers
@@ -28,13 +28,27 @@ CONTROL = Usage(lut=6000.0, ff=9000.0, bram36=4.0)
 
 @dataclass(frozen=True)
 class Design:
-    """A point of the design space: each engine's choice of parameters and the batch grouping."""
+    """A point of the design space: each engine's (and unit's) choice of parameters and the batch grouping.
+    ``router`` is empty for models without MoE layers."""
     linear: dict
     attention: dict
     group: int = 1
+    router: dict = field(default_factory=dict)
+
+    def choice(self, engine: str) -> dict:
+        return getattr(self, engine)
 
     def to_dict(self) -> dict:
-        return {"linear": dict(self.linear), "attention": dict(self.attention), "group": self.group}
+        d = {"linear": dict(self.linear), "attention": dict(self.attention), "group": self.group}
+        if self.router:
+            d["router"] = dict(self.router)
+        return d
+
+    @classmethod
+    def of(cls, choices: dict, group: int = 1) -> "Design":
+        """From ``{engine: choice}`` (engines a model does not have may be missing)."""
+        return cls(dict(choices.get("linear", {})), dict(choices.get("attention", {})), group,
+                   dict(choices.get("router", {})))
 
 
 @dataclass
@@ -91,10 +105,18 @@ class Evaluator:
         self._cfg: dict = {}
         self._stage: dict = {}
         self._res: dict = {}
+        self._engines: list[str] | None = None
         self.hidden = max([op.d_out for op in wl.ops("linear")] + [op.hidden for op in wl.ops("experts")]
                           + [wl.dim])
 
     # ---- per engine -------------------------------------------------------------------------------
+    @property
+    def engines(self) -> list[str]:
+        """The engines / units this workload uses (those that run at least one of its ops), in ENGINES order."""
+        if self._engines is None:
+            self._engines = [e for e, eng in ENGINES.items() if any(eng.runs(op) for op in self.wl.ops())]
+        return self._engines
+
     def space(self, engine: str) -> dict[str, list]:
         """The engine's legal values (from the model's dims), or the override given at construction."""
         return self.spaces.get(engine) or ENGINES[engine].space(self.wl)
@@ -106,13 +128,14 @@ class Evaluator:
             self._cfg[key] = ENGINES[engine].build(choice, self.wl, self.prec, images)
         return self._cfg[key]
 
-    def stage_costs(self, engine: str, choice: dict, images: int) -> list[list]:
-        """Per stage of the workload: the op costs if the stage runs on ``engine``, else None."""
+    def stage_costs(self, engine: str, choice: dict, images: int) -> list[list | None]:
+        """Per stage of the workload: the costs of the ops ``engine`` runs in it if the stage is on the
+        engine's timeline (possibly none), else None."""
         key = (engine, tuple(sorted(choice.items())), images)
         if key not in self._stage:
             cfg, eng = self.config(engine, choice, images), ENGINES[engine]
-            self._stage[key] = [[eng.op_cost(cfg, op, self.wl, images, self.bpc, self.prec) for op in s.ops]
-                                if s.engine == engine else None for s in self.wl.stages]
+            self._stage[key] = [[eng.op_cost(cfg, op, self.wl, images, self.bpc, self.prec) for op in s.ops
+                                 if eng.runs(op)] if s.engine == eng.timeline else None for s in self.wl.stages]
         return self._stage[key]
 
     def stage_cycles(self, engine: str, choice: dict, images: int) -> list[float | None]:
@@ -137,27 +160,33 @@ class Evaluator:
 
     # ---- whole design -------------------------------------------------------------------------------
     def makespan(self, design: Design, batch: int) -> float:
-        """Cycles for ``batch`` images under the two-engine schedule."""
+        """Cycles for ``batch`` images under the two-engine schedule (a stage on the linear timeline takes
+        the linear engine's and the router unit's cycles of that stage, one after the other)."""
         group = max(1, min(design.group, batch))
         sizes = [group] * (batch // group) + ([batch % group] if batch % group else [])
-        per = {n: [self.stage_cycles("linear", design.linear, n), self.stage_cycles("attention", design.attention, n)]
-               for n in set(sizes)}
         stages = self.wl.stages
+        per = {}
+        for n in set(sizes):
+            dur = [0.0] * len(stages)
+            for e in self.engines:
+                for s, c in enumerate(self.stage_cycles(e, design.choice(e), n)):
+                    if c is not None:
+                        dur[s] += c
+            per[n] = dur
         free = {"linear": 0.0, "attention": 0.0}
         done = [0.0] * len(sizes)
         for s, st in enumerate(stages):
             for g, n in enumerate(sizes):
-                lin, att = per[n]
-                d = lin[s] if st.engine == "linear" else att[s]
-                start = max(done[g], free[st.engine])
-                done[g] = free[st.engine] = start + d
+                start = max(done[g], free.get(st.engine, 0.0))
+                done[g] = free[st.engine] = start + per[n][s]
         return max(done)
 
     def resources(self, design: Design, batch: int) -> tuple[Usage, dict[str, Usage]]:
         group = max(1, min(design.group, batch))
-        parts = {**self.engine_resources("linear", design.linear, group),
-                 **self.engine_resources("attention", design.attention, group),
-                 **self.shared_resources(batch, group)}
+        parts = {}
+        for e in self.engines:
+            parts.update(self.engine_resources(e, design.choice(e), group))
+        parts.update(self.shared_resources(batch, group))
         total = Usage()
         for u in parts.values():
             total = total + u
@@ -180,11 +209,14 @@ class Evaluator:
 
     def layer_table(self, design: Design) -> list[dict]:
         rows = []
-        lin = self.stage_costs("linear", design.linear, 1)
-        att = self.stage_costs("attention", design.attention, 1)
+        costs = {e: self.stage_costs(e, design.choice(e), 1) for e in self.engines}
         for s, st in enumerate(self.wl.stages):
-            for oc in (lin[s] if st.engine == "linear" else att[s]):
-                rows.append({"name": oc.name, "kind": oc.kind, "engine": st.engine,
+            by_name = {oc.name: (e, oc) for e in self.engines if costs[e][s] is not None for oc in costs[e][s]}
+            for op in st.ops:
+                if op.name not in by_name:
+                    continue
+                e, oc = by_name[op.name]
+                rows.append({"name": oc.name, "kind": oc.kind, "engine": e,
                              "compute_cycles": round(oc.timing.compute), "memory_cycles": round(oc.timing.memory),
                              "cycles": round(oc.timing.total), "bytes": round(oc.timing.bytes),
                              "bound": oc.timing.bound, "macs": oc.macs})

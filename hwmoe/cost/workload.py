@@ -9,7 +9,6 @@ different images on the two engines.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .. import ir
@@ -120,7 +119,8 @@ class Workload:
 
 def expected_touched(experts: int, top_k: int, tokens: int) -> float:
     """Expected number of experts that receive at least one of ``tokens`` tokens, each token choosing
-    ``top_k`` distinct experts uniformly at random: E (1 - (1 - k/E)^T).  129 tokens, top-2 of 16: 16.0."""
+    ``top_k`` distinct experts uniformly at random: E (1 - (1 - k/E)^T).  129 tokens, top-2 of 16: 16.0.
+    (For reference: the cost model itself uses the MoE kernel's even spread, ``balanced_counts``.)"""
     if tokens <= 0:
         return 0.0
     return experts * (1.0 - (1.0 - top_k / experts) ** tokens)

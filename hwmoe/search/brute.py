@@ -14,16 +14,15 @@ def choices(space: dict[str, list]) -> list[dict]:
 
 
 def exhaustive(ev: Evaluator, batch: int = 1) -> tuple[Design | None, float, int]:
-    """(best design, its ms per image, points evaluated) over every combination of the engines' spaces and
-    the grouping; infeasible points are skipped."""
+    """(best design, its ms per image, points evaluated) over every combination of the engines' (and the
+    router unit's) spaces and the grouping; infeasible points are skipped."""
     best, best_ms, n = None, math.inf, 0
-    lin, att = choices(ev.space("linear")), choices(ev.space("attention"))
+    per = [[(e, c) for c in choices(ev.space(e))] for e in ev.engines]
     for g in group_sizes(batch):
-        for a in att:
-            for l_ in lin:
-                d = Design(l_, a, g)
-                ms, worst = score(ev, d, batch)
-                n += 1
-                if worst <= 1.0 and ms < best_ms:
-                    best, best_ms = d, ms
+        for combo in itertools.product(*per):
+            d = Design.of(dict(combo), g)
+            ms, worst = score(ev, d, batch)
+            n += 1
+            if worst <= 1.0 and ms < best_ms:
+                best, best_ms = d, ms
     return best, best_ms, n

@@ -13,15 +13,27 @@ from .errors import InfeasibleError, SearchError
 from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
 
 
+def _t(choice: dict) -> str:
+    if "t" in choice:
+        return str(choice["t"])
+    return f"{choice['t_in']}x{choice['t_out']}"
+
+
+def _macs(choice: dict) -> int:
+    t_in, t_out = choice.get("t_in", choice.get("t")), choice.get("t_out", choice.get("t"))
+    return choice["n_pe"] * t_in * t_out
+
+
 def format_result(r: SearchResult) -> str:
     e = r.estimate
     d = e.design
     used, avail = e.resources.rounded(), e.available
     lines = [
         f"{r.model} on {e.board} ({e.precision}, {e.clock_mhz:g} MHz)",
-        f"  linear engine   : T_IN={d.linear['t_in']} T_OUT={d.linear['t_out']} N_PE={d.linear['n_pe']} "
-        f"({d.linear['n_pe'] * d.linear['t_in'] * d.linear['t_out']} MAC/cycle), "
+        f"  linear engine   : T={_t(d.linear)} N_PE={d.linear['n_pe']} ({_macs(d.linear)} MAC/cycle), "
         f"LayerNorm row buffers {d.linear.get('ln_nbuf', 4)}",
+        *([f"  router unit     : LANES={d.router['lanes']} EXPERT_PAR={d.router['expert_par']} "
+           f"({d.router['lanes'] * d.router['expert_par']} MAC/cycle)"] if d.router else []),
         f"  attention engine: P={d.attention['p']} lanes={d.attention['lanes']} block={d.attention['block']}",
         f"  latency (batch 1): {e.latency_ms:.3f} ms",
     ]
@@ -29,6 +41,12 @@ def format_result(r: SearchResult) -> str:
         lines.append(f"  batch {e.batch} (groups of {d.group}): {e.batch_ms:.3f} ms, {e.ms_per_image:.3f} ms/image")
     lines += [f"  throughput: {e.images_per_s:.1f} images/s, {e.gops:.1f} GOPS "
               f"(work: {e.gop_per_image:.3f} GOP/image = 2 x the model's MACs)"]
+    for key, b in r.extra.items():
+        if key.startswith("at_batch_"):
+            lines.append(f"  same engines at batch {key[9:]}: " + (
+                "no grouping fits" if b is None else
+                f"{b['ms_per_image']:.3f} ms/image (groups of {b['group']}), {b['images_per_s']:.1f} images/s, "
+                f"{b['gops']:.1f} GOPS"))
     bound = {}
     for row in e.layers:
         bound[row["bound"]] = bound.get(row["bound"], 0) + row["cycles"]
@@ -63,7 +81,7 @@ def search_command(model_or_preset: str, board: str, precision: str = "w16a32", 
 
 CSV_FIELDS = ["board", "status", "clock_mhz", "latency_ms", "ms_per_image", "images_per_s", "gops",
               "lut", "lut_avail", "ff", "ff_avail", "dsp", "dsp_avail", "bram36", "bram36_avail", "uram",
-              "uram_avail", "t_in", "t_out", "n_pe", "ln_nbuf", "p", "lanes", "block", "group", "note"]
+              "uram_avail", "t", "n_pe", "ln_nbuf", "router_lanes", "router_expert_par", "p", "lanes", "block", "group", "note"]
 
 
 def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision: str = "w16a32",
@@ -96,7 +114,8 @@ def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", 
         used = e.resources.rounded()
         row = {"board": b.name, "status": "ok", "clock_mhz": e.clock_mhz, "latency_ms": round(e.latency_ms, 4),
                "ms_per_image": round(e.ms_per_image, 4), "images_per_s": round(e.images_per_s, 2),
-               "gops": round(e.gops, 2), **e.design.linear, **e.design.attention, "group": e.design.group}
+               "gops": round(e.gops, 2), **e.design.linear, **e.design.attention, "group": e.design.group,
+               **{f"router_{k}": v for k, v in e.design.router.items()}}
         for k in ("lut", "ff", "dsp", "bram36", "uram"):
             row[k], row[f"{k}_avail"] = used[k], e.available[k]
         rows.append(row)

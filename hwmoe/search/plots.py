@@ -16,7 +16,7 @@ def plot_sweep(rows: list[dict], results: dict, out: Path, title: str = "") -> l
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, r in results.items():
         for ax, eng in zip(axes, ("linear", "attention")):
-            f = r.fronts[eng]
+            f = r.fronts.get(eng, [])
             ax.plot([p["usage"]["dsp"] for p in f], [p["cycles"] / (r.estimate.clock_mhz * 1e3) for p in f],
                     ".", label=name, alpha=0.7)
     for ax, eng in zip(axes, ("linear", "attention")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..boards import BoardError, load_board
@@ -12,7 +12,7 @@ from ..cost.model import Design, Estimate, Evaluator
 from ..cost.usage import DEFAULT_MARGINS
 from ..precision import PRECISIONS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
-from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best
+from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
 from .storage import describe, make_storage
 
 DEFAULT_TRIALS = 200
@@ -33,7 +33,26 @@ class SearchResult:
         d.update({"model": self.model, "search": {"trials": self.trials, "storage": self.storage,
                                                    "seconds": round(self.seconds, 2),
                                                    "front_sizes": {k: len(v) for k, v in self.fronts.items()}}})
+        d.update(self.extra)
         return d
+
+
+REPORT_BATCH = 8
+
+
+def at_batch(ev: Evaluator, design: Design, batch: int = REPORT_BATCH) -> dict | None:
+    """The found engines at another batch size: the best grouping (a divisor of the batch) that still fits,
+    as ms per image, images/s, GOPS and the resources (bigger groups need bigger on-chip buffers)."""
+    best = None
+    for g in [d for d in range(1, batch + 1) if batch % d == 0]:
+        est = ev.evaluate(replace(design, group=g), batch, layers=False)
+        if est.fits and (best is None or est.ms_per_image < best.ms_per_image):
+            best = est
+    if best is None:
+        return None
+    return {"batch": batch, "group": best.design.group, "ms_per_image": best.ms_per_image,
+            "batch_ms": best.batch_ms, "images_per_s": best.images_per_s, "gops": best.gops,
+            "resources": best.resources.rounded()}
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -77,7 +96,7 @@ def check_positive(name: str, v) -> int:
 
 
 def minimal_design(ev: Evaluator) -> Design:
-    return Design(*(({k: v[0] for k, v in ev.space(e).items()}) for e in ("linear", "attention")), 1)
+    return Design.of({e: {k: v[0] for k, v in ev.space(e).items()} for e in ev.engines}, 1)
 
 
 def check_feasible(ev: Evaluator, model: str) -> None:
@@ -103,13 +122,13 @@ def _worker(args: tuple) -> None:
     wl, b, p = load_workload(model), get_board(board), get_precision(precision)
     ev = Evaluator(wl, b, p, clock_mhz)
     st = make_storage(storage, None)
-    prefix = study_prefix(wl.name, b.name, p.name, batch, seed)
+    names = study_names(ev, study_prefix(wl.name, b.name, p.name, batch, seed))
     if stage == 1:
-        for eng in ("linear", "attention"):
-            run_stage1(ev, eng, st, f"{prefix}|stage1|{eng}", trials, seed)
+        for eng in ev.engines:
+            run_stage1(ev, eng, st, names[eng], trials, seed)
     else:
-        fronts = {e: stage1_front(_load(st, f"{prefix}|stage1|{e}")) for e in ("linear", "attention")}
-        run_stage2(ev, fronts, batch, st, f"{prefix}|stage2", trials, seed)
+        fronts = {e: stage1_front(_load(st, names[e])) for e in ev.engines}
+        run_stage2(ev, fronts, batch, st, names["stage2"], trials, seed)
 
 
 def _load(storage, name):
@@ -147,7 +166,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
     if workers > 1 and storage is None and out_dir is None:
         raise ModelError("several workers need a shared storage: give out_dir or storage")
     st = make_storage(storage, out_dir)
-    prefix = study_prefix(name, b.name, prec.name, batch, seed)
+    names = study_names(ev, study_prefix(name, b.name, prec.name, batch, seed))
     spec = _storage_spec(storage, out_dir)
 
     def bar(desc):
@@ -174,9 +193,9 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
 
     procs = extra_workers(1)
     studies = {}
-    for eng in ("linear", "attention"):
+    for eng in ev.engines:
         pb = bar(f"{b.name} stage 1 {eng}")
-        studies[eng] = run_stage1(ev, eng, st, f"{prefix}|stage1|{eng}", trials, seed, pb)
+        studies[eng] = run_stage1(ev, eng, st, names[eng], trials, seed, pb)
         if pb is not None:
             pb.close()
     join(procs)
@@ -186,7 +205,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
             raise InfeasibleError(f"{name} does not fit on {b.name}: no {e} engine found that fits")
     procs = extra_workers(2)
     pb = bar(f"{b.name} stage 2")
-    s2 = run_stage2(ev, fronts, batch, st, f"{prefix}|stage2", trials, seed, pb)
+    s2 = run_stage2(ev, fronts, batch, st, names["stage2"], trials, seed, pb)
     if pb is not None:
         pb.close()
     join(procs)
@@ -196,6 +215,10 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
                               "within the resource margins")
     design, _ = best
     est = ev.evaluate(design, batch)
+    extra = {}
+    if batch != REPORT_BATCH:
+        extra[f"at_batch_{REPORT_BATCH}"] = at_batch(ev, design)
     trials_done = {f"stage1 {e}": completed(studies[e]) for e in studies}
     trials_done["stage2"] = completed(s2)
-    return SearchResult(est, fronts, trials_done, describe(storage, out_dir), time.perf_counter() - t0, name)
+    return SearchResult(est, fronts, trials_done, describe(storage, out_dir), time.perf_counter() - t0, name,
+                        extra)

@@ -7,12 +7,15 @@ its memory use (max of BRAM36, URAM); constraint: the engine plus the shared log
 kept is the Pareto front of all evaluated points over cycles and *every* resource kind.
 
 Stage 2: Optuna (TPE, seeded, constrained) over one point from each front (indices into the fronts sorted by
-cycles) and the batch grouping, minimising whole-model time per image under the two-engine schedule, subject
+cycles; the linear engine, the router unit of MoE models, the attention engine) and the batch grouping, minimising whole-model time per image under the two-engine schedule, subject
 to every resource limit with margins (LUT, FF <= 80 %, DSP, BRAM, URAM <= 90 %).  The best trial is then
-polished by coordinate descent over the fronts (a few hundred cheap evaluations).
+polished by coordinate descent over the fronts, single engines and pairs of engines (~10^4 cheap
+evaluations).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 
@@ -56,6 +59,33 @@ def _optimize(study, objective, trials: int, progress=None) -> None:
     if progress is not None:
         cbs.append(lambda s, t: progress.update(1))
     study.optimize(objective, n_trials=remaining, callbacks=cbs, gc_after_trial=False)
+
+
+# ---------------------------------------------------------------------------------------------- names
+def engine_key(ev: Evaluator, engine: str) -> str:
+    """A short fingerprint of what a stage-1 study of ``engine`` means: its search space (the parameter names
+    and legal values Optuna's distributions are built from) and the cost model's answer at the space's first
+    and last points.  A study is only resumed when both are unchanged: a changed space would otherwise make
+    Optuna refuse the new values ("CategoricalDistribution does not support dynamic value space"), and a
+    changed cost model would silently mix objective values of two models in one front."""
+    space = ev.space(engine)
+    probe = []
+    for pick in (0, -1):
+        choice = {k: v[pick] for k, v in space.items()}
+        use = _sum(ev.engine_resources(engine, choice).values())
+        probe.append([round(ev.engine_cycles(engine, choice, 1), 3)]
+                     + [round(x, 3) for x in use.as_dict().values()])
+    blob = json.dumps({"space": space, "probe": probe}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def study_names(ev: Evaluator, prefix: str) -> dict[str, str]:
+    """Study names of one search: ``<prefix>|stage1|<engine>|<key>`` and ``<prefix>|stage2|<keys>`` (stage 2
+    picks points of the stage-1 fronts by index, so it belongs to exactly those stage-1 studies)."""
+    keys = {e: engine_key(ev, e) for e in ev.engines}
+    names = {e: f"{prefix}|stage1|{e}|{keys[e]}" for e in ev.engines}
+    names["stage2"] = f"{prefix}|stage2|{'-'.join(keys[e] for e in ev.engines)}"
+    return names
 
 
 # ---------------------------------------------------------------------------------------------- stage 1
@@ -114,8 +144,9 @@ def group_sizes(batch: int) -> list[int]:
     return divisors(batch)
 
 
-def make_design(fronts: dict, i: int, j: int, group: int) -> Design:
-    return Design(fronts["linear"][i]["choice"], fronts["attention"][j]["choice"], group)
+def make_design(fronts: dict, idx: dict[str, int], group: int) -> Design:
+    """The design made of point ``idx[e]`` of each engine's front."""
+    return Design.of({e: fronts[e][k]["choice"] for e, k in idx.items()}, group)
 
 
 def score(ev: Evaluator, design: Design, batch: int) -> tuple[float, float]:
@@ -133,38 +164,30 @@ def stage2_study(storage, name: str, seed: int):
 
 
 def _seeds(ev: Evaluator, fronts: dict, batch: int) -> list[dict]:
-    """Starting points: for each engine in turn, its fastest point that still fits beside the other engine's
-    cheapest point (then the other engine's fastest point that fits beside it)."""
-    lin, att = fronts["linear"], fronts["attention"]
-    cheap = lambda pts: min(range(len(pts)), key=lambda k: max(pts[k]["usage"][x] for x in ("dsp",)) +
-                            pts[k]["cycles"] * 1e-12)
+    """Starting points: for each engine in turn, its fastest point that still fits beside the other engines'
+    cheapest points, then each other engine's fastest point that fits beside those."""
+    engines = list(fronts)
+    cheap = {e: min(range(len(f)), key=lambda k, f=f: (f[k]["usage"]["dsp"], f[k]["cycles"]))
+             for e, f in fronts.items()}
     out = []
-    for first in ("linear", "attention"):
-        i, j = (0, cheap(att)) if first == "linear" else (cheap(lin), 0)
-        for k in range(len(fronts[first])):
-            ii, jj = (k, j) if first == "linear" else (i, k)
-            if score(ev, make_design(fronts, ii, jj, 1), batch)[1] <= 1.0:
-                i, j = ii, jj
-                break
-        other = "attention" if first == "linear" else "linear"
-        for k in range(len(fronts[other])):
-            ii, jj = (i, k) if other == "attention" else (k, j)
-            if score(ev, make_design(fronts, ii, jj, 1), batch)[1] <= 1.0:
-                i, j = ii, jj
-                break
-        out.append({"i_linear": i, "i_attention": j, "group": 1})
+    for first in engines:
+        idx = dict(cheap)
+        for e in [first] + [x for x in engines if x != first]:
+            for k in range(len(fronts[e])):          # fronts are sorted by cycles: fastest first
+                if score(ev, make_design(fronts, {**idx, e: k}, 1), batch)[1] <= 1.0:
+                    idx[e] = k
+                    break
+        out.append({**{f"i_{e}": k for e, k in idx.items()}, "group": 1})
     return out
 
 
 def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
     groups = group_sizes(batch)
-    nl, na = len(fronts["linear"]), len(fronts["attention"])
 
     def objective(trial):
-        i = trial.suggest_int("i_linear", 0, nl - 1)
-        j = trial.suggest_int("i_attention", 0, na - 1)
+        idx = {e: trial.suggest_int(f"i_{e}", 0, len(f) - 1) for e, f in fronts.items()}
         g = trial.suggest_categorical("group", groups)
-        ms, worst = score(ev, make_design(fronts, i, j, g), batch)
+        ms, worst = score(ev, make_design(fronts, idx, g), batch)
         trial.set_user_attr("constraint", worst - 1.0)
         trial.set_user_attr("pid", os.getpid())
         trial.set_constraint("fits", worst - 1.0)
@@ -175,41 +198,51 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
 
 def run_stage2(ev: Evaluator, fronts: dict, batch: int, storage, name: str, trials: int, seed: int,
                progress=None):
+    # No enqueued trials: two processes sharing a storage would both pop the same waiting trial (SQLite);
+    # the seeds are starting points of the polish in stage2_best instead.
     study = stage2_study(storage, name, seed)
-    if not study.get_trials(deepcopy=False):
-        for p in _seeds(ev, fronts, batch):
-            study.enqueue_trial(p, skip_if_exists=True)
     _optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
     return study
 
 
 def stage2_best(ev: Evaluator, fronts: dict, batch: int, study) -> tuple[Design, float] | None:
-    """Best feasible trial, then coordinate descent over the fronts and the grouping."""
-    feas = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("constraint", 1.0) <= 0.0]
-    if not feas:
-        return None
-    best = min(feas, key=lambda t: (t.value, t.number))
-    i, j, g = best.params["i_linear"], best.params["i_attention"], best.params["group"]
-    cur = best.value
-
-    def try_(ii, jj, gg):
-        ms, worst = score(ev, make_design(fronts, ii, jj, gg), batch)
+    """The best of the feasible trials and the seeds (:func:`_seeds`), then coordinate descent over the
+    fronts and the grouping."""
+    def try_(ix, gg):
+        ms, worst = score(ev, make_design(fronts, ix, gg), batch)
         return ms if worst <= 1.0 else math.inf
 
+    starts = [(t.value, {e: t.params[f"i_{e}"] for e in fronts}, t.params["group"])
+              for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.user_attrs.get("constraint", 1.0) <= 0.0]
+    for p in _seeds(ev, fronts, batch):
+        ix = {e: p[f"i_{e}"] for e in fronts}
+        starts.append((try_(ix, p["group"]), ix, p["group"]))
+    starts = [s_ for s_ in starts if s_[0] < math.inf]
+    if not starts:
+        return None
+    cur, idx, g = min(starts, key=lambda s_: s_[0])
+
+    # Coordinate descent, one engine at a time and then two at a time (the engines share the device: making
+    # room for a faster attention engine can take a cheaper router *and* linear engine at once).
+    engines = list(fronts)
+    pairs = [(a, b) for n, a in enumerate(engines) for b in engines[n + 1:]]
     improved = True
     while improved:
         improved = False
-        for ii in range(len(fronts["linear"])):
-            v = try_(ii, j, g)
-            if v < cur - 1e-12:
-                cur, i, improved = v, ii, True
-        for jj in range(len(fronts["attention"])):
-            v = try_(i, jj, g)
-            if v < cur - 1e-12:
-                cur, j, improved = v, jj, True
+        for e in engines:
+            for k in range(len(fronts[e])):
+                v = try_({**idx, e: k}, g)
+                if v < cur - 1e-12:
+                    cur, idx, improved = v, {**idx, e: k}, True
+        for a, b in pairs:
+            for ka in range(len(fronts[a])):
+                for kb in range(len(fronts[b])):
+                    v = try_({**idx, a: ka, b: kb}, g)
+                    if v < cur - 1e-12:
+                        cur, idx, improved = v, {**idx, a: ka, b: kb}, True
         for gg in group_sizes(batch):
-            v = try_(i, j, gg)
+            v = try_(idx, gg)
             if v < cur - 1e-12:
                 cur, g, improved = v, gg, True
-    return make_design(fronts, i, j, g), cur
+    return make_design(fronts, idx, g), cur

@@ -3,6 +3,7 @@ running it again); any Optuna storage URL (``sqlite:///x.db``, ``postgresql://..
 can be given instead, so that several worker processes share one study."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import optuna
@@ -26,7 +27,17 @@ def make_storage(storage: str | None, out_dir: str | Path | None):
         return JournalStorage(JournalFileBackend(storage))
     if storage.startswith("sqlite:///"):
         Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(storage) if not storage.startswith("redis") else storage
+    if storage.startswith("redis"):
+        return storage
+    # Processes started together race to create the schema ("table studies already exists"): retry
+    for attempt in range(10):
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as e:          # sqlalchemy.exc.OperationalError, without importing sqlalchemy here
+            msg = str(e)
+            if attempt == 9 or not any(k in msg for k in ("already exists", "locked", "UNIQUE constraint")):
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def describe(storage: str | None, out_dir) -> str:

@@ -142,8 +142,9 @@ def cmd_boards(a) -> None:
 # ------------------------------------------------------------------------------------------------- hls
 def cmd_hls(a) -> None:
     from .hls import hls_command
-    if (a.preset is None) == (a.model is None):
-        raise UserError("give either MODEL.onnx or --preset NAME")
+    kernel_only = a.kernel not in (None, "block")
+    if not kernel_only and (a.preset is None) == (a.model is None):
+        raise UserError("give either MODEL.onnx or --preset NAME (or --kernel K for one kernel)")
     if a.model and not Path(a.model).is_file():
         raise UserError(f"{a.model}: no such file")
     if hls_command(model=a.model, preset=a.preset, kernel=a.kernel, set=a.set, board=a.board, out=a.output,

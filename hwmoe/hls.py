@@ -88,13 +88,10 @@ def make_design(*, graph=None, plan=None, kernel: str | None = None, params: dic
                 inputs=None, seed: int = 0, precision: str = "w16a32") -> Design:
     """The design (config structs, top call, ports with their words) without writing anything."""
     if kernel is not None:
-        from .hlsgen_kernels import KERNEL_DESIGNS
+        from .hlsgen_kernels import kernel_design
         if kernel == "block":
             raise ValueError("kernel 'block' needs a model: pass graph= (and plan= or inputs=)")
-        if kernel not in KERNEL_DESIGNS:
-            raise ValueError(f"unknown kernel {kernel!r}: expected one of {', '.join(KERNEL_DESIGNS)}")
-        cls, build = KERNEL_DESIGNS[kernel]
-        return build(_params(cls, params, f"{kernel} HLS kernel"), seed)
+        return kernel_design(kernel, params, seed)
     if graph is None:
         raise ValueError("generate_project needs kernel= or graph=")
     from .hlsgen_block import BlockHls, block_design
@@ -110,9 +107,10 @@ def generate_project(out_dir, *, graph=None, plan=None, kernel: str | None = Non
                      board=None, inputs=None, seed: int = 0, precision: str = "w16a32") -> Project:
     """Write a self-contained Vitis HLS project to ``out_dir``.
 
-    kernel: one of linear, attention, layernorm, gelu, router, moe: random words at the formats and
-        dimensions of ``params`` (overrides of that kernel's HLS parameters), expected words from the
-        kernel's reference function.
+    kernel: one of linear, attention, layernorm, gelu, router, moe: the kernel's test case at the formats
+        and dimensions of ``params`` (overrides of that kernel's Params, ``hwmoe/kernels/<kernel>.py``, as
+        for ``hwmoe sim``): the words of ``make_data(params, seed)``, the same as the RTL testbench's, and
+        the expected words from the kernel's reference function.
     graph (kernel None): an encoder block of the graph (``params["block"]``, default 0; a single-block graph
         works too) under ``plan``; without a plan one is calibrated at ``precision`` on ``inputs``.  The
         first of ``inputs`` (a batch of graph inputs; random if None) gives the block's input and expected
@@ -271,8 +269,9 @@ def hls_command(args=None, /, **fields) -> int:
 
     Fields (attributes of an argparse namespace, or keywords): model, preset, kernel, overrides (dict, or
     ``set``: a list of key=value), board, out (or output / o), csim.  With a kernel, the overrides are the
-    kernel's HLS parameters; with a model, they may set precision (default w16a32), block, seed, calib
-    (calibration batch), plan (a plan JSON), t_in, t_out, n_pe, rows, and for a preset any model field.
+    kernel's Params fields (as for ``hwmoe sim``) and seed; with a model, they may set precision (default
+    w16a32), block, seed, calib (calibration batch), plan (a plan JSON), t_in, t_out, n_pe, rows, and for a
+    preset any model field.
     Prints what was written and, with csim, ``bit-exact yes|no, N words compared, M mismatches``.
     Returns 0, or 1 when the C simulation is not bit-exact."""
     f = dict(vars(args)) if args is not None else {}

@@ -23,23 +23,23 @@ KERNEL_CASES = {
                                       n_pe=3, tokens=7)),
     "linear-m3vit-t": ("linear", M3VIT_T_LINEAR),
     "attention-small": ("attention", {}),
-    "attention-odd": ("attention", dict(tokens=10, heads=1, head_dim=5, q_width=18, q_frac=13, k_width=14, k_frac=9,
-                                        v_width=18, v_frac=13, t_width=24, t_frac=16, out_width=18, out_frac=13,
-                                        block=4, rows=3)),
+    "attention-odd": ("attention", dict(tokens=10, heads=1, head_dim=5, lanes=5, q_width=18, q_frac=13,
+                                        k_width=14, k_frac=9, v_width=18, v_frac=13, t_width=24, t_frac=16,
+                                        out_width=18, out_frac=13, block=4, rows=3)),
     "attention-m3vit-t": ("attention", dict(tokens=129, heads=3, head_dim=64, block=16, rows=4)),
     "layernorm-small": ("layernorm", {}),
-    "layernorm-w32": ("layernorm", dict(tokens=9, dim=192, x_width=32, x_frac=20, out_width=32, out_frac=24,
-                                        eps=1e-5)),
+    "layernorm-w32": ("layernorm", dict(tokens=9, dim=192, dim_max=192, x_width=32, x_frac=20, out_width=32,
+                                        out_frac=24, eps=1e-5)),
     "gelu-default": ("gelu", {}),
     "gelu-w8-coarse": ("gelu", dict(in_width=8, in_frac=3, out_width=8, out_frac=4, words=64)),
     "gelu-w32-short-table": ("gelu", dict(in_width=32, in_frac=22, out_width=32, out_frac=22, entries=96)),
     "router-small": ("router", {}),
-    "router-renorm-top3": ("router", dict(renormalize=True, top_k=3, experts=8, logit_width=32, logit_frac=24,
-                                          x_width=32, x_frac=24)),
+    "router-renorm-top3": ("router", dict(renormalize=True, ties=True, top_k=3, experts=8, logit_width=32,
+                                          logit_frac=24, x_width=32, x_frac=24)),
     "moe-small": ("moe", {}),
-    "moe-top1-idle3": ("moe", dict(experts=8, top_k=1, idle=3, tokens=9, x_width=32, x_frac=24, w1_frac=13,
-                                   b2_frac=10, h_width=32, h_frac=24, a_width=32, a_frac=24, e_width=32,
-                                   e_frac=24, out_width=32, out_frac=24)),
+    "moe-top1-uniform": ("moe", dict(experts=8, top_k=1, routing="uniform", tokens=9, x_width=32, x_frac=24,
+                                     w1_frac=13, b2_frac=10, h_width=32, h_frac=24, a_width=32, a_frac=24,
+                                     e_width=32, e_frac=24, out_width=32, out_frac=24)),
 }
 BLOCK_CASES = {"block0-dense-w16a16": (0, "w16a16"), "block1-moe-w16a32": (1, "w16a32")}
 
@@ -217,7 +217,7 @@ def test_hls_command_prints_verdict(hls_work, capsys):
 
 
 def test_bad_parameters():
-    with pytest.raises(ValueError, match="unknown linear HLS kernel field"):
+    with pytest.raises(ValueError, match="unknown linear kernel field"):
         generate_project("/nonexistent", kernel="linear", params={"tokenz": 3})
     with pytest.raises(ValueError, match="unknown kernel"):
         generate_project("/nonexistent", kernel="conv")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..fixed import Fmt, Q, int_bits_for, quantize, requant, shift_round
 from . import tables
-from .base import Kernel, SimCase
+from .base import Kernel, KernelData, SimCase
 from .softmax import exp2_neg, normalise
 from .tables import Q15
 
@@ -154,12 +154,20 @@ def to_stream(x: np.ndarray, heads: int, lanes: int) -> np.ndarray:
     return np.asarray(x).reshape(n, heads, -1).transpose(1, 0, 2).reshape(-1, lanes)
 
 
-def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
+def make_data(p: AttentionParams, seed=0) -> KernelData:
+    """q, k, v [tokens, heads*head_dim] (normal(0, sigma), a fraction ``saturating`` at the extremes) and
+    the expected out [tokens, heads*head_dim]."""
     rng = np.random.default_rng(seed)
     q_fmt, k_fmt, v_fmt, t_fmt, o_fmt = p.formats()
     shape = (p.tokens, p.heads * p.head_dim)
     q, k, v = (_operands(rng, f, shape, p.sigma, p.saturating) for f in (q_fmt, k_fmt, v_fmt))
     out = attention(q, k, v, q_fmt, k_fmt, v_fmt, p.heads, p.score_scale, t_fmt, o_fmt, block=p.block)
+    return KernelData(inputs={"q": q, "k": k, "v": v}, weights={}, expected={"out": out},
+                      formats={"q": q_fmt, "k": k_fmt, "v": v_fmt, "t": t_fmt, "out": o_fmt})
+
+
+def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
+    d = make_data(p, seed)
     c, c_fmt = score_constant(p.score_scale)
     exp2, recip = tables.exp2_table(), tables.recip_table()
     return SimCase(
@@ -172,8 +180,8 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
                     "V_W": p.v_width, "V_FRAC": p.v_frac, "T_W": p.t_width, "T_FRAC": p.t_frac,
                     "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
                     "C_VALUE": int(c), "C_W": c_fmt.width, "C_FRAC": c_fmt.frac},
-        inputs={name: to_stream(x, p.heads, p.lanes) for name, x in (("q", q), ("k", k), ("v", v))},
-        expected={"out": to_stream(out, p.heads, p.lanes)},
+        inputs={name: to_stream(x, p.heads, p.lanes) for name, x in d.inputs.items()},
+        expected={"out": to_stream(d.expected["out"], p.heads, p.lanes)},
         widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "out": -p.out_width},
         predicted_cycles=cycles(p, p.tokens, p.heads, p.head_dim),
         config={"tokens": p.tokens},
@@ -181,4 +189,5 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
 
 
 KERNEL = Kernel("attention", AttentionParams, make_case, cycles,
-                "streaming attention: P query rows against block-streamed K/V held on chip, single-pass softmax")
+                "streaming attention: P query rows against block-streamed K/V held on chip, single-pass softmax",
+                make_data=make_data)

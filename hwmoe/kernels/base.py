@@ -10,6 +10,22 @@ from typing import Callable
 
 import numpy as np
 
+from ..fixed import Fmt
+from .tables import GeluTable
+
+
+@dataclass
+class KernelData:
+    """One test case of a kernel in natural layout (raw integers in the given formats, no beats or padding).
+
+    Kernels that run several layers in one case (``layers`` in their Params) put the layer first:
+    [layers, tokens, dim]."""
+    inputs: dict[str, np.ndarray]                  # streamed inputs (activations, routes)
+    weights: dict[str, np.ndarray]                 # parameters held in memory (weights, biases, gamma/beta)
+    expected: dict[str, np.ndarray]                # the reference function's outputs
+    formats: dict[str, Fmt] = field(default_factory=dict)   # array or intermediate name -> format
+    table: GeluTable | None = None                 # the GELU table, for kernels with a GELU
+
 
 @dataclass
 class SimCase:
@@ -35,6 +51,7 @@ class Kernel:
     make_case: Callable[..., SimCase]              # (params, seed) -> SimCase
     cycles: Callable[..., int]                     # the cycle formula the search trusts
     description: str = ""
+    make_data: Callable[..., KernelData] | None = None   # (params, seed) -> KernelData (natural layout)
 
     @property
     def rtl_top(self) -> str:
@@ -57,6 +74,14 @@ def signed_range(rng: np.random.Generator, width: int, shape, saturating: float 
         pick = rng.random(shape) < saturating
         x = np.where(pick, rng.choice([lo, hi], size=shape), x)
     return x
+
+
+def row_beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
+    """[rows, dim] -> [rows * beats, lanes], each row padded with zeros to whole beats."""
+    rows = np.asarray(rows, np.int64)
+    padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
+    padded[:, :rows.shape[1]] = rows
+    return padded.reshape(-1, lanes)
 
 
 def params_dict(params) -> dict:

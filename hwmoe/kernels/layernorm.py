@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
-from .base import Kernel, SimCase, signed_range
+from .base import Kernel, KernelData, SimCase, row_beats, signed_range
 from .tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
 
 RSQRT = rsqrt_table()
@@ -123,33 +123,40 @@ def cycles(lanes: int, dim: int, tokens: int, layers: int = 1, nbuf: int = 4) ->
     return start_last + 2 * b + LN_FILL + LN_OUT + (layers - 1) * b
 
 
-def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
-    """Random rows (Gaussian with a per-row offset and scale, a few words at the extremes), plus a constant
-    row (variance 0: the eps path) and a row saturated at the most negative word, per layer."""
+def make_data(p: LayerNormParams, seed=0) -> KernelData:
+    """x [layers, tokens, dim]: random rows (Gaussian with a per-row offset and scale, a few words at the
+    extremes), plus a constant row (variance 0: the eps path) and a row saturated at the most negative word,
+    per layer; gamma, beta [layers, dim] (the first layer's gamma starts with the extreme words); the
+    expected y [layers, tokens, dim]."""
     rng = np.random.default_rng(seed)
     x_fmt, p_fmt, out = p.fmts()
     rows = p.tokens * p.layers
-    b = -(-p.dim // p.lanes)
     scale = 2.0 ** (x_fmt.int_bits - 3)
     x = quantize(rng.normal(0, 1, (rows, p.dim)) * rng.uniform(0.05, 1, (rows, 1)) * scale
                  + rng.uniform(-1, 1, (rows, 1)) * scale, x_fmt)
     x = np.where(rng.random(x.shape) < 0.05, signed_range(rng, p.x_width, x.shape, 1.0), x)
-    for layer in range(p.layers):
-        r0 = layer * p.tokens
-        if p.tokens > 1:
-            x[r0 + 1] = x[r0 + 1, 0]                                   # constant row
-        if p.tokens > 2:
-            x[r0 + 2] = x_fmt.raw_min                                  # saturated constant row
-    ys, params = [], []
+    x = x.reshape(p.layers, p.tokens, p.dim)
+    if p.tokens > 1:
+        x[:, 1] = x[:, 1, :1]                                          # constant row
+    if p.tokens > 2:
+        x[:, 2] = x_fmt.raw_min                                        # saturated constant row
+    gammas, betas, ys = [], [], []
     for layer in range(p.layers):
         gamma = quantize(rng.normal(1, 0.5, p.dim), p_fmt)
         beta = quantize(rng.normal(0, 0.5, p.dim), p_fmt)
         if layer == 0:
             gamma[:2] = [p_fmt.raw_max, p_fmt.raw_min]                 # extreme parameters
-        rows_l = x[layer * p.tokens:(layer + 1) * p.tokens]
-        ys.append(layernorm(rows_l, x_fmt, gamma, beta, p_fmt, p.eps, out, p.stat_width, p.norm_width))
-        params.append(np.concatenate([_beats(gamma[None], b, p.lanes), _beats(beta[None], b, p.lanes)], 1))
-    y = np.concatenate(ys)
+        gammas.append(gamma), betas.append(beta)
+        ys.append(layernorm(x[layer], x_fmt, gamma, beta, p_fmt, p.eps, out, p.stat_width, p.norm_width))
+    return KernelData(inputs={"x": x}, weights={"gamma": np.stack(gammas), "beta": np.stack(betas)},
+                      expected={"y": np.stack(ys)}, formats={"x": x_fmt, "p": p_fmt, "y": out})
+
+
+def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
+    d = make_data(p, seed)
+    b = -(-p.dim // p.lanes)
+    rows = lambda a: row_beats(a.reshape(-1, p.dim), b, p.lanes)
+    params = [np.concatenate([rows(g), rows(be)], 1) for g, be in zip(d.weights["gamma"], d.weights["beta"])]
     return SimCase(
         toplevel="hwmoe_layernorm",
         sources=["hwmoe_rsqrt.v", "hwmoe_layernorm_lane.v", "hwmoe_layernorm.v"],
@@ -157,21 +164,13 @@ def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
                     "P_FRAC": p.p_frac, "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
                     "STAT_W": p.stat_width, "NORM_W": p.norm_width,
                     "EPS_RAW": eps_raw(p.eps, 2 * p.stat_frac), "NBUF": p.nbuf},
-        inputs={"x": _beats(x, b, p.lanes), "p": np.concatenate(params)},
-        expected={"y": _beats(y, b, p.lanes)},
+        inputs={"x": rows(d.inputs["x"]), "p": np.concatenate(params)},
+        expected={"y": rows(d.expected["y"])},
         widths={"x": -p.x_width, "p": -p.p_width, "y": -p.out_width},
         predicted_cycles=cycles(p.lanes, p.dim, p.tokens, p.layers, p.nbuf),
         config={"dim": p.dim, "tokens": p.tokens},
         memories={"RSQRT": (RSQRT, 16)})
 
 
-def _beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
-    """[rows, dim] -> [rows * beats, lanes], each row padded with zeros to whole beats."""
-    rows = np.asarray(rows, np.int64)
-    padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
-    padded[:, :rows.shape[1]] = rows
-    return padded.reshape(-1, lanes)
-
-
 KERNEL = Kernel("layernorm", LayerNormParams, make_case, cycles,
-                "LayerNorm unit: one-pass statistics, table 1/sqrt, row buffers overlapping rows")
+                "LayerNorm unit: one-pass statistics, table 1/sqrt, row buffers overlapping rows", make_data=make_data)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Fmt, align, matmul, requant
-from .base import Kernel, SimCase, signed_range
+from .base import Kernel, KernelData, SimCase, signed_range
 from .gelu import gelu
 from .tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 
@@ -175,7 +175,10 @@ def test_data(rng, tokens: int, d_in: int, d_out: int, x_fmt: Fmt, w_fmt: Fmt, b
     return x, w, b
 
 
-def make_case(p: LinearParams, seed: int = 0) -> SimCase:
+def make_data(p: LinearParams, seed=0) -> KernelData:
+    """x [tokens, d_in], w [d_out, d_in], b [d_out] (when ``bias``) and the expected y [tokens, d_out]
+    (gelu(linear) when ``gelu``: the linear is requantised to h, the GELU input).  ``seed`` may be a
+    Generator (make_case draws its padding from the same one)."""
     rng = np.random.default_rng(seed)
     x_fmt, w_fmt, b_fmt, h_fmt, y_fmt = _formats(p)
     lin_fmt = h_fmt if p.gelu else y_fmt
@@ -184,6 +187,15 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
     y = linear(x, x_fmt, w, w_fmt, b if p.bias else None, b_fmt if p.bias else None, lin_fmt)
     if p.gelu:
         y = gelu(y, h_fmt, y_fmt, table)
+    return KernelData(inputs={"x": x}, weights={"w": w, **({"b": b} if p.bias else {})}, expected={"y": y},
+                      formats={"x": x_fmt, "w": w_fmt, "b": b_fmt, "h": h_fmt, "y": y_fmt},
+                      table=table if p.gelu else None)
+
+
+def make_case(p: LinearParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    d = make_data(p, rng)
+    x, w, y = d.inputs["x"], d.weights["w"], d.expected["y"]
     ot = _ceil(p.d_out, p.t_out)
     y_pad = np.zeros((p.tokens, ot * p.t_out), np.int64)
     y_pad[:, :p.d_out] = y
@@ -191,7 +203,7 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
     inputs = {"x": _pad_rows(x, p.t_in, rng, p.x_width), "w": _pad_rows(w, p.t_in, rng, p.w_width)}
     widths = {"x": -p.x_width, "w": -p.w_width, "y": -p.out_width}
     if p.bias:
-        inputs["b"] = _pad_rows(b[None, :], p.t_out, rng, p.b_width)
+        inputs["b"] = _pad_rows(d.weights["b"][None, :], p.t_out, rng, p.b_width)
         widths["b"] = -p.b_width
     mt, mi, mo = p.maxima()
     return SimCase(
@@ -205,9 +217,9 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
                     "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS, "D_W": GELU_FMT.width},
         inputs=inputs, expected={"y": y_beats}, widths=widths, predicted_cycles=cycles(p),
         config={"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out},
-        memories={"TABLE": (table.values(), GELU_FMT.width)} if p.gelu else {})
+        memories={"TABLE": (d.table.values(), GELU_FMT.width)} if p.gelu else {})
 
 
 KERNEL = Kernel("linear", LinearParams, make_case, cycles,
                 "Linear layer: T_OUT x T_IN weight tile x N_PE token lanes, double-buffered weight stream, "
-                "bias, requant and optional fused GELU")
+                "bias, requant and optional fused GELU", make_data=make_data)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Fmt, requant
-from .base import Kernel, SimCase
+from .base import Kernel, KernelData, SimCase
 from .gelu import gelu
 from .linear import _ceil, _pad_rows, block_schedule, linear, test_data
-from .tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, GeluTable
+from .tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
 
 
 def expert_queues(index, experts: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -165,7 +165,11 @@ def _fmt(width: int, frac: int) -> Fmt:
     return Fmt(width, width - frac)
 
 
-def make_case(p: MoeParams, seed: int = 0) -> SimCase:
+def make_data(p: MoeParams, seed=0) -> KernelData:
+    """x [tokens, dim] (a fraction ``saturating`` of extreme tokens), routes index, gates [tokens, top_k]
+    (make_routes: with "mixed" routing an expert chosen by every token and one by none), per-expert weights
+    w1 [experts, hidden, dim], b1 [experts, hidden], w2 [experts, dim, hidden], b2 [experts, dim] and the
+    expected y [tokens, dim].  ``seed`` may be a Generator (make_case draws its padding from the same one)."""
     rng = np.random.default_rng(seed)
     x_fmt, w1_fmt, w2_fmt = _fmt(p.x_width, p.x_frac), _fmt(p.w_width, p.w1_frac), _fmt(p.w_width, p.w2_frac)
     b1_fmt, b2_fmt = _fmt(p.b_width, p.b1_frac), _fmt(p.b_width, p.b2_frac)
@@ -183,6 +187,18 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     table = GeluTable(p.entries)
     y = moe(x, x_fmt, index, gates, w1, w1_fmt, b1, b1_fmt, w2, w2_fmt, b2, b2_fmt, h_fmt, a_fmt, e_fmt,
             out_fmt, table)
+    return KernelData(inputs={"x": x, "index": index, "gates": gates},
+                      weights={"w1": w1, "b1": b1, "w2": w2, "b2": b2}, expected={"y": y},
+                      formats={"x": x_fmt, "w1": w1_fmt, "b1": b1_fmt, "w2": w2_fmt, "b2": b2_fmt, "h": h_fmt,
+                               "a": a_fmt, "e": e_fmt, "y": out_fmt, "gates": U1_15},
+                      table=table)
+
+
+def make_case(p: MoeParams, seed: int = 0) -> SimCase:
+    rng = np.random.default_rng(seed)
+    d = make_data(p, rng)
+    x, index, gates, y = d.inputs["x"], d.inputs["index"], d.inputs["gates"], d.expected["y"]
+    w1, b1, w2, b2 = (d.weights[n] for n in ("w1", "b1", "w2", "b2"))
     counts = [len(tok) for tok, _ in expert_queues(index, p.experts)]
     used = [e for e in range(p.experts) if counts[e]]
     t = p.t
@@ -214,9 +230,9 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
                 "y": -p.out_width, "wreq": idx_w},
         predicted_cycles=cycles(p, expert_tokens=counts),
         config={"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden},
-        memories={"TABLE": (table.values(), GELU_FMT.width)})
+        memories={"TABLE": (d.table.values(), GELU_FMT.width)})
 
 
 KERNEL = Kernel("moe", MoeParams, make_case, cycles,
                 "MoE layer on the linear core: route scanner, expert-by-expert two-pass jobs, gate-weighted "
-                "exact accumulation")
+                "exact accumulation", make_data=make_data)

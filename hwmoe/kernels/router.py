@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Fmt, quantize
-from .base import Kernel, SimCase, signed_range
+from .base import Kernel, KernelData, SimCase, row_beats, signed_range
 from .linear import linear
 from .moe import expert_queues
 from .softmax import EXP2, RECIP, normalise, softmax_row_probs
@@ -136,21 +136,32 @@ def _gate_weights(rng, p: RouterParams, w_fmt: Fmt) -> np.ndarray:
     return w
 
 
-def make_case(p: RouterParams, seed: int = 0) -> SimCase:
+def make_data(p: RouterParams, seed=0) -> KernelData:
+    """Per layer: x [tokens, dim] (normal, 3% random words, feature 0 a large constant in every token: with
+    _gate_weights one expert is chosen by every token and one by none), the gate weights w [experts, dim],
+    and the expected routes index, gates [tokens, top_k]; each array with the layer first."""
     rng = np.random.default_rng(seed)
     x_fmt, w_fmt, l_fmt = p.fmts()
-    b = -(-p.dim // p.lanes)
-    routes, queues, xs, ws = [], [], [], []
+    xs, ws, indices, gates_ = [], [], [], []
     for layer in range(p.layers):
         x = quantize(rng.normal(0, 1, (p.tokens, p.dim)), x_fmt)
         x = np.where(rng.random(x.shape) < 0.03, signed_range(rng, p.x_width, x.shape, 1.0), x)
         x[:, 0] = quantize(min(4.0, x_fmt.raw_max * x_fmt.lsb), x_fmt)
         w = _gate_weights(rng, p, w_fmt)
         index, gates = router(x, x_fmt, w, w_fmt, l_fmt, p.top_k, p.renormalize)
-        routes.append(route_beats(index, gates))
-        queues.append(queue_beats(index, gates, p.experts))
-        xs.append(_beats(x, b, p.lanes))
-        ws.append(_beats(w, b, p.lanes))
+        xs.append(x), ws.append(w), indices.append(index), gates_.append(gates)
+    return KernelData(inputs={"x": np.stack(xs)}, weights={"w": np.stack(ws)},
+                      expected={"index": np.stack(indices), "gates": np.stack(gates_)},
+                      formats={"x": x_fmt, "w": w_fmt, "logit": l_fmt, "gates": U1_15})
+
+
+def make_case(p: RouterParams, seed: int = 0) -> SimCase:
+    d = make_data(p, seed)
+    b = -(-p.dim // p.lanes)
+    routes = [route_beats(i, g) for i, g in zip(d.expected["index"], d.expected["gates"])]
+    queues = [queue_beats(i, g, p.experts) for i, g in zip(d.expected["index"], d.expected["gates"])]
+    xs = [row_beats(x, b, p.lanes) for x in d.inputs["x"]]
+    ws = [row_beats(w, b, p.lanes) for w in d.weights["w"]]
     return SimCase(
         toplevel="hwmoe_router",
         sources=["hwmoe_requant.v", "hwmoe_exp2.v", "hwmoe_recip.v", "hwmoe_router_softmax.v",
@@ -197,13 +208,6 @@ def queue_cycles(experts: int, top_k: int, tokens: int, layers: int = 1) -> int:
     return layers * per_layer - 2 * (layers - 1)
 
 
-def _beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
-    """[rows, dim] -> [rows * beats, lanes], each row padded with zeros to whole beats."""
-    rows = np.asarray(rows, np.int64)
-    padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
-    padded[:, :rows.shape[1]] = rows
-    return padded.reshape(-1, lanes)
-
-
 KERNEL = Kernel("router", RouterParams, make_case, cycles,
-                "MoE router: gate MAC array, top-k, exp2/reciprocal softmax, per-expert token queues")
+                "MoE router: gate MAC array, top-k, exp2/reciprocal softmax, per-expert token queues",
+                make_data=make_data)

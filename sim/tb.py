@@ -178,5 +178,8 @@ class TB:
         cycles = (max(ends) - min(starts) + 1) if starts and ends else 0
         result = {"bit_exact": mismatches == 0 and not timed_out, "words": words, "mismatches": mismatches,
                   "measured_cycles": cycles, "first_mismatch": first}
-        (Path(os.environ["HWMOE_CASE"]) / "result.json").write_text(json.dumps(result))
+        run_dir = Path(os.environ["HWMOE_CASE"])
+        if not result["bit_exact"]:     # keep what came out beside the case (the run directory is kept)
+            np.savez(run_dir / "got.npz", **{k: np.array(s.beats, dtype=np.int64) for k, s in self.sinks.items()})
+        (run_dir / "result.json").write_text(json.dumps(result))
         return result

@@ -15,6 +15,8 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from kernel_check import assert_kernel
+
 UNIT = os.environ.get("HWMOE_UNIT", "")
 
 
@@ -103,10 +105,7 @@ RUNS = [pytest.param(sim, ov, id=f"{name}-{sim}") for name, (ov, sims) in CASES.
 
 @pytest.mark.parametrize("simulator,overrides", RUNS)
 def test_attention(simulator, overrides, sim_work):
-    from hwmoe.simulate import cycles_agree, simulate_kernel
-    r = simulate_kernel("attention", simulator, overrides, seed=1, work=sim_work)
-    assert r.bit_exact, r.summary()
-    assert cycles_agree(r.measured_cycles, r.predicted_cycles), r.summary()
+    assert_kernel("attention", simulator, overrides, sim_work)
 
 
 def _run_unit(unit: str, top: str, params: dict, table, sim_work: Path) -> None:

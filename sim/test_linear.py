@@ -5,36 +5,14 @@ a clean run for the cycle count."""
 import cocotb
 import pytest
 
+from kernel_check import assert_kernel
 from tb import TB
 
 
 @cocotb.test()
 async def run_linear(dut):
-    tb = TB(dut)
-    try:
-        result = await tb.run()
-    except AssertionError:
-        dump_beats(tb)
-        raise
-    if not result["bit_exact"]:
-        dump_beats(tb)
+    result = await TB(dut).run()
     assert result["bit_exact"], result["first_mismatch"]
-
-
-def dump_beats(tb):
-    """Keep what came out beside the case (the run directory is kept when the run is not exact)."""
-    import os
-    from pathlib import Path
-    import numpy as np
-    np.savez(Path(os.environ["HWMOE_CASE"]) / "got.npz",
-             **{k: np.array(s.beats, dtype=np.int64) for k, s in tb.sinks.items()})
-
-
-def _check(simulator, overrides, sim_work):
-    from hwmoe.simulate import cycles_agree, simulate_kernel
-    r = simulate_kernel("linear", simulator, overrides, seed=1, work=sim_work)
-    assert r.bit_exact, r.summary()
-    assert cycles_agree(r.measured_cycles, r.predicted_cycles), r.summary()
 
 
 SMALL = {"t_in": "4", "t_out": "4", "n_pe": "2"}
@@ -63,15 +41,15 @@ VERILATOR_SETS = {
 
 @pytest.mark.parametrize("name", list(ICARUS_SETS))
 def test_linear_icarus(name, sim_work):
-    _check("icarus", ICARUS_SETS[name], sim_work)
+    assert_kernel("linear", "icarus", ICARUS_SETS[name], sim_work)
 
 
 @pytest.mark.parametrize("name", list(VERILATOR_SETS))
 def test_linear_verilator(name, sim_work):
-    _check("verilator", VERILATOR_SETS[name], sim_work)
+    assert_kernel("linear", "verilator", VERILATOR_SETS[name], sim_work)
 
 
 def test_linear_m3vit_layer(sim_work):
     """An M3ViT-T layer on Verilator: 129 tokens, 192 -> 768, the default UbiMoE-like tiles (16 x 16 x 3):
     `hwmoe sim --kernel linear --set tokens=129 --set d_in=192 --set d_out=768`."""
-    _check("verilator", {"tokens": "129", "d_in": "192", "d_out": "768"}, sim_work)
+    assert_kernel("linear", "verilator", {"tokens": "129", "d_in": "192", "d_out": "768"}, sim_work)

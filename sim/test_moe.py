@@ -5,28 +5,14 @@ clean run for the cycle count."""
 import cocotb
 import pytest
 
+from kernel_check import assert_kernel
 from tb import TB
-from test_linear import dump_beats
 
 
 @cocotb.test()
 async def run_moe(dut):
-    tb = TB(dut)
-    try:
-        result = await tb.run()
-    except AssertionError:
-        dump_beats(tb)
-        raise
-    if not result["bit_exact"]:
-        dump_beats(tb)
+    result = await TB(dut).run()
     assert result["bit_exact"], result["first_mismatch"]
-
-
-def _check(simulator, overrides, sim_work):
-    from hwmoe.simulate import cycles_agree, simulate_kernel
-    r = simulate_kernel("moe", simulator, overrides, seed=1, work=sim_work)
-    assert r.bit_exact, r.summary()
-    assert cycles_agree(r.measured_cycles, r.predicted_cycles), r.summary()
 
 
 ICARUS_SETS = {
@@ -51,12 +37,12 @@ VERILATOR_SETS = {
 
 @pytest.mark.parametrize("name", list(ICARUS_SETS))
 def test_moe_icarus(name, sim_work):
-    _check("icarus", ICARUS_SETS[name], sim_work)
+    assert_kernel("moe", "icarus", ICARUS_SETS[name], sim_work)
 
 
 @pytest.mark.parametrize("name", list(VERILATOR_SETS))
 def test_moe_verilator(name, sim_work):
-    _check("verilator", VERILATOR_SETS[name], sim_work)
+    assert_kernel("moe", "verilator", VERILATOR_SETS[name], sim_work)
 
 
 def test_moe_cycles_m3vit():

@@ -5,6 +5,7 @@ input beats and output back-pressure, cycle formulas checked on clean runs."""
 import cocotb
 import pytest
 
+from kernel_check import assert_kernel
 from tb import TB
 
 
@@ -35,10 +36,7 @@ SIMS = {"default": ("icarus",), "ties-renorm": ("icarus", "verilator"),
 @pytest.mark.parametrize("simulator,case", [(s, c) for c in CASES for s in SIMS[c]],
                          ids=[f"{c}-{s}" for c in CASES for s in SIMS[c]])
 def test_router(simulator, case, sim_work):
-    from hwmoe.simulate import cycles_agree, simulate_kernel
-    r = simulate_kernel("router", simulator, CASES[case], seed=1, work=sim_work)
-    assert r.bit_exact, r.summary()
-    assert cycles_agree(r.measured_cycles, r.predicted_cycles), r.summary()
+    assert_kernel("router", simulator, CASES[case], sim_work)
 
 
 @pytest.mark.parametrize("simulator", ["icarus"])

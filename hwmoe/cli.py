@@ -197,9 +197,9 @@ def cmd_demo(a) -> None:
     print("\n== 3. RTL kernels in cocotb (Icarus), words compared with the reference:")
     for kernel in ("linear", "attention", "layernorm", "gelu", "router", "moe"):
         print("  " + simulate_kernel(kernel, "icarus", seed=a.seed).summary())
-    print(f"\n== 4. HLS project of encoder block 1 (MoE), C-simulated with g++:")
+    print("\n== 4. HLS project of encoder block 1 (MoE), C-simulated with g++:")
     hls_command(model=str(model_path), set=["block=1"], out=str(out / "hls-block1"), csim=True)
-    print(f"\n== 5. board search (zcu102):")
+    print("\n== 5. board search (zcu102):")
     search_command(str(model_path), "zcu102", out_dir=str(out / "search-zcu102"), progress=False)
 
 

@@ -280,14 +280,14 @@ def testbench(d: Design) -> str:
             lines += [f"    hls::stream<{p.ctype} > {p.name}(\"{p.name}\");",
                       "    {",
                       f"        std::vector<long long> raw_words = load(\"{p.name}.txt\", {p.count});",
-                      f"        for (size_t i = 0; i < raw_words.size(); i++)",
+                      "        for (size_t i = 0; i < raw_words.size(); i++)",
                       f"            {p.name}.write(hwmoe::from_raw<{p.ctype} >(raw_words[i]));",
                       "    }"]
         elif p.kind == "mem":
             lines += [f"    static {p.ctype} {p.name}[{p.count}];",
                       "    {",
                       f"        std::vector<long long> raw_words = load(\"{p.name}.txt\", {p.count});",
-                      f"        for (size_t i = 0; i < raw_words.size(); i++)",
+                      "        for (size_t i = 0; i < raw_words.size(); i++)",
                       f"            {p.name}[i] = hwmoe::from_raw<{p.ctype} >(raw_words[i]);",
                       "    }"]
         else:

@@ -2,7 +2,6 @@
 every kernel top also with the parameters of its default simulation case."""
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -5,7 +5,7 @@ type; the RTL lives in ``rtl/hwmoe_<name>.v``, the HLS in ``hls/<name>.h``, the 
 ``sim/test_<name>.py``.  The CLI, the simulator glue, the cost model and the search iterate over them."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -82,7 +82,3 @@ def row_beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
     padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
     padded[:, :rows.shape[1]] = rows
     return padded.reshape(-1, lanes)
-
-
-def params_dict(params) -> dict:
-    return asdict(params)

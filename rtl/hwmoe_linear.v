@@ -123,14 +123,8 @@ module hwmoe_linear #(
     end
     // words past d_in are stored as zero (the weights' padding is then harmless)
     wire [T_IN*X_W-1:0] x_masked;
-    genvar gi;
-    generate
-        for (gi = 0; gi < T_IN; gi = gi + 1) begin : g_xmask
-            localparam integer LI = gi;
-            localparam [DIM_B-1:0] LID = LI[DIM_B-1:0];
-            assign x_masked[gi*X_W +: X_W] = ((xw_coff + LID) < din_d) ? x_tdata[gi*X_W +: X_W] : {X_W{1'b0}};
-        end
-    endgenerate
+    hwmoe_pad_mask #(.LANES(T_IN), .W(X_W), .IDX_W(DIM_B)) u_xmask (
+        .din(x_tdata), .offset(xw_coff), .limit(din_d), .dout(x_masked));
     wire [XA_B-1:0] x_waddr = {{(XA_B-G_B){1'b0}}, xw_g} * MAXIT_X + {{(XA_B-IT_B){1'b0}}, xw_c};
 
     wire             rd_en, rd_pass;

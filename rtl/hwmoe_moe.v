@@ -149,14 +149,8 @@ module hwmoe_moe #(
         end
     end
     wire [T*X_W-1:0] x_masked;
-    genvar gi;
-    generate
-        for (gi = 0; gi < T; gi = gi + 1) begin : g_xmask
-            localparam integer LI = gi;
-            localparam [DIM_B-1:0] LID = LI[DIM_B-1:0];
-            assign x_masked[gi*X_W +: X_W] = ((xcoff + LID) < dim_d) ? x_tdata[gi*X_W +: X_W] : {X_W{1'b0}};
-        end
-    endgenerate
+    hwmoe_pad_mask #(.LANES(T), .W(X_W), .IDX_W(DIM_B)) u_xmask (
+        .din(x_tdata), .offset(xcoff), .limit(dim_d), .dout(x_masked));
     wire [XA_B-1:0] x_waddr = {{(XA_B-TOK_B){1'b0}}, xt} * MAXDT_X + {{(XA_B-IT_B){1'b0}}, xc};
 
     // ------------------------------------------------------------------ routes
@@ -287,14 +281,15 @@ module hwmoe_moe #(
     wire [HA_B-1:0] h_waddr = {{(HA_B-G_B){1'b0}}, o_g} * MAXHT_H + {{(HA_B-IT_B){1'b0}}, o_ot};
     wire h_we = o_valid && !o_pass;
     wire [DIM_B-1:0] o_obase = {{(DIM_B-IT_B){1'b0}}, o_ot} * T_D;
-    wire [T*A_W-1:0] h_wdata;
+    wire [T*A_W-1:0] h_lanes, h_wdata;          // the GELU outputs: the low A_W bits of each O_W lane
+    genvar gi;
     generate
-        for (gi = 0; gi < T; gi = gi + 1) begin : g_hmask
-            localparam integer LI = gi;
-            localparam [DIM_B-1:0] LID = LI[DIM_B-1:0];
-            assign h_wdata[gi*A_W +: A_W] = ((o_obase + LID) < hid_d) ? o_data[gi*O_W +: A_W] : {A_W{1'b0}};
+        for (gi = 0; gi < T; gi = gi + 1) begin : g_hlane
+            assign h_lanes[gi*A_W +: A_W] = o_data[gi*O_W +: A_W];
         end
     endgenerate
+    hwmoe_pad_mask #(.LANES(T), .W(A_W), .IDX_W(DIM_B)) u_hmask (
+        .din(h_lanes), .offset(o_obase), .limit(hid_d), .dout(h_wdata));
     always @(posedge clk) begin
         rd_c1 <= rd_c; rd_pass1 <= rd_pass; rd_pass2 <= rd_pass1;
     end

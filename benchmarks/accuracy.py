@@ -12,11 +12,11 @@ import argparse
 import numpy as np
 
 from hwmoe import ir
-from hwmoe.fixed import to_float
-from hwmoe.from_torch import graph_from_model
-from hwmoe.model import build_model, make_config, sample_input
-from hwmoe.precision import PRECISIONS
-from hwmoe.quantize import calibrate
+from hwmoe.numerics.fixed import to_float
+from hwmoe.frontend.from_torch import graph_from_model
+from hwmoe.frontend.model import build_model, make_config, sample_input
+from hwmoe.numerics.precision import PRECISIONS
+from hwmoe.numerics.calibration import calibrate
 from hwmoe.reference import FixedRunner, float_step, run_graph
 
 

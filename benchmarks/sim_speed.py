@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hwmoe.kernels.registry import get_kernel
 from hwmoe.overrides import apply_overrides
-from hwmoe.simulate import run_case
+from hwmoe.backends.rtl.simulate import run_case
 
 # (label, kernel, overrides, simulators)
 CASES = [

@@ -21,14 +21,15 @@ from typing import Any, Callable
 
 import yaml
 
+from .errors import UserError
+from .paths import BOARDS_DIR
+
 __all__ = [
     "BOARDS_DIR", "BRAM36_BITS", "URAM_BITS", "DSP_KINDS", "MEMORY_KINDS", "SCHEMA",
     "Board", "BoardError", "Memory", "Resources",
     "board_names", "dsps_per_multiplier", "list_boards", "load_board", "macs_per_dsp",
 ]
 
-#: The built-in board files live next to the package, at the repository root.
-BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 _REPO_ROOT = BOARDS_DIR.parent
 
 #: On-chip memory block sizes (bits), for turning block counts into capacity.
@@ -36,7 +37,7 @@ BRAM36_BITS = 36 * 1024
 URAM_BITS = 288 * 1024
 
 
-class BoardError(ValueError):
+class BoardError(UserError):
     """A board could not be found or its file is invalid.  ``str(err)`` is always one line.
 
     ``file`` and ``field`` (dotted, e.g. ``"resources.dsp"``) are kept as attributes so that

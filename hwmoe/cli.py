@@ -8,20 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+from .inputs import load_graph, load_npy, plan_for
 from .overrides import parse_assignments
 
 EXIT_USER_ERROR = 2
-
-
-class UserError(Exception):
-    """A mistake in the command's input, reported as one line."""
-
-
-def _load_graph(path: str):
-    from .onnx_import import import_onnx
-    if not Path(path).is_file():
-        raise UserError(f"{path}: no such file")
-    return import_onnx(path)
+EXIT_INTERNAL_ERROR = 1
 
 
 def _out_path(path: str) -> Path:
@@ -33,8 +25,8 @@ def _out_path(path: str) -> Path:
 
 # ---------------------------------------------------------------------------------------------- export
 def cmd_export(a) -> None:
-    from .export import export_model
-    from .model import make_config
+    from .frontend.export import export_model
+    from .frontend.model import make_config
     cfg = make_config(a.preset, parse_assignments(a.set))
     out = _out_path(a.output)
     export_model(cfg, str(out), seed=a.seed, weights=a.weights, block=a.block, opset=a.opset, dynamo=a.dynamo)
@@ -68,43 +60,14 @@ def format_info(graph) -> str:
 
 
 def cmd_info(a) -> None:
-    print(format_info(_load_graph(a.model)))
+    print(format_info(load_graph(a.model)))
 
 
 # ------------------------------------------------------------------------------------------------- run
-def plan_for(graph, model_path: str, precision: str, plan_path: str | None, calib: str | None, seed: int):
-    """Load the model's hardware plan, or calibrate one on sample inputs and save it beside the model."""
-    from .plan import Plan
-    from .quantize import calibrate
-    path = Path(plan_path) if plan_path else Path(model_path).with_suffix(f".{precision}.plan.json")
-    if path.exists():
-        plan = Plan.load(path)
-        if plan.precision != precision:
-            raise UserError(f"{path}: plan is for {plan.precision}, not {precision}")
-        return plan, path, False
-    if calib:
-        samples = _load_npy(calib)
-    else:
-        rng = np.random.default_rng(seed)
-        samples = rng.standard_normal((4,) + tuple(graph.shapes[graph.input]))
-    plan = calibrate(graph, precision, samples)
-    plan.save(path)
-    return plan, path, True
-
-
-def _load_npy(path: str) -> np.ndarray:
-    if not Path(path).is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise UserError(f"{path}: not a readable .npy file ({e.__class__.__name__})") from None
-
-
 def cmd_run(a) -> None:
     from .reference import run_fixed, run_float
-    graph = _load_graph(a.model)
-    x = _load_npy(a.input)
+    graph = load_graph(a.model)
+    x = load_npy(a.input)
     want = tuple(graph.shapes[graph.input])
     if x.shape == want:
         x = x[None]
@@ -125,7 +88,7 @@ def cmd_run(a) -> None:
 
 # ------------------------------------------------------------------------------------------------- sim
 def cmd_sim(a) -> None:
-    from .simulate import simulate_kernel
+    from .backends.rtl.simulate import simulate_kernel
     r = simulate_kernel(a.kernel, a.simulator, parse_assignments(a.set), a.seed)
     print(r.summary())
     if not r.bit_exact:
@@ -141,7 +104,7 @@ def cmd_boards(a) -> None:
 
 # ------------------------------------------------------------------------------------------------- hls
 def cmd_hls(a) -> None:
-    from .hls import hls_command
+    from .backends.hls.project import hls_command
     kernel_only = a.kernel not in (None, "block")
     if not kernel_only and (a.preset is None) == (a.model is None):
         raise UserError("give either MODEL.onnx or --preset NAME (or --kernel K for one kernel)")
@@ -170,19 +133,19 @@ def cmd_sweep(a) -> None:
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(a) -> None:
     """The README's first command: the whole flow on the default model, each step's figures printed."""
-    from .export import export_model
-    from .hls import hls_command
-    from .model import make_config
+    from .frontend.export import export_model
+    from .backends.hls.project import hls_command
+    from .frontend.model import make_config
     from .reference import run_fixed, run_float
     from .search import search_command
-    from .simulate import simulate_kernel
+    from .backends.rtl.simulate import simulate_kernel
     out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
     cfg = make_config(a.preset)
     model_path = out / f"{a.preset}.onnx"
     module, example = export_model(cfg, str(model_path), seed=a.seed)
     print(f"== 1. exported {model_path}; its kernel graph:")
-    graph = _load_graph(str(model_path))
+    graph = load_graph(str(model_path))
     print(format_info(graph))
     x = example.numpy()
     np.save(out / "input.npy", x)
@@ -205,8 +168,8 @@ def cmd_demo(a) -> None:
 
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    from .model import PRESETS
-    from .precision import PRECISIONS
+    from .frontend.model import PRESETS
+    from .numerics.precision import PRECISIONS
     p = argparse.ArgumentParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

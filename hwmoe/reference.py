@@ -11,14 +11,14 @@ from typing import Callable
 import numpy as np
 
 from . import ir
-from .fixed import Fmt, align, quantize, requant, to_float
+from .numerics.fixed import Fmt, align, quantize, requant, to_float
 from .kernels.attention import attention
 from .kernels.gelu import gelu
 from .kernels.layernorm import layernorm
 from .kernels.linear import linear
 from .kernels.moe import moe
 from .kernels.router import router, top_k_lowest_index
-from .plan import Plan
+from .numerics.plan import Plan
 
 _erf = np.vectorize(erf, otypes=[np.float64])
 

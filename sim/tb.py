@@ -17,7 +17,7 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 
 def load_case():
-    """(meta, inputs, expected) written by hwmoe.simulate.save_case."""
+    """(meta, inputs, expected) written by hwmoe.backends.rtl.simulate.save_case."""
     run_dir = Path(os.environ["HWMOE_CASE"])
     meta = json.loads((run_dir / "case.json").read_text())
     arrays = np.load(run_dir / "case.npz")

@@ -3,7 +3,7 @@ hwmoe_attention, every output word compared with hwmoe.kernels.attention.attenti
 Verilator with idle input beats and output back-pressure, then a clean run for the cycle count.
 
 The exp2 and reciprocal units (rtl/hwmoe_exp2.v, rtl/hwmoe_recip.v, shared with the router) are also tested
-alone against hwmoe.kernels.softmax.exp2_neg / reciprocal, with a randomly toggled enable."""
+alone against hwmoe.numerics.softmax.exp2_neg / reciprocal, with a randomly toggled enable."""
 import json
 import os
 import random
@@ -53,7 +53,7 @@ async def _check_pipeline(dut, port: str, inputs, expect, outputs):
 
 @cocotb.test(skip=UNIT != "exp2")
 async def run_exp2(dut):
-    from hwmoe.kernels.softmax import exp2_neg
+    from hwmoe.numerics.softmax import exp2_neg
     cfg = json.loads(os.environ["HWMOE_UNIT_PARAMS"])
     d_w, frac = cfg["D_W"], cfg["FRAC"]
     inputs = list(range(1 << d_w)) if d_w <= 13 else [random.Random(2).randrange(1 << d_w) for _ in range(6000)]
@@ -62,7 +62,7 @@ async def run_exp2(dut):
 
 @cocotb.test(skip=UNIT != "recip")
 async def run_recip(dut):
-    from hwmoe.kernels.softmax import reciprocal
+    from hwmoe.numerics.softmax import reciprocal
     x_w = json.loads(os.environ["HWMOE_UNIT_PARAMS"])["X_W"]
     rng = random.Random(3)
     inputs = [x for x in range(1, 600) if x < 1 << x_w] + [1 << i for i in range(x_w)] \
@@ -110,8 +110,8 @@ def test_attention(simulator, overrides, sim_work):
 
 def _run_unit(unit: str, top: str, params: dict, table, sim_work: Path) -> None:
     from cocotb_tools.runner import get_results, get_runner
-    from hwmoe.kernels.tables import write_memh
-    from hwmoe.simulate import REPO, RTL_DIR, SIM_DIR, simulator_path_setup
+    from hwmoe.numerics.tables import write_memh
+    from hwmoe.backends.rtl.simulate import REPO, RTL_DIR, SIM_DIR, simulator_path_setup
     simulator_path_setup()
     build_dir = Path(sim_work) / (f"attention-{unit}-icarus-" + "-".join(f"{k}{v}" for k, v in params.items()))
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -131,11 +131,11 @@ def _run_unit(unit: str, top: str, params: dict, table, sim_work: Path) -> None:
 
 @pytest.mark.parametrize("d_w,frac", [(12, 5), (16, 10), (24, 18), (8, 12)])
 def test_exp2_unit(d_w, frac, sim_work):
-    from hwmoe.kernels.tables import exp2_table
+    from hwmoe.numerics.tables import exp2_table
     _run_unit("exp2", "hwmoe_exp2", {"D_W": d_w, "FRAC": frac}, exp2_table(), sim_work)
 
 
 @pytest.mark.parametrize("x_w,p_w", [(6, 3), (22, 5)])
 def test_recip_unit(x_w, p_w, sim_work):
-    from hwmoe.kernels.tables import recip_table
+    from hwmoe.numerics.tables import recip_table
     _run_unit("recip", "hwmoe_recip", {"X_W": x_w, "P_W": p_w}, recip_table(), sim_work)

@@ -44,7 +44,7 @@ def test_router_queues(simulator, sim_work):
     """The queue unit alone: expert 0 chosen by every token, the last expert by none, two layers (it runs
     inside hwmoe_router on both simulators above)."""
     from hwmoe.kernels.router import make_queue_case
-    from hwmoe.simulate import combine, cycles_agree, run_case
+    from hwmoe.backends.rtl.simulate import combine, cycles_agree, run_case
     case = make_queue_case(experts=5, top_k=2, tokens=9, tmax=12, layers=2, seed=1)
     stressed = run_case(case, "router", simulator, sim_work, seed=1, stress=0.25)
     clean = run_case(case, "router", simulator, sim_work, seed=1, stress=0.0)

@@ -14,8 +14,8 @@ from hwmoe.cost.kernels import ADAPTERS
 from hwmoe.cost.memory import overlap
 from hwmoe.cost.model import Design, Evaluator
 from hwmoe.cost.workload import expected_touched, workload_from_config, workload_from_graph
-from hwmoe.model import make_config
-from hwmoe.precision import get_precision
+from hwmoe.frontend.model import make_config
+from hwmoe.numerics.precision import get_precision
 
 # Tolerances the calibrated model meets on every recorded yosys point (search/calibration/*.json)
 LUT_TOL = 0.15
@@ -41,8 +41,8 @@ UBIMOE_LIKE = Design({"t": 16, "n_pe": 3, "ln_nbuf": 4}, {"p": 4, "lanes": 16, "
 
 # ------------------------------------------------------------------------------------------------ workload
 def test_workload_from_config_matches_graph():
-    from hwmoe.from_torch import graph_from_model
-    from hwmoe.model import build_model
+    from hwmoe.frontend.from_torch import graph_from_model
+    from hwmoe.frontend.model import build_model
     cfg = make_config("tiny")
     g = graph_from_model(build_model(cfg, 0))
     a, b = workload_from_graph(g, "tiny"), workload_from_config(cfg, "tiny")
@@ -169,7 +169,7 @@ def test_resources_match_recorded_synthesis(name):
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
 def test_live_yosys_matches_model():
     """Synthesise one small point now (a few seconds) and compare with the model."""
-    from hwmoe.cost.yosys import synth
+    from hwmoe.backends.rtl.yosys import synth
     a = ADAPTERS["linear"]
     p = a.Params(t_in=3, t_out=3, n_pe=2, tokens=6, d_in=24, d_out=12)      # not a calibration point
     sources, top, params, memories = a.synth_case(p)

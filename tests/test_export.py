@@ -5,8 +5,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from hwmoe.export import export_model
-from hwmoe.model import PRESETS, build_model, make_config
+from hwmoe.frontend.export import export_model
+from hwmoe.frontend.model import PRESETS, build_model, make_config
 
 
 def ort_run(path, x):

@@ -1,7 +1,7 @@
-"""Tests of ``hwmoe.fixed`` against hand-worked cases and against the real ap_fixed headers.
+"""Tests of ``hwmoe.numerics.fixed`` against hand-worked cases and against the real ap_fixed headers.
 
 The ground truth is a small C++ program compiled once per session with g++ against the ap_types headers
-that ship with hls4ml (``hwmoe.aptypes.include_dir()``).  It reads one case per line on stdin::
+that ship with hls4ml (``hwmoe.backends.hls.aptypes.include_dir()``).  It reads one case per line on stdin::
 
     <case id> R <src W> <src I> <src signed> <dst W> <dst I> <dst signed> <q> <o> <source raw word>
     <case id> D 0 0 0 <dst W> <dst I> <dst signed> <q> <o> <IEEE-754 bits of a double, hex>
@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hwmoe import aptypes
-from hwmoe.fixed import Fmt, O, Q, int_bits_for, matmul, overflow, quantize, requant, shift_round, to_float
+from hwmoe.backends.hls import aptypes
+from hwmoe.numerics.fixed import Fmt, O, Q, int_bits_for, matmul, overflow, quantize, requant, shift_round, to_float
 
 QS = list(Q)
 OS = list(O)

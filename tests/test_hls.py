@@ -11,8 +11,8 @@ pytest.importorskip("hls4ml")
 if shutil.which("g++") is None:
     pytest.skip("g++ is not installed", allow_module_level=True)
 
-from hwmoe.hls import csim, generate_project, hls_command  # noqa: E402
-from hwmoe.kernels import tables  # noqa: E402
+from hwmoe.backends.hls.project import csim, generate_project, hls_command  # noqa: E402
+from hwmoe.numerics import tables  # noqa: E402
 
 M3VIT_T_LINEAR = dict(tokens=129, d_in=192, d_out=768, x_width=32, x_frac=22, out_width=32, out_frac=18,
                       t_in=16, t_out=16, n_pe=4)
@@ -51,8 +51,8 @@ def hls_work(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny():
-    from hwmoe.from_torch import graph_from_model
-    from hwmoe.model import build_model, make_config, sample_input
+    from hwmoe.frontend.from_torch import graph_from_model
+    from hwmoe.frontend.model import build_model, make_config, sample_input
     cfg = make_config("tiny")
     graph = graph_from_model(build_model(cfg, 0))
     return graph, sample_input(cfg, 0, batch=4).numpy().astype(np.float64)
@@ -69,7 +69,7 @@ def _project(hls_work, case: str, tiny=None):
             kernel, params = KERNEL_CASES[case]
             project = generate_project(out, kernel=kernel, params=params, seed=1)
         else:
-            from hwmoe.quantize import calibrate
+            from hwmoe.numerics.calibration import calibrate
             block, precision = BLOCK_CASES[case]
             graph, x = tiny
             plan = calibrate(graph, precision, x)
@@ -116,7 +116,7 @@ def test_kernel_other_seeds(case, hls_work, tmp_path):
 @pytest.mark.parametrize("case", list(BLOCK_CASES))
 def test_block_other_inputs(case, hls_work, tiny, tmp_path):
     """The other calibration images through the same build (same plan, so the same config.h)."""
-    from hwmoe.plan import Plan
+    from hwmoe.numerics.plan import Plan
     project, _ = _project(hls_work, case, tiny)
     copy = tmp_path / case
     shutil.copytree(project.path, copy)

@@ -8,8 +8,8 @@ import pytest
 hls4ml = pytest.importorskip("hls4ml")
 torch = pytest.importorskip("torch")
 
-from hwmoe import hls4ml_ext  # noqa: E402
-from hwmoe.fixed import quantize  # noqa: E402
+from hwmoe.backends.hls import hls4ml_ext  # noqa: E402
+from hwmoe.numerics.fixed import quantize  # noqa: E402
 from hwmoe.kernels.gelu import gelu  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not available")

@@ -15,11 +15,11 @@ import torch.nn as nn
 from onnx import helper, numpy_helper
 
 from hwmoe import ir
-from hwmoe.export import block_input, export_model, export_module
-from hwmoe.from_torch import graph_from_model
-from hwmoe.model import MoEViT, build_model, make_config, sample_input
-from hwmoe.onnx_import import OnnxLoadError, UnsupportedGraph, import_onnx
-from hwmoe.onnx_import.verify import check_against_onnxruntime, run_onnxruntime
+from hwmoe.frontend.export import block_input, export_model, export_module
+from hwmoe.frontend.from_torch import graph_from_model
+from hwmoe.frontend.model import MoEViT, build_model, make_config, sample_input
+from hwmoe.frontend.onnx_import import OnnxLoadError, UnsupportedGraph, import_onnx
+from hwmoe.frontend.onnx_import.verify import check_against_onnxruntime, run_onnxruntime
 from hwmoe.reference import run_float
 
 _CACHE: dict = {}
@@ -53,7 +53,7 @@ def assert_matches_onnxruntime(graph: ir.Graph, path, tol=1e-4):
 
 
 def assert_same_graph(graph: ir.Graph, want: ir.Graph):
-    """Same kernels in the same order with the same parameters (the yardstick is hwmoe.from_torch)."""
+    """Same kernels in the same order with the same parameters (the yardstick is hwmoe.frontend.from_torch)."""
     assert [n.kind for n in graph.nodes] == [n.kind for n in want.nodes]
     for got, ref in zip(graph.nodes, want.nodes):
         gp, rp = got.params(), ref.params()

@@ -5,16 +5,16 @@ import pytest
 import torch
 
 from hwmoe import ir
-from hwmoe.fixed import Fmt, quantize, to_float
-from hwmoe.from_torch import graph_from_model
+from hwmoe.numerics.fixed import Fmt, quantize, to_float
+from hwmoe.frontend.from_torch import graph_from_model
 from hwmoe.kernels.attention import attention
 from hwmoe.kernels.gelu import gelu
 from hwmoe.kernels.layernorm import layernorm
 from hwmoe.kernels.router import router
-from hwmoe.kernels.tables import U1_15, GeluTable
-from hwmoe.model import build_model, make_config, sample_input
-from hwmoe.plan import Plan
-from hwmoe.quantize import calibrate
+from hwmoe.numerics.tables import U1_15, GeluTable
+from hwmoe.frontend.model import build_model, make_config, sample_input
+from hwmoe.numerics.plan import Plan
+from hwmoe.numerics.calibration import calibrate
 from hwmoe.reference import (FixedRunner, float_step, gelu_float, layernorm_float, run_fixed, run_float,
                              run_graph, softmax_float)
 

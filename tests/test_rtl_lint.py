@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from hwmoe.kernels.registry import kernels
-from hwmoe.simulate import RTL_DIR, simulator_path_setup
+from hwmoe.backends.rtl.simulate import RTL_DIR, simulator_path_setup
 
 MODULES = sorted(p.stem for p in RTL_DIR.glob("*.v"))
 

@@ -18,8 +18,8 @@ from optuna.trial import TrialState
 from hwmoe.boards import load_board
 from hwmoe.cost.model import Evaluator
 from hwmoe.cost.workload import workload_from_config
-from hwmoe.model import make_config
-from hwmoe.precision import get_precision
+from hwmoe.frontend.model import make_config
+from hwmoe.numerics.precision import get_precision
 from hwmoe.search import (InfeasibleError, PrecisionError, SearchError, UnknownBoardError, load_workload, search,
                           search_command, sweep_command)
 from hwmoe.search.brute import exhaustive

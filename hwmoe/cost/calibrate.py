@@ -15,9 +15,8 @@ from pathlib import Path
 
 from .fit import fit_linear
 from .kernels import ADAPTERS
-from .yosys import RTL_DIR, synth
-
-CALIBRATION_DIR = Path(__file__).resolve().parent.parent.parent / "search" / "calibration"
+from ..backends.rtl.yosys import RTL_DIR, synth
+from ..paths import CALIBRATION_DIR
 FITTED_PY = Path(__file__).resolve().parent / "fitted.py"
 
 

@@ -18,7 +18,7 @@ class GeluCost(KernelCost):
         return float(p.lanes)                       # one interpolation multiplier per lane
 
     def bram36(self, p) -> float:
-        from ..kernels.tables import GELU_FMT
+        from ..numerics.tables import GELU_FMT
         return p.lanes * 2 * brams_for(p.entries + 1, GELU_FMT.width)   # two read ports' copies per lane
 
     def calibration_points(self) -> list:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Fmt, Q, int_bits_for, quantize, requant, shift_round
-from . import tables
+from ..numerics.fixed import Fmt, Q, int_bits_for, quantize, requant, shift_round
+from ..numerics import tables
 from .base import Kernel, KernelData, SimCase
-from .softmax import exp2_neg, normalise
-from .tables import Q15
+from ..numerics.softmax import exp2_neg, normalise
+from ..numerics.tables import Q15
 
 LOG2E = 1.4426950408889634
 DEFAULT_BLOCK = 16

@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..fixed import Fmt
-from .tables import GeluTable
+from ..numerics.fixed import Fmt
+from ..numerics.tables import GeluTable
 
 
 @dataclass

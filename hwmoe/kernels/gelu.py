@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Fmt, Q, align, quantize, requant, shift_round
+from ..numerics.fixed import Fmt, Q, align, quantize, requant, shift_round
 from .base import Kernel, KernelData, SimCase, signed_range
-from .tables import GELU_FMT, GELU_STEP_BITS, GeluTable
+from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 
 
 def gelu(x, x_fmt: Fmt, out: Fmt, table: GeluTable) -> np.ndarray:

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
+from ..numerics.fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
 from .base import Kernel, KernelData, SimCase, row_beats, signed_range
-from .tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
+from ..numerics.tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
 
 RSQRT = rsqrt_table()
 RECIP_DIM_BITS = 24   # 1/dim as round(2**24 / dim)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Fmt, align, matmul, requant
+from ..numerics.fixed import Fmt, align, matmul, requant
 from .base import Kernel, KernelData, SimCase, signed_range
 from .gelu import gelu
-from .tables import GELU_FMT, GELU_STEP_BITS, GeluTable
+from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 
 
 def accumulate(x, x_fmt: Fmt, w, w_fmt: Fmt, b=None, b_fmt: Fmt | None = None) -> tuple[np.ndarray, int]:

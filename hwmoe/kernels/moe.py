@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Fmt, requant
+from ..numerics.fixed import Fmt, requant
 from .base import Kernel, KernelData, SimCase
 from .gelu import gelu
 from .linear import _ceil, _pad_rows, block_schedule, linear, test_data
-from .tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
+from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
 
 
 def expert_queues(index, experts: int) -> list[tuple[np.ndarray, np.ndarray]]:

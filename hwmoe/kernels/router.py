@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Fmt, quantize
+from ..numerics.fixed import Fmt, quantize
 from .base import Kernel, KernelData, SimCase, row_beats, signed_range
 from .linear import linear
 from .moe import expert_queues
-from .softmax import EXP2, RECIP, normalise, softmax_row_probs
-from .tables import Q15, U1_15
+from ..numerics.softmax import EXP2, RECIP, normalise, softmax_row_probs
+from ..numerics.tables import Q15, U1_15
 from .attention import LOG2E
 
 LOG2E_RAW = int(quantize(LOG2E, U1_15))

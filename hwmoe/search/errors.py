@@ -1,12 +1,11 @@
 """Errors a user can cause; each message is one line (the CLI prints it and exits non-zero)."""
 from __future__ import annotations
 
+from ..errors import UserError
 
-class SearchError(ValueError):
+
+class SearchError(UserError):
     """Base: a search could not be started or found nothing."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
 
 
 class UnknownBoardError(SearchError):

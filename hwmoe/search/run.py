@@ -10,7 +10,7 @@ from pathlib import Path
 from ..boards import BoardError, load_board
 from ..cost.model import Design, Estimate, Evaluator
 from ..cost.usage import DEFAULT_MARGINS
-from ..precision import PRECISIONS
+from ..numerics.precision import PRECISIONS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
 from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
 from .storage import describe, make_storage
@@ -72,14 +72,14 @@ def get_board(name):
 def load_workload(model_or_preset: str):
     """A preset name (``m3vit-t``) or a path to an ONNX file."""
     from ..cost.workload import workload_from_config, workload_from_graph
-    from ..model import PRESETS, make_config
+    from ..frontend.model import PRESETS, make_config
     if model_or_preset in PRESETS:
         return workload_from_config(make_config(model_or_preset), model_or_preset)
     path = Path(model_or_preset)
     if path.suffix == ".onnx" or path.exists():
         if not path.is_file():
             raise ModelError(f"{model_or_preset}: no such file")
-        from ..onnx_import import import_onnx
+        from ..frontend.onnx_import import import_onnx
         try:
             graph = import_onnx(str(path))
         except ValueError as e:

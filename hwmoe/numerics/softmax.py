@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixed import Fmt, Q, msb, shift_round, shift_round_var, overflow
+from .fixed import Fmt, Q, msb, shift_round, shift_round_var, overflow
 from .tables import EXP_INDEX_BITS, Q15, RECIP_INDEX_BITS, exp2_table, recip_table
 
 EXP2 = exp2_table()

@@ -23,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .hlsgen_cpp import (Design, config_header, project_readme, run_hls_tcl, tables_header, testbench,
+from .emitter import (Design, config_header, project_readme, run_hls_tcl, tables_header, testbench,
                          top_header, top_source, write_words)
-from .overrides import apply_overrides
-
-REPO = Path(__file__).resolve().parent.parent
-HLS_DIR = REPO / "hls"
+from ...overrides import apply_overrides
+from ...paths import HLS_DIR
 #: The hand-written kernel sources copied into every project (the generated headers come on top).
 KERNEL_SOURCES = ("hwmoe_common.h", "softmax.h", "gelu.h", "linear.h", "layernorm.h", "attention.h", "router.h",
                   "moe.h", "block.h")
@@ -41,7 +39,7 @@ CXXFLAGS = ("-std=c++14", "-Wall", "-Wextra")
 
 
 def kernel_names() -> list[str]:
-    from .hlsgen_kernels import KERNEL_DESIGNS
+    from .kernels import KERNEL_DESIGNS
     return list(KERNEL_DESIGNS)
 
 
@@ -60,7 +58,7 @@ class Project:
 
 
 def _board(board) -> tuple[str, float, str]:
-    from .boards import load_board
+    from ...boards import load_board
     b = load_board(board or DEFAULT_BOARD)
     return b.part, float(b.clock_mhz), b.name
 
@@ -88,17 +86,17 @@ def make_design(*, graph=None, plan=None, kernel: str | None = None, params: dic
                 inputs=None, seed: int = 0, precision: str = "w16a32") -> Design:
     """The design (config structs, top call, ports with their words) without writing anything."""
     if kernel is not None:
-        from .hlsgen_kernels import kernel_design
+        from .kernels import kernel_design
         if kernel == "block":
             raise ValueError("kernel 'block' needs a model: pass graph= (and plan= or inputs=)")
         return kernel_design(kernel, params, seed)
     if graph is None:
         raise ValueError("generate_project needs kernel= or graph=")
-    from .hlsgen_block import BlockHls, block_design
+    from .block import BlockHls, block_design
     hp = _params(BlockHls, params, "HLS block")
     x = _block_input(graph, inputs, seed)
     if plan is None:
-        from .quantize import calibrate
+        from ...numerics.calibration import calibrate
         plan = calibrate(graph, precision, x)
     return block_design(graph, plan, x[0], hp)
 
@@ -248,14 +246,14 @@ def csim(project_dir, *, cxx: str = "g++", opt: str = "-O1", extra_flags=(), reb
 def _model_graph(model: str | None, preset: str | None, model_overrides: dict, seed: int, calib: int):
     """(graph, calibration inputs) for a model path or a preset."""
     if model:
-        from .onnx_import import import_onnx
+        from ...frontend.onnx_import import import_onnx
         if not Path(model).is_file():
             raise ValueError(f"{model}: no such file")
         graph = import_onnx(model)
         x = np.random.default_rng(seed).standard_normal((calib,) + tuple(graph.shapes[graph.input]))
         return graph, x
-    from .from_torch import graph_from_model
-    from .model import build_model, make_config, sample_input
+    from ...frontend.from_torch import graph_from_model
+    from ...frontend.model import build_model, make_config, sample_input
     cfg = make_config(preset or "tiny", model_overrides)
     model_ = build_model(cfg, seed)
     return graph_from_model(model_), sample_input(cfg, seed, batch=calib).numpy().astype(np.float64)
@@ -278,7 +276,7 @@ def hls_command(args=None, /, **fields) -> int:
     f.update(fields)
     overrides = f.get("overrides")
     if overrides is None:
-        from .overrides import parse_assignments
+        from ...overrides import parse_assignments
         overrides = parse_assignments(f.get("set"))
     overrides = {k: str(v) for k, v in overrides.items()}
     out = f.get("out") or f.get("output") or f.get("o")
@@ -290,7 +288,7 @@ def hls_command(args=None, /, **fields) -> int:
         seed = int(overrides.pop("seed", f.get("seed") or 0))
         proj = generate_project(out, kernel=kernel, params=overrides, board=board, seed=seed)
     else:
-        from .model import ModelConfig
+        from ...frontend.model import ModelConfig
         from dataclasses import fields as dc_fields
         model_keys = {x.name for x in dc_fields(ModelConfig)}
         model_over = {k: overrides.pop(k) for k in list(overrides) if k in model_keys and not f.get("model")}
@@ -302,7 +300,7 @@ def hls_command(args=None, /, **fields) -> int:
         plan_path = opts.get("plan") or (str(Path(f["model"]).with_suffix(f".{precision}.plan.json"))
                                          if f.get("model") else None)
         if plan_path and Path(plan_path).is_file():
-            from .plan import Plan
+            from ...numerics.plan import Plan
             plan = Plan.load(plan_path)
             if plan.precision != precision and "precision" in opts:
                 raise ValueError(f"{plan_path}: plan is for {plan.precision}, not {precision}")

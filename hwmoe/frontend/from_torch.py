@@ -1,4 +1,4 @@
-"""Kernel graph straight from an ``hwmoe.model`` module, without ONNX.
+"""Kernel graph straight from an ``hwmoe.frontend.model`` module, without ONNX.
 
 It is the importer's yardstick: the tests check that importing an exported ONNX file gives the same graph."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import ir
+from .. import ir
 from .model import Block, MoE, MoEViT
 
 
@@ -53,7 +53,7 @@ def _block(nodes: list, blk: Block, i: int, x: str, cfg) -> str:
 
 def _shapes(graph: ir.Graph, input_shape: tuple) -> ir.Graph:
     """Fill ``graph.shapes`` by running the float reference once on zeros."""
-    from .reference import run_graph, float_step
+    from ..reference import run_graph, float_step
     graph.shapes[graph.input] = input_shape
     run_graph(graph, np.zeros(input_shape), float_step(), lambda n, v: graph.shapes.__setitem__(n, v.shape))
     return graph

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .kernels.base import SimCase
-from .kernels.registry import get_kernel
-from .kernels.tables import write_memh
-from .overrides import apply_overrides
+from ...kernels.base import SimCase
+from ...kernels.registry import get_kernel
+from ...numerics.tables import write_memh
+from ...overrides import apply_overrides
+from ...paths import REPO, RTL_DIR, SIM_DIR
 
-REPO = Path(__file__).resolve().parent.parent
-RTL_DIR, SIM_DIR = REPO / "rtl", REPO / "sim"
 SIMULATORS = ("icarus", "verilator")
 
 

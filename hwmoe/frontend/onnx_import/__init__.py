@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import onnx
 
-from .. import ir
+from ... import ir
 from .errors import OnnxLoadError, UnsupportedGraph
 from .gelu import fuse_gelu
 from .layernorm import fuse_layernorm

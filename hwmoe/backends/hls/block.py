@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ir
-from .hlsgen_cpp import (Design, Port, add_struct, attention_struct, gelu_struct, layernorm_struct, linear_struct,
+from ... import ir
+from .emitter import (Design, Port, add_struct, attention_struct, gelu_struct, layernorm_struct, linear_struct,
                          moe_struct, router_struct)
-from .plan import Plan
-from .reference import FixedRunner
+from ...numerics.plan import Plan
+from ...reference import FixedRunner
 
 
 @dataclass(frozen=True)

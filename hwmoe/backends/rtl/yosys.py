@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RTL_DIR = Path(__file__).resolve().parent.parent.parent / "rtl"
+from ...paths import RTL_DIR
 
 _LUT = re.compile(r"^(LUT[1-6](_2)?|RAM\d+[XM].*|RAM(32|64|128|256)X1[SD].*|SRL(16|C32)E?)$")
 _FF = re.compile(r"^FD[RSCP]E$")

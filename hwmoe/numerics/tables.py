@@ -8,7 +8,7 @@ from math import erf, sqrt
 
 import numpy as np
 
-from ..fixed import Fmt
+from .fixed import Fmt
 
 Q15 = 15                          # fractional bits of exp2, reciprocal, 1/sqrt outputs and gate weights
 ONE_Q15 = 1 << Q15                # 1.0 in that U1.15 format

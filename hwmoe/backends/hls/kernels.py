@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hlsgen_cpp import (Design, Port, attention_struct, gelu_struct, layernorm_struct, linear_struct,
+from .emitter import (Design, Port, attention_struct, gelu_struct, layernorm_struct, linear_struct,
                          moe_struct, router_struct)
-from .kernels.base import KernelData
-from .kernels.registry import get_kernel
-from .overrides import apply_overrides
+from ...kernels.base import KernelData
+from ...kernels.registry import get_kernel
+from ...overrides import apply_overrides
 
 
 # -------------------------------------------------------------------------------------------- linear

@@ -1,23 +1,15 @@
 """The importer's errors: one line each, naming the ONNX node and what was expected."""
 from __future__ import annotations
 
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
+from ...errors import UserError
 
 
-class UnsupportedGraph(ValueError):
+class UnsupportedGraph(UserError):
     """The ONNX graph is valid but is not (exactly) a model the accelerator implements."""
 
-    def __init__(self, message: str):
-        super().__init__(one_line(message))
 
-
-class OnnxLoadError(ValueError):
+class OnnxLoadError(UserError):
     """The file is missing, unreadable or not a valid ONNX model."""
-
-    def __init__(self, message: str):
-        super().__init__(one_line(message))
 
 
 def label(name: str, op_type: str) -> str:

@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass, field
 
 from .fixed import Fmt
-from .kernels.attention import DEFAULT_BLOCK
-from .kernels.tables import GeluTable
+from ..kernels.attention import DEFAULT_BLOCK
+from .tables import GeluTable
 from .precision import Precision, get_precision
 
 PLAN_VERSION = 1

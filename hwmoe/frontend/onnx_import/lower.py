@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ir
+from ... import ir
 from .errors import UnsupportedGraph, refuse
 from .graph import HW, Op, Work
 from .layout import (MOVES, Entry, Heads, Space, View, blame, contiguous, first_row, head_split,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ir
+from .. import ir
 from .fixed import Fmt, int_bits_for
-from .kernels.attention import DEFAULT_BLOCK, LOG2E
-from .kernels.tables import U1_15, GeluTable
+from ..kernels.attention import DEFAULT_BLOCK, LOG2E
+from .tables import U1_15, GeluTable
 from .plan import Plan
 from .precision import Precision, get_precision
-from .reference import check_input, float_step, run_graph
+from ..reference import check_input, float_step, run_graph
 
 def tensor_widths(graph: ir.Graph, p: Precision) -> dict[str, int]:
     """The word width of every activation tensor, by the role of its producer and consumers."""

@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .fixed import Fmt, O, Q
-from .kernels import tables
-from .kernels.gelu import gelu as gelu_reference
-
-HLS_DIR = Path(__file__).resolve().parent.parent / "hls"
+from ...numerics.fixed import Fmt, O, Q
+from ...numerics import tables
+from ...kernels.gelu import gelu as gelu_reference
+from ...paths import HLS_DIR
 LAYER_NAME = "HwmoeGELU"
 
 ADAPTER_H = """// hwmoe_hls4ml_gelu.h: hls4ml adapter of hwmoe's GELU unit (hwmoe/hls4ml_ext.py).
@@ -77,7 +76,7 @@ def table_for(in_fmt: Fmt) -> tables.GeluTable:
 
 def reference(x: np.ndarray, in_precision, out_precision) -> np.ndarray:
     """What the hls4ml layer computes: float values of ``in_precision`` -> float values of ``out_precision``."""
-    from .fixed import quantize
+    from ...numerics.fixed import quantize
 
     in_fmt, out_fmt = fmt_of(in_precision), fmt_of(out_precision)
     raw = quantize(np.asarray(x, dtype=np.float64), in_fmt)
@@ -86,7 +85,7 @@ def reference(x: np.ndarray, in_precision, out_precision) -> np.ndarray:
 
 def _source_dir() -> Path:
     """A directory holding hwmoe_tables.h and the adapter header (hls4ml copies registered sources)."""
-    from .hlsgen_cpp import tables_header
+    from .emitter import tables_header
 
     texts = {"hwmoe_tables.h": tables_header(), "hwmoe_hls4ml_gelu.h": ADAPTER_H}
     digest = hashlib.sha256("".join(texts.values()).encode()).hexdigest()[:16]
@@ -131,7 +130,7 @@ def parse_gelu(operation, layer_name, input_names, input_shapes, node, class_obj
 def _make_templates(layer_cls):
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 
-    from .hlsgen_cpp import array_init, struct
+    from .emitter import array_init, struct
 
     class HwmoeGeluConfigTemplate(LayerConfigTemplate):
         def __init__(self):

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .overrides import apply_overrides
+from ..overrides import apply_overrides
 
 STYLE_CHOICES = {
     "qkv": ("fused", "separate"),

@@ -1,5 +1,5 @@
 """Precision presets: the word width of every class of tensor.  Integer bits per tensor come from
-calibration (hwmoe.quantize); the rules are in docs/numerics.md."""
+calibration (hwmoe.numerics.calibration); the rules are in docs/numerics.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from .. import ir
+from ... import ir
 from .errors import UnsupportedGraph
 
 TOLERANCE = 1e-3
@@ -30,7 +30,7 @@ def check_against_onnxruntime(graph: ir.Graph, model: onnx.ModelProto, seed: int
                               tolerance: float = TOLERANCE) -> float:
     """Max abs difference between the float IR and onnxruntime on a seeded random input; raises
     UnsupportedGraph above ``tolerance``."""
-    from ..reference import run_float
+    from ...reference import run_float
     shape = tuple(d.dim_value for d in main_input(model).type.tensor_type.shape.dim)
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     try:

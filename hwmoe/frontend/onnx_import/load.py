@@ -5,7 +5,8 @@ import os
 
 import onnx
 
-from .errors import OnnxLoadError, UnsupportedGraph, one_line
+from ...errors import one_line
+from .errors import OnnxLoadError, UnsupportedGraph
 from .fold import fold_constants, static_shapes
 from .graph import Op, Work, toposort
 

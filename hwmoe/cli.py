@@ -1,4 +1,5 @@
-"""The ``hwmoe`` command line.  Every user mistake ends in one line on stderr and a non-zero exit."""
+"""The ``hwmoe`` command line.  A user mistake ends in one line on stderr and exit 2; a bug in hwmoe says so
+and exits 1 (``--debug`` or ``HWMOE_DEBUG=1`` shows its traceback)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, one_line
 from .inputs import load_graph, load_npy, plan_for
 from .overrides import parse_assignments
 
@@ -26,7 +27,7 @@ def _out_path(path: str) -> Path:
 # ---------------------------------------------------------------------------------------------- export
 def cmd_export(a) -> None:
     from .frontend.export import export_model
-    from .frontend.model import make_config
+    from .frontend.config import make_config
     cfg = make_config(a.preset, parse_assignments(a.set))
     out = _out_path(a.output)
     export_model(cfg, str(out), seed=a.seed, weights=a.weights, block=a.block, opset=a.opset, dynamo=a.dynamo)
@@ -135,7 +136,7 @@ def cmd_demo(a) -> None:
     """The README's first command: the whole flow on the default model, each step's figures printed."""
     from .frontend.export import export_model
     from .backends.hls.project import hls_command
-    from .frontend.model import make_config
+    from .frontend.config import make_config
     from .reference import run_fixed, run_float
     from .search import search_command
     from .backends.rtl.simulate import simulate_kernel
@@ -168,9 +169,10 @@ def cmd_demo(a) -> None:
 
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    from .frontend.model import PRESETS
+    from .frontend.config import PRESETS
     from .numerics.precision import PRECISIONS
     p = argparse.ArgumentParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of any error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("export", help="export a preset model (or one encoder block) to ONNX")
@@ -255,17 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.debug or bool(os.environ.get("HWMOE_DEBUG"))
     try:
         args.func(args)
     except KeyboardInterrupt:
         print("hwmoe: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:          # user mistakes and failures alike: one line, no traceback
-        if os.environ.get("HWMOE_DEBUG"):
+    except UserError as e:
+        if debug:
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        print(f"hwmoe {args.command}: error: {msg}", file=sys.stderr)
+        print(f"hwmoe {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as e:
+        if debug:
+            raise
+        print(f"hwmoe {args.command}: internal error (a bug in hwmoe, please report it): "
+              f"{e.__class__.__name__}: {one_line(e)}; rerun with --debug or HWMOE_DEBUG=1 for the traceback",
+              file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
     return 0
 
 

@@ -81,3 +81,25 @@ def test_help_everywhere():
     for cmd in ([], ["export"], ["info"], ["run"], ["sim"], ["hls"], ["search"], ["sweep"], ["boards"], ["demo"]):
         r = subprocess.run([sys.executable, "-m", "hwmoe.cli", *cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "usage: hwmoe" in r.stdout
+
+
+def test_internal_error_is_not_a_user_mistake(monkeypatch, capsys):
+    """A bug (any exception that is not a UserError) exits 1 and says so; --debug re-raises it."""
+    import hwmoe.boards
+
+    def broken():
+        raise RuntimeError("list index out of range\nsecond line")
+    monkeypatch.setattr(hwmoe.boards, "list_boards", broken)
+    assert main(["boards"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" in err[0] and "RuntimeError" in err[0] and "--debug" in err[0]
+    with pytest.raises(RuntimeError):
+        main(["--debug", "boards"])
+
+
+def test_help_does_not_import_torch_or_optuna():
+    """``hwmoe --help`` stays fast: building the parser imports neither torch nor optuna."""
+    code = ("import sys, hwmoe.cli; hwmoe.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'optuna', 'onnx') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"

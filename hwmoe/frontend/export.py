@@ -10,6 +10,7 @@ import warnings
 import onnx
 import torch
 
+from ..errors import UserError
 from .model import ModelConfig, MoEViT, build_model, sample_input
 
 MIN_OPSET = 17
@@ -21,7 +22,7 @@ def export_module(module: torch.nn.Module, example: torch.Tensor, path: str, ops
     """Export ``module`` at batch 1 with static shapes, check the file with onnx.checker and return it.
     The file is written to a temporary name and renamed, so a failure leaves nothing half-written."""
     if opset < MIN_OPSET:
-        raise ValueError(f"opset {opset} is below the supported minimum {MIN_OPSET}")
+        raise UserError(f"opset {opset} is below the supported minimum {MIN_OPSET}")
     if dynamo:
         opset = max(opset, DYNAMO_MIN_OPSET)
     tmp = f"{path}.partial"
@@ -55,7 +56,7 @@ def export_model(cfg: ModelConfig, path: str, seed: int = 0, weights: str | None
         module, example = model, sample_input(cfg, seed)
     else:
         if not 0 <= block < cfg.depth:
-            raise ValueError(f"block {block} out of range 0..{cfg.depth - 1}")
+            raise UserError(f"block {block} out of range 0..{cfg.depth - 1}")
         module, example = model.blocks[block], block_input(cfg, seed)
     export_module(module, example, path, opset, dynamo)
     return module, example

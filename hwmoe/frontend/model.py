@@ -6,87 +6,13 @@ an exporter makes of it); the importer must read every one of them into the same
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..overrides import apply_overrides
-
-STYLE_CHOICES = {
-    "qkv": ("fused", "separate"),
-    "attn_impl": ("explicit", "sdpa"),
-    "ln_impl": ("builtin", "decomposed"),
-    "moe_impl": ("gather", "scatter", "dispatch"),
-}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    img_h: int = 128
-    img_w: int = 256
-    in_chans: int = 3
-    patch: int = 16
-    dim: int = 192
-    depth: int = 12
-    heads: int = 3
-    mlp_hidden: int = 768
-    experts: int = 16
-    expert_hidden: int = 384
-    top_k: int = 2
-    renormalize: bool = False
-    num_classes: int = 1000
-    eps: float = 1e-6
-    # how the model is written (same mathematics)
-    qkv: str = "fused"
-    attn_impl: str = "explicit"
-    ln_impl: str = "builtin"
-    moe_impl: str = "gather"
-
-    @property
-    def tokens(self) -> int:
-        return (self.img_h // self.patch) * (self.img_w // self.patch) + 1
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.heads
-
-    def is_moe(self, block: int) -> bool:
-        """MoE on the odd blocks (1, 3, ...), dense MLP on the even ones."""
-        return block % 2 == 1
-
-    def check(self) -> None:
-        """Raise ValueError naming the first field that makes no sense."""
-        if self.img_h % self.patch or self.img_w % self.patch:
-            raise ValueError(f"image {self.img_h}x{self.img_w} is not a multiple of patch {self.patch}")
-        if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
-        if not 1 <= self.top_k <= self.experts:
-            raise ValueError(f"top_k {self.top_k} must be in 1..experts ({self.experts})")
-        for name, value in asdict(self).items():
-            if name in STYLE_CHOICES and value not in STYLE_CHOICES[name]:
-                raise ValueError(f"{name}={value!r}: expected one of {', '.join(STYLE_CHOICES[name])}")
-            if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
-                raise ValueError(f"{name}={value} must be positive")
-
-
-PRESETS = {
-    "m3vit-t": ModelConfig(),
-    "m3vit-s": ModelConfig(dim=384, heads=6, mlp_hidden=1536, expert_hidden=768),
-    "tiny": ModelConfig(img_h=32, img_w=32, patch=8, dim=32, depth=2, heads=2, mlp_hidden=64,
-                        experts=4, expert_hidden=32, top_k=2, num_classes=10),
-}
-
-
-def make_config(preset: str, overrides: dict[str, str] | None = None) -> ModelConfig:
-    """A preset with ``key=value`` overrides (strings are converted to the field's type)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
-    cfg = apply_overrides(PRESETS[preset], overrides, "model")
-    cfg.check()
-    return cfg
-
+from ..errors import UserError
+from .config import PRESETS, STYLE_CHOICES, ModelConfig, make_config  # noqa: F401  (the model's public names)
 
 class LayerNorm(nn.Module):
     """LayerNorm written either as the builtin op or decomposed into mean/variance arithmetic."""
@@ -232,10 +158,15 @@ def build_model(cfg: ModelConfig, seed: int = 0, weights: str | None = None) -> 
     """A model with seeded random weights, or with a state_dict loaded safely (weights_only=True)."""
     model = MoEViT(cfg)
     if weights:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except FileNotFoundError:
+            raise UserError(f"{weights}: no such file") from None
+        except Exception as e:          # torch raises many types for unreadable or unsafe files
+            raise UserError(f"{weights}: not a loadable state_dict ({e.__class__.__name__}: {e})") from None
         if missing or unexpected:
-            raise ValueError(f"{weights}: state_dict does not match the model "
+            raise UserError(f"{weights}: state_dict does not match the model "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     else:
         init_weights(model, seed)

@@ -17,7 +17,8 @@ from .kernels.gelu import gelu
 from .kernels.layernorm import layernorm
 from .kernels.linear import linear
 from .kernels.moe import moe
-from .kernels.router import router, top_k_lowest_index
+from .kernels.router import router
+from .numerics.routing import top_k_lowest_index
 from .numerics.plan import Plan
 
 _erf = np.vectorize(erf, otypes=[np.float64])

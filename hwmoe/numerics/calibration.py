@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ir
 from .fixed import Fmt, int_bits_for
-from ..kernels.attention import DEFAULT_BLOCK, LOG2E
+from .softmax import DEFAULT_BLOCK, LOG2E
 from .tables import U1_15, GeluTable
 from .plan import Plan
 from .precision import Precision, get_precision

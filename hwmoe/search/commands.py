@@ -34,7 +34,7 @@ def format_result(r: SearchResult) -> str:
         f"LayerNorm row buffers {d.linear.get('ln_nbuf', 4)}",
         *([f"  router unit     : LANES={d.router['lanes']} EXPERT_PAR={d.router['expert_par']} "
            f"({d.router['lanes'] * d.router['expert_par']} MAC/cycle)"] if d.router else []),
-        f"  attention engine: P={d.attention['p']} lanes={d.attention['lanes']} block={d.attention['block']}",
+        f"  attention engine: rows={d.attention['rows']} lanes={d.attention['lanes']} block={d.attention['block']}",
         f"  latency (batch 1): {e.latency_ms:.3f} ms",
     ]
     if e.batch > 1:
@@ -81,7 +81,7 @@ def search_command(model_or_preset: str, board: str, precision: str = "w16a32", 
 
 CSV_FIELDS = ["board", "status", "clock_mhz", "latency_ms", "ms_per_image", "images_per_s", "gops",
               "lut", "lut_avail", "ff", "ff_avail", "dsp", "dsp_avail", "bram36", "bram36_avail", "uram",
-              "uram_avail", "t", "n_pe", "ln_nbuf", "router_lanes", "router_expert_par", "p", "lanes", "block", "group", "note"]
+              "uram_avail", "t", "n_pe", "ln_nbuf", "router_lanes", "router_expert_par", "rows", "lanes", "block", "group", "note"]
 
 
 def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision: str = "w16a32",

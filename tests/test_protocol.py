@@ -117,3 +117,37 @@ def test_no_importlib_kernel_lookup():
         if path.parent.name in ("kernels", "cost"):
             assert "importlib" not in text, path
         assert not re.search(r"import_module\([^)]*kernels", text), path
+
+
+# ------------------------------------------------------------------------------------------------ formats
+def test_default_formats_are_the_precision_rules():
+    """Without a plan: the role's width, half the word integer for activations and the residual stream, 2 for
+    weights, 4 for parameters and q/k/v, 6 for scores; statistics keep the residual's integer bits."""
+    f = PRECISIONS["w16a32"].formats()
+    assert {r: (x.width, x.int_bits) for r, x in f.items()} == {
+        "act": (32, 16), "resid": (32, 16), "weight": (16, 2), "param": (16, 4), "attn": (18, 4),
+        "score": (24, 6), "norm": (18, 11), "stat": (16, 16)}
+
+
+def test_search_prices_the_plans_formats():
+    """With a calibrated plan the engines are built at each role's widest plan format, not the defaults."""
+    import numpy as np
+    from hwmoe.boards import load_board
+    from hwmoe.cost.model import Evaluator
+    from hwmoe.cost.workload import workload_from_graph
+    from hwmoe.frontend.from_torch import graph_from_model
+    from hwmoe.frontend.model import build_model, make_config
+    from hwmoe.numerics.calibration import calibrate, plan_formats, tensor_roles
+    g = graph_from_model(build_model(make_config("tiny"), 0))
+    plan = calibrate(g, "w8a8", np.random.default_rng(0).standard_normal((2,) + tuple(g.shapes[g.input])))
+    formats = plan_formats(g, plan)
+    acts = [plan.tensors[t] for t, role in tensor_roles(g).items() if role == "act"]
+    assert formats["act"].int_bits == max(f.int_bits for f in acts) and formats["act"].width == 8
+    assert formats != PRECISIONS["w8a8"].formats()
+    ev = Evaluator(workload_from_graph(g, "tiny"), load_board("zcu102"), PRECISIONS["w8a8"], formats=formats)
+    units = ev.config("linear", {"t": 4, "n_pe": 1, "ln_nbuf": 4}).units
+    assert (units["linear"].x_width, units["linear"].x_frac) == (8, formats["act"].frac)
+    assert (units["linear"].w_width, units["linear"].w_frac) == (8, formats["weight"].frac)
+    assert (units["layernorm"].x_width, units["layernorm"].x_frac) == (16, formats["resid"].frac)
+    att = ev.config("attention", {"rows": 2, "lanes": 4, "block": 16}).units["attention"]
+    assert (att.q_frac, att.t_frac) == (formats["attn"].frac, formats["score"].frac)

@@ -36,11 +36,14 @@ class Precision:
             raise ValueError(f"unknown tensor role {role!r}: expected one of {', '.join(ROLES)}")
         return getattr(self, role)
 
-    def formats(self) -> dict[str, Fmt]:
-        """role -> format at this precision with the default integer bits (no calibrated plan)."""
+    def formats(self, known: dict[str, Fmt] | None = None) -> dict[str, Fmt]:
+        """role -> format at this precision: ``known`` formats (a calibrated plan's, see
+        :func:`hwmoe.numerics.calibration.plan_formats`) where given, else the role's width with the default
+        integer bits; the statistics keep the residual stream's integer bits either way."""
         half = lambda w: w - w // 2
         out = {role: Fmt(self.width(role), DEFAULT_INT_BITS.get(role) or half(self.width(role)))
                for role in ROLES if role != "stat"}
+        out.update({role: fmt for role, fmt in (known or {}).items() if role != "stat"})
         out["stat"] = Fmt(self.stat, out["resid"].int_bits, True, Q.TRN, O.SAT)
         return out
 

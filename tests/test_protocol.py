@@ -151,3 +151,10 @@ def test_search_prices_the_plans_formats():
     assert (units["layernorm"].x_width, units["layernorm"].x_frac) == (16, formats["resid"].frac)
     att = ev.config("attention", {"rows": 2, "lanes": 4, "block": 16}).units["attention"]
     assert (att.q_frac, att.t_frac) == (formats["attn"].frac, formats["score"].frac)
+
+
+def test_reference_dispatch_covers_every_node_kind():
+    from hwmoe.numerics.calibration import INTERNAL_VALUES
+    from hwmoe.reference import FLOAT_STEPS, FixedRunner
+    assert set(FLOAT_STEPS) == set(FixedRunner.STEPS) == set(ir.NODE_KINDS)
+    assert set(INTERNAL_VALUES) <= set(ir.NODE_KINDS)

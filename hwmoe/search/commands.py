@@ -13,25 +13,14 @@ from .errors import InfeasibleError, SearchError
 from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
 
 
-def _t(choice: dict) -> str:
-    if "t" in choice:
-        return str(choice["t"])
-    return f"{choice['t_in']}x{choice['t_out']}"
-
-
-def _macs(choice: dict) -> int:
-    t_in, t_out = choice.get("t_in", choice.get("t")), choice.get("t_out", choice.get("t"))
-    return choice["n_pe"] * t_in * t_out
-
-
 def format_result(r: SearchResult) -> str:
     e = r.estimate
     d = e.design
     used, avail = e.resources.rounded(), e.available
     lines = [
         f"{r.model} on {e.board} ({e.precision}, {e.clock_mhz:g} MHz)",
-        f"  linear engine   : T={_t(d.linear)} N_PE={d.linear['n_pe']} ({_macs(d.linear)} MAC/cycle), "
-        f"LayerNorm row buffers {d.linear.get('ln_nbuf', 4)}",
+        f"  linear engine   : T={d.linear['t']} N_PE={d.linear['n_pe']} "
+        f"({d.linear['n_pe'] * d.linear['t'] ** 2} MAC/cycle), LayerNorm row buffers {d.linear['ln_nbuf']}",
         *([f"  router unit     : LANES={d.router['lanes']} EXPERT_PAR={d.router['expert_par']} "
            f"({d.router['lanes'] * d.router['expert_par']} MAC/cycle)"] if d.router else []),
         f"  attention engine: rows={d.attention['rows']} lanes={d.attention['lanes']} block={d.attention['block']}",

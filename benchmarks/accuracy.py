@@ -13,16 +13,12 @@ import numpy as np
 
 from hwmoe import ir
 from hwmoe.numerics.fixed import to_float
+from hwmoe.numerics.floating import cosine
 from hwmoe.frontend.from_torch import graph_from_model
 from hwmoe.frontend.model import build_model, make_config, sample_input
 from hwmoe.numerics.precision import PRECISIONS
 from hwmoe.numerics.calibration import calibrate
 from hwmoe.reference import FixedRunner, float_step, run_graph
-
-
-def cosine(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
 def main() -> None:

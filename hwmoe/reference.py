@@ -5,37 +5,21 @@ the HLS compute, word for word (docs/numerics.md), by calling the kernel's own r
 """
 from __future__ import annotations
 
-from math import erf, sqrt
 from typing import Callable
 
 import numpy as np
 
 from . import ir
-from .numerics.fixed import Fmt, align, quantize, requant, to_float
 from .kernels.attention import attention
 from .kernels.gelu import gelu
 from .kernels.layernorm import layernorm
 from .kernels.linear import linear
 from .kernels.moe import moe
-from .kernels.router import router, top_k_lowest_index
+from .kernels.router import router
+from .numerics.fixed import Fmt, align, quantize, requant, to_float
+from .numerics.floating import gelu_float, layernorm_float, softmax_float
 from .numerics.plan import Plan
-
-_erf = np.vectorize(erf, otypes=[np.float64])
-
-
-def gelu_float(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / sqrt(2.0)))
-
-
-def layernorm_float(x, gamma, beta, eps):
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * gamma + beta
-
-
-def softmax_float(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+from .numerics.routing import top_k_lowest_index
 
 
 def patches(img: np.ndarray, p: int) -> np.ndarray:
@@ -51,51 +35,73 @@ def _note(stats: dict | None, key: str, *values: float) -> None:
         stats[key] = max(stats.get(key, 0.0), *(float(np.max(np.abs(v))) for v in values))
 
 
+def _float_patch_embed(node: ir.PatchEmbed, args, stats):
+    tok = patches(args[0], node.patch) @ node.weight.T + node.bias
+    _note(stats, node.name + ".tokens", tok, node.cls_token)
+    return [np.concatenate([node.cls_token[None, :], tok]) + node.pos_embed]
+
+
+def _float_linear(node: ir.Linear, args, stats):
+    y = args[0] @ node.weight.T
+    return [y if node.bias is None else y + node.bias]
+
+
+def _float_head(node: ir.Head, args, stats):
+    y = args[0][0] @ node.weight.T
+    return [y if node.bias is None else y + node.bias]
+
+
+def _float_attention(node: ir.Attention, args, stats):
+    q, k, v = (a.reshape(a.shape[0], node.heads, node.head_dim).transpose(1, 0, 2) for a in args)
+    s = q @ k.transpose(0, 2, 1) * node.scale
+    _note(stats, node.name + ".scores", s)
+    o = softmax_float(s) @ v
+    return [o.transpose(1, 0, 2).reshape(q.shape[1], -1)]
+
+
+def _float_router(node: ir.Router, args, stats):
+    logits = args[0] @ node.weight.T
+    _note(stats, node.name + ".logits", logits)
+    probs = softmax_float(logits)
+    idx = top_k_lowest_index(logits, node.top_k)
+    w = np.take_along_axis(probs, idx, -1)
+    if node.renormalize:
+        w = w / w.sum(-1, keepdims=True)
+    return [idx, w]
+
+
+def _float_experts(node: ir.Experts, args, stats):
+    x, idx, w = args
+    out = np.zeros_like(x)
+    for e in range(node.num_experts):
+        tok, slot = np.nonzero(idx == e)
+        if tok.size:
+            h = x[tok] @ node.w1[e].T + node.b1[e]
+            _note(stats, node.name + ".hidden", h)
+            y = gelu_float(h) @ node.w2[e].T + node.b2[e]
+            _note(stats, node.name + ".expert_out", y)
+            np.add.at(out, tok, y * w[tok, slot][:, None])
+    return [out]
+
+
+#: the float semantics of every IR node kind
+FLOAT_STEPS: dict[str, Callable] = {
+    "patch_embed": _float_patch_embed,
+    "linear": _float_linear,
+    "head": _float_head,
+    "layernorm": lambda node, args, stats: [layernorm_float(args[0], node.gamma, node.beta, node.eps)],
+    "gelu": lambda node, args, stats: [gelu_float(args[0])],
+    "add": lambda node, args, stats: [args[0] + args[1]],
+    "attention": _float_attention,
+    "router": _float_router,
+    "experts": _float_experts,
+}
+
+
 def _float_node(node: ir.Node, args: list[np.ndarray], stats: dict | None) -> list[np.ndarray]:
-    if isinstance(node, ir.PatchEmbed):
-        tok = patches(args[0], node.patch) @ node.weight.T + node.bias
-        _note(stats, node.name + ".tokens", tok, node.cls_token)
-        return [np.concatenate([node.cls_token[None, :], tok]) + node.pos_embed]
-    if isinstance(node, ir.Linear):
-        y = args[0] @ node.weight.T
-        return [y if node.bias is None else y + node.bias]
-    if isinstance(node, ir.LayerNorm):
-        return [layernorm_float(args[0], node.gamma, node.beta, node.eps)]
-    if isinstance(node, ir.Gelu):
-        return [gelu_float(args[0])]
-    if isinstance(node, ir.Add):
-        return [args[0] + args[1]]
-    if isinstance(node, ir.Attention):
-        q, k, v = (a.reshape(a.shape[0], node.heads, node.head_dim).transpose(1, 0, 2) for a in args)
-        s = q @ k.transpose(0, 2, 1) * node.scale
-        _note(stats, node.name + ".scores", s)
-        o = softmax_float(s) @ v
-        return [o.transpose(1, 0, 2).reshape(q.shape[1], -1)]
-    if isinstance(node, ir.Router):
-        logits = args[0] @ node.weight.T
-        _note(stats, node.name + ".logits", logits)
-        probs = softmax_float(logits)
-        idx = top_k_lowest_index(logits, node.top_k)
-        w = np.take_along_axis(probs, idx, -1)
-        if node.renormalize:
-            w = w / w.sum(-1, keepdims=True)
-        return [idx, w]
-    if isinstance(node, ir.Experts):
-        x, idx, w = args
-        out = np.zeros_like(x)
-        for e in range(node.num_experts):
-            tok, slot = np.nonzero(idx == e)
-            if tok.size:
-                h = x[tok] @ node.w1[e].T + node.b1[e]
-                _note(stats, node.name + ".hidden", h)
-                y = gelu_float(h) @ node.w2[e].T + node.b2[e]
-                _note(stats, node.name + ".expert_out", y)
-                np.add.at(out, tok, y * w[tok, slot][:, None])
-        return [out]
-    if isinstance(node, ir.Head):
-        y = args[0][0] @ node.weight.T
-        return [y if node.bias is None else y + node.bias]
-    raise TypeError(f"no float semantics for IR node {node.name!r} ({node.kind})")
+    if node.kind not in FLOAT_STEPS:
+        raise TypeError(f"no float semantics for IR node {node.name!r} ({node.kind})")
+    return FLOAT_STEPS[node.kind](node, args, stats)
 
 
 def run_graph(graph: ir.Graph, x: np.ndarray, step: Callable, observe: Callable | None = None) -> np.ndarray:
@@ -145,7 +151,7 @@ class FixedRunner:
     def __init__(self, graph: ir.Graph, plan: Plan):
         self.graph, self.plan = graph, plan
         missing = [t for n in graph.nodes for t in n.outputs if t not in plan.tensors
-                   and not (isinstance(n, ir.Router) and t == n.outputs[0])]
+                   and not (n.kind == "router" and t == n.outputs[0])]
         if missing:
             raise ValueError(f"the plan has no format for tensor {missing[0]!r}: it was made for another graph")
         self.raw = {f"{n.name}.{k}": quantize(v, plan.params[f"{n.name}.{k}"])
@@ -156,44 +162,60 @@ class FixedRunner:
         return self.raw[key], self.plan.params[key]
 
     def step(self, node: ir.Node, args: list[np.ndarray]) -> list[np.ndarray]:
-        plan, fmt = self.plan, self.plan.tensors
-        ins = [fmt.get(t) for t in node.inputs]
-        out = fmt.get(node.outputs[0])
-        if isinstance(node, ir.PatchEmbed):
-            w, w_fmt = self.param(node, "weight")
-            b, b_fmt = self.param(node, "bias")
-            tok_fmt = plan.internal[f"{node.name}.tokens"]
-            tok = linear(patches(args[0], node.patch), ins[0], w, w_fmt, b, b_fmt, tok_fmt)
-            cls = quantize(node.cls_token, tok_fmt)[None, :]
-            pos, pos_fmt = self.param(node, "pos_embed")
-            return [_add(np.concatenate([cls, tok]), tok_fmt, pos, pos_fmt, out)]
-        if isinstance(node, (ir.Linear, ir.Head)):
-            w, w_fmt = self.param(node, "weight")
-            b, b_fmt = self.param(node, "bias") if node.bias is not None else (None, None)
-            x = args[0][:1] if isinstance(node, ir.Head) else args[0]
-            y = linear(x, ins[0], w, w_fmt, b, b_fmt, out)
-            return [y[0] if isinstance(node, ir.Head) else y]
-        if isinstance(node, ir.LayerNorm):
-            g, g_fmt = self.param(node, "gamma")
-            b, b_fmt = self.param(node, "beta")
-            return [layernorm(args[0], ins[0], g, b, g_fmt, node.eps, out, plan.spec.stat, plan.spec.norm)]
-        if isinstance(node, ir.Gelu):
-            return [gelu(args[0], ins[0], out, plan.gelu_table)]
-        if isinstance(node, ir.Add):
-            return [_add(args[0], ins[0], args[1], ins[1], out)]
-        if isinstance(node, ir.Attention):
-            return [attention(*args, *ins, node.heads, node.scale, plan.internal[f"{node.name}.scores"], out,
-                              plan.attention_block)]
-        if isinstance(node, ir.Router):
-            w, w_fmt = self.param(node, "weight")
-            return list(router(args[0], ins[0], w, w_fmt, plan.internal[f"{node.name}.logits"], node.top_k,
-                               node.renormalize))
-        if isinstance(node, ir.Experts):
-            get = lambda k: self.param(node, k)
-            i = lambda k: plan.internal[f"{node.name}.{k}"]
-            return [moe(args[0], ins[0], args[1], args[2], *get("w1"), *get("b1"), *get("w2"), *get("b2"),
-                        i("hidden"), i("act"), i("expert_out"), out, plan.gelu_table)]
-        raise TypeError(f"no fixed-point kernel for IR node {node.name!r} ({node.kind})")
+        if node.kind not in self.STEPS:
+            raise TypeError(f"no fixed-point kernel for IR node {node.name!r} ({node.kind})")
+        fmt = self.plan.tensors
+        return self.STEPS[node.kind](self, node, args, [fmt.get(t) for t in node.inputs], fmt.get(node.outputs[0]))
+
+    # ---- one method per IR node kind: the kernel's reference function on the plan's formats ----------
+    def _patch_embed(self, node: ir.PatchEmbed, args, ins, out):
+        w, w_fmt = self.param(node, "weight")
+        b, b_fmt = self.param(node, "bias")
+        tok_fmt = self.plan.internal[f"{node.name}.tokens"]
+        tok = linear(patches(args[0], node.patch), ins[0], w, w_fmt, b, b_fmt, tok_fmt)
+        cls = quantize(node.cls_token, tok_fmt)[None, :]
+        pos, pos_fmt = self.param(node, "pos_embed")
+        return [_add(np.concatenate([cls, tok]), tok_fmt, pos, pos_fmt, out)]
+
+    def _linear(self, node: ir.Linear, args, ins, out):
+        w, w_fmt = self.param(node, "weight")
+        b, b_fmt = self.param(node, "bias") if node.bias is not None else (None, None)
+        return [linear(args[0], ins[0], w, w_fmt, b, b_fmt, out)]
+
+    def _head(self, node: ir.Head, args, ins, out):
+        """The class token (row 0) through the linear kernel."""
+        return [self._linear(node, [args[0][:1]], ins, out)[0][0]]
+
+    def _layernorm(self, node: ir.LayerNorm, args, ins, out):
+        g, g_fmt = self.param(node, "gamma")
+        b, b_fmt = self.param(node, "beta")
+        spec = self.plan.spec
+        return [layernorm(args[0], ins[0], g, b, g_fmt, node.eps, out, spec.stat, spec.norm)]
+
+    def _gelu(self, node: ir.Gelu, args, ins, out):
+        return [gelu(args[0], ins[0], out, self.plan.gelu_table)]
+
+    def _add_node(self, node: ir.Add, args, ins, out):
+        return [_add(args[0], ins[0], args[1], ins[1], out)]
+
+    def _attention(self, node: ir.Attention, args, ins, out):
+        return [attention(*args, *ins, node.heads, node.scale, self.plan.internal[f"{node.name}.scores"], out,
+                          self.plan.attention_block)]
+
+    def _router(self, node: ir.Router, args, ins, out):
+        w, w_fmt = self.param(node, "weight")
+        return list(router(args[0], ins[0], w, w_fmt, self.plan.internal[f"{node.name}.logits"], node.top_k,
+                           node.renormalize))
+
+    def _experts(self, node: ir.Experts, args, ins, out):
+        get = lambda k: self.param(node, k)
+        i = lambda k: self.plan.internal[f"{node.name}.{k}"]
+        return [moe(args[0], ins[0], args[1], args[2], *get("w1"), *get("b1"), *get("w2"), *get("b2"),
+                    i("hidden"), i("act"), i("expert_out"), out, self.plan.gelu_table)]
+
+    #: IR node kind -> the method that runs it
+    STEPS = {"patch_embed": _patch_embed, "linear": _linear, "head": _head, "layernorm": _layernorm,
+             "gelu": _gelu, "add": _add_node, "attention": _attention, "router": _router, "experts": _experts}
 
     def run_raw(self, x: np.ndarray, observe: Callable | None = None) -> np.ndarray:
         """One un-batched float input -> raw output words (``observe`` sees every raw tensor)."""

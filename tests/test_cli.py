@@ -7,7 +7,7 @@ import pytest
 
 from hwmoe.cli import main
 
-from similarity import cosine
+from hwmoe.numerics.floating import cosine
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,17 @@ import pytest
 from hwmoe.boards import load_board
 from hwmoe.cost.calibrate import load_rows
 from hwmoe.cost.fit import is_calibrated
-from hwmoe.cost.kernels import ADAPTERS
 from hwmoe.cost.memory import overlap
 from hwmoe.cost.model import Design, Evaluator
 from hwmoe.cost.workload import expected_touched, workload_from_config, workload_from_graph
 from hwmoe.frontend.model import make_config
+from hwmoe.kernels.registry import KERNELS
 from hwmoe.numerics.precision import get_precision
 
 # Tolerances the calibrated model meets on every recorded yosys point (search/calibration/*.json)
 LUT_TOL = 0.15
 FF_TOL = 0.15
 BRAM_TOL = 0.5          # half a RAMB36 (one RAMB18)
-
-READY = {name: a for name, a in ADAPTERS.items() if a.ready()}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +33,7 @@ def zcu102_eval(m3vit_t):
     return Evaluator(m3vit_t, load_board("zcu102"), get_precision("w16a32"))
 
 
-UBIMOE_LIKE = Design({"t": 16, "n_pe": 3, "ln_nbuf": 4}, {"p": 4, "lanes": 16, "block": 16}, 1,
+UBIMOE_LIKE = Design({"t": 16, "n_pe": 3, "ln_nbuf": 4}, {"rows": 4, "lanes": 16, "block": 16}, 1,
                      router={"lanes": 16, "expert_par": 4})
 
 
@@ -72,49 +70,45 @@ def _work(name):
             "router": dict(tokens=6, dim=22, experts=4, top_k=2)}[name]
 
 
-@pytest.mark.parametrize("name", sorted(READY))
-def test_cycles_delegate_to_kernel_formula(name, monkeypatch):
-    """The adapter returns exactly what the kernel's own formula returns, and nothing else is consulted."""
-    a = ADAPTERS[name]
-    p = a.Params()
-    expect = a.cycles(p, **_work(name))
-    calls = []
-    real = a.kernel.cycles
-
-    def spy(*args, **kw):
-        calls.append(args)
-        return real(*args, **kw)
-
-    monkeypatch.setattr(a.kernel, "cycles", spy) if not dataclasses.is_dataclass(a.kernel) else \
-        monkeypatch.setattr(type(a), "kernel", property(lambda self: dataclasses.replace(real_kernel(name),
-                                                                                          cycles=spy)))
-    assert a.cycles(p, **_work(name)) == expect
-    assert calls, "the adapter did not call the kernel's cycle formula"
+def _formula(name, p, w):
+    """The module's own cycle formula called with its own arguments (what the RTL testbenches check)."""
+    from hwmoe.kernels import attention, gelu, layernorm, linear, moe, router
+    return {"linear": lambda: linear.cycles(p, w.rows, w.d_in, w.d_out),
+            "attention": lambda: attention.cycles(p, w.tokens, w.heads, w.head_dim),
+            "layernorm": lambda: layernorm.cycles(p.lanes, w.dim, w.rows, 1, p.nbuf),
+            "gelu": lambda: gelu.cycles(-(-w.words // p.lanes)),
+            "moe": lambda: moe.cycles(p, w.tokens, w.dim, w.hidden, w.experts, w.top_k),
+            "router": lambda: router.cycles(p.lanes, w.dim, w.experts, w.top_k, w.tokens, 1, p.expert_par)}[name]()
 
 
-def real_kernel(name):
-    import importlib
-    return importlib.import_module(f"hwmoe.kernels.{name}").KERNEL
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_cycles_are_the_kernel_formula(name):
+    """Kernel.cycles(params, work) returns exactly what the module's formula returns (memoised or not)."""
+    k = KERNELS[name]
+    p = k.params()
+    work = k.Work(**_work(name))
+    assert k.cycles(p, work) == _formula(name, p, work)
+    assert k.cycles(p, work) == _formula(name, p, work)          # answered from the memo: the same
 
 
 def test_linear_cycles_match_kernel_case():
-    """On the kernel's own test case, the adapter's figure is the one the RTL test checks."""
-    a = ADAPTERS["linear"]
-    p = a.Params()
-    assert a.cycles(p, rows=p.tokens, d_in=p.d_in, d_out=p.d_out, gelu=p.gelu) == a.kernel.make_case(p).predicted_cycles
+    """On the kernel's own test case, the kernel's figure is the one the RTL test checks."""
+    k = KERNELS["linear"]
+    p = k.params()
+    work = k.Work(rows=p.tokens, d_in=p.d_in, d_out=p.d_out, gelu=p.gelu)
+    assert k.cycles(p, work) == k.make_case(p).predicted_cycles
 
 
 def test_moe_and_router_cycles_match_kernel_cases():
-    from hwmoe.kernels.moe import expert_queues
-    m = ADAPTERS["moe"]
-    p = m.Params(t=4, n_pe=2)
-    case = m.kernel.make_case(p)
-    counts = [len(t) for t, _ in expert_queues(case.inputs["idx"], p.experts)]
-    assert m.cycles(p, tokens=p.tokens, dim=p.dim, hidden=p.hidden, experts=p.experts, top_k=p.top_k,
-                    expert_tokens=counts) == case.predicted_cycles
-    r = ADAPTERS["router"]
-    q = r.Params()
-    assert r.cycles(q, tokens=q.tokens, dim=q.dim) == r.kernel.make_case(q).predicted_cycles
+    from hwmoe.numerics.routing import expert_queues
+    m = KERNELS["moe"]
+    p = m.params(t=4, n_pe=2)
+    case = m.make_case(p)
+    counts = tuple(len(t) for t, _ in expert_queues(case.inputs["idx"], p.experts))
+    assert m.cycles(p, m.Work(p.tokens, p.dim, p.hidden, p.experts, p.top_k, counts)) == case.predicted_cycles
+    r = KERNELS["router"]
+    q = r.params()
+    assert r.cycles(q, r.Work(q.tokens, q.dim, q.experts, q.top_k)) == r.make_case(q).predicted_cycles
 
 
 def test_moe_layers_use_the_moe_and_router_formulas(zcu102_eval):
@@ -149,15 +143,15 @@ def test_linear_space_is_square_tiles(m3vit_t):
 
 
 # ------------------------------------------------------------------------------------------------ resources
-CALIBRATED = [n for n in sorted(READY) if load_rows(n)]
+CALIBRATED = [n for n in sorted(KERNELS) if load_rows(n)]
 
 
 @pytest.mark.parametrize("name", CALIBRATED)
 def test_resources_match_recorded_synthesis(name):
-    a = ADAPTERS[name]
+    a = KERNELS[name]
     assert is_calibrated(name), f"{name}: recorded data but no fit; run python -m hwmoe.cost.calibrate --fit-only"
     for row in load_rows(name):
-        p = a.Params(**row["params"])
+        p = a.params(**row["params"])
         got, want = a.resources(p), row["counts"]
         where = f"{name} {row['verilog']}"
         assert got.dsp == want["dsp"], f"{where}: DSP {got.dsp} != yosys {want['dsp']}"
@@ -170,8 +164,8 @@ def test_resources_match_recorded_synthesis(name):
 def test_live_yosys_matches_model():
     """Synthesise one small point now (a few seconds) and compare with the model."""
     from hwmoe.backends.rtl.yosys import synth
-    a = ADAPTERS["linear"]
-    p = a.Params(t_in=3, t_out=3, n_pe=2, tokens=6, d_in=24, d_out=12)      # not a calibration point
+    a = KERNELS["linear"]
+    p = a.params(t_in=3, t_out=3, n_pe=2, tokens=6, d_in=24, d_out=12)      # not a calibration point
     sources, top, params, memories = a.synth_case(p)
     want = synth(sources, top, params, memories)["counts"]
     got = a.resources(p)
@@ -185,16 +179,16 @@ def test_live_yosys_matches_model():
 def test_attention_dsp_is_structural(rows, lanes, width):
     """One shared multiplier per lane (q.k, rescale and e.v), per row s*C (2) and l*r (1), two per output
     normaliser: P LANES + 3 P + 2 LANES at 16- and 18-bit operands (the recorded yosys points agree)."""
-    a = ADAPTERS["attention"]
-    p = a.Params(rows=rows, lanes=lanes, head_dim=64, heads=3, tokens=129, q_width=width, q_frac=width - 4,
+    a = KERNELS["attention"]
+    p = a.params(rows=rows, lanes=lanes, head_dim=64, heads=3, tokens=129, q_width=width, q_frac=width - 4,
                  k_width=width, k_frac=width - 4, v_width=width, v_frac=width - 4)
     assert a.dsp(p) == rows * lanes + 3 * rows + 2 * lanes
 
 
 def test_dsp_per_mac_follows_widths():
-    a = ADAPTERS["linear"]
-    p16 = a.Params(t_in=4, t_out=4, n_pe=2, x_width=16, w_width=16)
-    p32 = a.Params(t_in=4, t_out=4, n_pe=2, x_width=32, x_frac=16, w_width=16)
+    a = KERNELS["linear"]
+    p16 = a.params(t_in=4, t_out=4, n_pe=2, x_width=16, w_width=16)
+    p32 = a.params(t_in=4, t_out=4, n_pe=2, x_width=32, x_frac=16, w_width=16)
     assert a.dsp(p16) == 32 and a.dsp(p32) == 64          # 16x32 needs two DSP48E2
 
 

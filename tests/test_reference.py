@@ -18,7 +18,7 @@ from hwmoe.numerics.calibration import calibrate
 from hwmoe.reference import (FixedRunner, float_step, gelu_float, layernorm_float, run_fixed, run_float,
                              run_graph, softmax_float)
 
-from similarity import cosine
+from hwmoe.numerics.floating import cosine
 
 RNG = np.random.default_rng(7)
 

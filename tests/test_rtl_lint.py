@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from hwmoe.kernels.registry import kernels
+from hwmoe.kernels.registry import KERNELS
 from hwmoe.backends.rtl.simulate import RTL_DIR, simulator_path_setup
 
 MODULES = sorted(p.stem for p in RTL_DIR.glob("*.v"))
@@ -30,9 +30,9 @@ def test_module_lint_clean(top):
     assert lint(top) == ""
 
 
-@pytest.mark.parametrize("name", sorted(kernels()))
+@pytest.mark.parametrize("name", sorted(KERNELS))
 def test_kernel_case_lint_clean(name):
-    kernel = kernels()[name]
+    kernel = KERNELS[name]
     case = kernel.make_case(kernel.params(), 0)
     params = {k: v for k, v in case.parameters.items()}
     params.update({k: '"table.mem"' for k in case.memories})

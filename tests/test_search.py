@@ -31,7 +31,7 @@ PY = sys.executable
 # A reduced space of the real engines (64 x 4 x 16 points) that exhaustive enumeration covers in seconds
 SMALL = {"linear": {"t": [2, 4, 8, 16], "n_pe": [1, 2, 3, 4, 5, 6, 7, 8], "ln_nbuf": [2, 4]},
          "router": {"lanes": [4, 16], "expert_par": [1, 4]},
-         "attention": {"p": [1, 2, 4, 8], "lanes": [2, 4, 8, 16], "block": [16]}}
+         "attention": {"rows": [1, 2, 4, 8], "lanes": [2, 4, 8, 16], "block": [16]}}
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +77,12 @@ def test_cli_search_end_to_end(tmp_path, capsys):
     from hwmoe.cli import main
     from hwmoe.cost.engines import AttentionEngine
     out = tmp_path / "s1"
-    old = AttentionEngine.MAX_P
+    old = AttentionEngine.MAX_ROWS
     try:
-        AttentionEngine.MAX_P = 7            # a journal left by a search over another attention space
+        AttentionEngine.MAX_ROWS = 7            # a journal left by a search over another attention space
         search("m3vit-t", "zcu102", trials=40, out_dir=out)
     finally:
-        AttentionEngine.MAX_P = old
+        AttentionEngine.MAX_ROWS = old
     capsys.readouterr()
     rc = main(["search", "--preset", "m3vit-t", "--board", "zcu102", "--trials", "40", "-o", str(out)])
     assert rc == 0

@@ -1,8 +1,8 @@
 """Calibrate the resource model on yosys: ``python -m hwmoe.cost.calibrate [--kernel K ...] [--fit-only]``.
 
-For every kernel whose RTL exists, synthesise each of the adapter's calibration points with
+For every registered kernel (hwmoe.kernels.registry), synthesise each of its calibration points with
 ``yosys synth_xilinx -family xcup`` (seconds each), record the counts in ``search/calibration/<kernel>.json``,
-fit LUT and FF as non-negative linear functions of the adapter's features and write the coefficients to
+fit LUT and FF as non-negative linear functions of the kernel's features and write the coefficients to
 ``hwmoe/cost/fitted.py``.  ``--fit-only`` refits from the recorded data without running yosys.
 """
 from __future__ import annotations
@@ -13,29 +13,26 @@ import pprint
 from dataclasses import asdict
 from pathlib import Path
 
-from .fit import fit_linear
-from .kernels import ADAPTERS
-from ..backends.rtl.yosys import RTL_DIR, synth
+from ..backends.rtl.yosys import synth
+from ..kernels.registry import KERNELS
 from ..paths import CALIBRATION_DIR
+from .fit import fit_linear
+
 FITTED_PY = Path(__file__).resolve().parent / "fitted.py"
 
 
-def has_rtl(adapter) -> bool:
-    return (RTL_DIR / f"{adapter.kernel.rtl_top}.v").is_file()
-
-
-def run_points(adapter, log=print) -> list[dict]:
+def run_points(kernel, log=print) -> list[dict]:
     rows = []
-    for p in adapter.calibration_points():
-        sources, top, vparams, memories = adapter.synth_case(p)
+    for p in kernel.calibration_points():
+        sources, top, vparams, memories = kernel.synth_case(p)
         r = synth(sources, top, vparams, memories)
         rows.append({"params": asdict(p), "verilog": {k: v for k, v in vparams.items()}, **r})
-        log(f"  {adapter.name} {vparams}: {r['counts']} ({r['seconds']} s)")
+        log(f"  {kernel.name} {vparams}: {r['counts']} ({r['seconds']} s)")
     return rows
 
 
-def fit_kernel(adapter, rows: list[dict]) -> dict:
-    feats = [adapter.features(adapter.Params(**r["params"])) for r in rows]
+def fit_kernel(kernel, rows: list[dict]) -> dict:
+    feats = [kernel.features(kernel.params(**r["params"])) for r in rows]
     names = sorted({k for f in feats for k in f})
     return {kind: fit_linear(feats, [r["counts"][kind] for r in rows], names) for kind in ("lut", "ff")}
 
@@ -55,13 +52,13 @@ def report(directory: Path = CALIBRATION_DIR) -> dict:
     """Per kernel: the worst relative error of LUT/FF and the worst absolute error of DSP/BRAM36 of the model
     against every recorded point."""
     out = {}
-    for name, adapter in ADAPTERS.items():
-        rows = load_rows(name, directory) if adapter.ready() else []
+    for name, kernel in KERNELS.items():
+        rows = load_rows(name, directory)
         if not rows:
             continue
         worst = {"lut": 0.0, "ff": 0.0, "dsp": 0.0, "bram36": 0.0}
         for r in rows:
-            got = adapter.resources(adapter.Params(**r["params"])).as_dict()
+            got = kernel.resources(kernel.params(**r["params"])).as_dict()
             for k in ("lut", "ff"):
                 worst[k] = max(worst[k], abs(got[k] - r["counts"][k]) / max(r["counts"][k], 1.0))
             for k in ("dsp", "bram36"):
@@ -84,21 +81,18 @@ def main(argv=None) -> int:
         return 0
     a.out.mkdir(parents=True, exist_ok=True)
     fits = {}
-    for name, adapter in ADAPTERS.items():
-        if not adapter.ready() or not has_rtl(adapter):
-            print(f"{name}: no cycle formula or RTL yet, skipped")
-            continue
+    for name, kernel in KERNELS.items():
         if a.fit_only or (a.kernel and name not in a.kernel):
             rows = load_rows(name, a.out)
             if not rows:
                 continue
         else:
-            print(f"{name}: synthesising {len(adapter.calibration_points())} points")
-            rows = run_points(adapter)
+            print(f"{name}: synthesising {len(kernel.calibration_points())} points")
+            rows = run_points(kernel)
             (a.out / f"{name}.json").write_text(json.dumps(
                 {"kernel": name, "tool": "yosys 0.23 synth_xilinx -family xcup -flatten", "points": rows},
                 indent=1) + "\n")
-        fits[name] = fit_kernel(adapter, rows)
+        fits[name] = fit_kernel(kernel, rows)
         print(f"{name}: LUT = {fits[name]['lut']}\n{' ' * len(name)}  FF  = {fits[name]['ff']}")
     write_fitted(fits)
     print(f"wrote {FITTED_PY}")

@@ -1,4 +1,4 @@
-"""The LUT/FF model: per kernel, a linear function of the adapter's features, fitted on yosys runs.
+"""The LUT/FF model: per kernel, a linear function of the kernel's features (Kernel.features), fitted on yosys runs.
 
 Coefficients live in :mod:`hwmoe.cost.fitted` (written by ``python -m hwmoe.cost.calibrate``), so an installed
 package carries them.  A kernel not yet calibrated gets a conservative fallback and is flagged."""

@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..boards import BRAM36_BITS, URAM_BITS
 from .usage import Usage
 
-BRAM36_BITS = 36 * 1024
-URAM_BITS = 288 * 1024
 
 
 @dataclass(frozen=True)

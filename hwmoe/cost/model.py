@@ -93,11 +93,15 @@ class Estimate:
 
 
 class Evaluator:
-    """Prices designs of one workload on one board at one precision; caches per engine choice."""
+    """Prices designs of one workload on one board at one precision (and its formats); caches per engine
+    choice."""
 
     def __init__(self, wl: Workload, board, prec, clock_mhz: float | None = None, margins: dict | None = None,
-                 spaces: dict | None = None):
+                 spaces: dict | None = None, formats: dict | None = None):
         self.wl, self.board, self.prec = wl, board, prec
+        #: the format of each tensor role the engines are built for: a calibrated plan's
+        #: (:func:`hwmoe.numerics.calibration.plan_formats`) or, without one, the precision's defaults
+        self.formats = formats or prec.formats()
         self.spaces = spaces or {}
         self.clock = float(clock_mhz or board.clock_mhz)
         self.bpc = board.bandwidth_bytes_per_cycle(self.clock)
@@ -106,7 +110,7 @@ class Evaluator:
         self._stage: dict = {}
         self._res: dict = {}
         self._engines: list[str] | None = None
-        self.hidden = max([op.d_out for op in wl.ops("linear")] + [op.hidden for op in wl.ops("experts")]
+        self.hidden = max([op.work.d_out for op in wl.ops("linear")] + [op.work.hidden for op in wl.ops("moe")]
                           + [wl.dim])
 
     # ---- per engine -------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ class Evaluator:
         """Kernel parameters; buffers sized for a group of ``images`` (the linear kernel holds them all)."""
         key = (engine, tuple(sorted(choice.items())), images)
         if key not in self._cfg:
-            self._cfg[key] = ENGINES[engine].build(choice, self.wl, self.prec, images)
+            self._cfg[key] = ENGINES[engine].build(choice, self.wl, self.formats, images)
         return self._cfg[key]
 
     def stage_costs(self, engine: str, choice: dict, images: int) -> list[list | None]:
@@ -134,7 +138,7 @@ class Evaluator:
         key = (engine, tuple(sorted(choice.items())), images)
         if key not in self._stage:
             cfg, eng = self.config(engine, choice, images), ENGINES[engine]
-            self._stage[key] = [[eng.op_cost(cfg, op, self.wl, images, self.bpc, self.prec) for op in s.ops
+            self._stage[key] = [[eng.op_cost(cfg, op, self.wl, images, self.bpc, self.formats) for op in s.ops
                                  if eng.runs(op)] if s.engine == eng.timeline else None for s in self.wl.stages]
         return self._stage[key]
 

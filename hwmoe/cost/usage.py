@@ -1,4 +1,5 @@
-"""A resource vector (LUT, FF, DSP, BRAM36, URAM) with the arithmetic the cost model and the search need."""
+"""A resource vector (LUT, FF, DSP, BRAM36, URAM) with the arithmetic the cost model and the search need, and
+the block-RAM count of one memory (what the kernels' resource models are built from)."""
 from __future__ import annotations
 
 import math
@@ -55,3 +56,20 @@ class Usage:
     @classmethod
     def from_dict(cls, d: dict) -> "Usage":
         return cls(**{f.name: float(d.get(f.name, 0.0)) for f in fields(cls)})
+
+
+def brams_for(depth: int, width: int, block: bool = True) -> float:
+    """RAMB36 equivalents (RAMB18 = 1/2) for one ``depth x width`` memory, using the widest aspect ratio that
+    holds ``depth`` words: 512x72, 1Kx36, 2Kx18, 4Kx9, 8Kx4, 16Kx2, 32Kx1 per RAMB36, 512x36 .. 16Kx1 per
+    RAMB18.  The kernels mark their buffers ``ram_style = "block"``, so even shallow ones take a block; with
+    ``block=False`` memories of 64 words or fewer go to LUTRAM (0 blocks)."""
+    if width <= 0 or depth <= 0 or (not block and depth <= 64):
+        return 0.0
+    best = math.inf
+    for d18, w18 in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)):
+        if depth <= d18:
+            best = min(best, 0.5 * math.ceil(width / w18))
+    for d36, w36 in ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1)):
+        cascade = math.ceil(depth / d36)
+        best = min(best, cascade * math.ceil(width / w36))
+    return best

@@ -4,93 +4,40 @@ A :class:`Workload` is a chain of *stages*, each run by one engine: the linear e
 patch embedding, q/k/v, projection, dense MLP, router gate, experts, head; LayerNorm and GELU are units on
 its stream, residual adds are fused into its output) and the attention engine.  Stages alternate:
 ``linear(patch, ln1, q, k, v) -> attention -> linear(proj, ln2, mlp, ln1', q', k', v') -> attention -> ...``.
-The cost model prices each op with the kernels' own cycle formulas; the schedule overlaps stages of
-different images on the two engines.
+Each op is one IR node with the Work its kernel reads from it (``Kernel.work``), so the topology and the MAC
+counts are derived once, by the kernels.  The cost model prices each op with the kernels' own cycle formulas;
+the schedule overlaps stages of different images on the two engines.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import ir
+from ..kernels.attention import AttentionWork
+from ..kernels.layernorm import LayerNormWork
+from ..kernels.linear import LinearWork
+from ..kernels.moe import MoeWork
+from ..kernels.registry import KERNELS, kernel_for
+from ..kernels.router import RouterWork
+
+#: the engine whose timeline each kernel's ops occupy (the router unit and the LayerNorm unit sit on the
+#: linear engine's input stream, the MoE kernel is the linear core in two-pass mode)
+ENGINE_OF = {"linear": "linear", "layernorm": "linear", "router": "linear", "moe": "linear",
+             "attention": "attention"}
 
 
 @dataclass(frozen=True)
-class LinearOp:
+class Op:
+    """One kernel invocation of the model: IR node ``name`` of kind ``kind`` (e.g. ``experts``, the IR's layer
+    of expert MLPs), run by kernel ``kernel`` (``moe``) on ``work`` (that kernel's Work: ``MoeWork``)."""
     name: str
-    d_in: int
-    d_out: int
-    rows: int = 0          # tokens per image this layer runs on (1 for the head: class token only)
-    bias: bool = True
-    gelu: bool = False     # GELU fused at the output
-    kind = "linear"
+    kind: str
+    kernel: str
+    work: object
 
     @property
-    def weights(self) -> int:
-        return self.d_in * self.d_out
-
-    def macs(self, tokens: int) -> int:
-        return (self.rows or tokens) * self.d_in * self.d_out
-
-
-@dataclass(frozen=True)
-class AttentionOp:
-    name: str
-    heads: int
-    head_dim: int
-    kind = "attention"
-
-    def macs(self, tokens: int) -> int:
-        return 2 * self.heads * tokens * tokens * self.head_dim
-
-
-@dataclass(frozen=True)
-class LayerNormOp:
-    name: str
-    dim: int
-    kind = "layernorm"
-
-    def macs(self, tokens: int) -> int:
-        return 0
-
-
-@dataclass(frozen=True)
-class RouterOp:
-    name: str
-    dim: int
-    experts: int
-    top_k: int
-    kind = "router"
-
-    @property
-    def weights(self) -> int:
-        return self.dim * self.experts
-
-    def macs(self, tokens: int) -> int:
-        return tokens * self.dim * self.experts
-
-
-@dataclass(frozen=True)
-class ExpertsOp:
-    name: str
-    dim: int
-    hidden: int
-    experts: int
-    top_k: int
-    kind = "experts"
-
-    @property
-    def weights_per_expert(self) -> int:
-        return 2 * self.dim * self.hidden
-
-    @property
-    def weights(self) -> int:
-        return self.experts * self.weights_per_expert
-
-    def macs(self, tokens: int) -> int:
-        return tokens * self.top_k * self.weights_per_expert
-
-
-Op = LinearOp | AttentionOp | LayerNormOp | RouterOp | ExpertsOp
+    def macs(self) -> int:
+        return KERNELS[self.kernel].macs(self.work)
 
 
 @dataclass(frozen=True)
@@ -110,11 +57,12 @@ class Workload:
     params: int = 0                 # learned parameters (weights, biases, ...) of the whole model
     expert_tokens: tuple = field(default=())   # optional measured routing: per MoE layer, tokens per expert
 
-    def ops(self, kind: str | None = None):
-        return [op for s in self.stages for op in s.ops if kind is None or op.kind == kind]
+    def ops(self, kernel: str | None = None) -> list[Op]:
+        """The ops in execution order, or those run by ``kernel``."""
+        return [op for s in self.stages for op in s.ops if kernel is None or op.kernel == kernel]
 
     def weight_count(self) -> int:
-        return sum(getattr(op, "weights", 0) for op in self.ops())
+        return sum(KERNELS[op.kernel].weight_words(op.work)[0] for op in self.ops())
 
 
 def expected_touched(experts: int, top_k: int, tokens: int) -> float:
@@ -126,9 +74,10 @@ def expected_touched(experts: int, top_k: int, tokens: int) -> float:
     return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
 
 
-def _chain(ops: list[tuple[str, object]], name: str, tokens: int, dim: int, macs: int, params: int) -> Workload:
+def _chain(ops: list[Op], name: str, tokens: int, dim: int, macs: int, params: int) -> Workload:
     stages: list[Stage] = []
-    for engine, op in ops:
+    for op in ops:
+        engine = ENGINE_OF[op.kernel]
         if stages and stages[-1].engine == engine:
             stages[-1] = Stage(engine, stages[-1].ops + (op,))
         else:
@@ -137,101 +86,67 @@ def _chain(ops: list[tuple[str, object]], name: str, tokens: int, dim: int, macs
 
 
 def workload_from_graph(graph: ir.Graph, name: str = "model") -> Workload:
-    """Read the kernel graph in execution order: GELU after a linear layer is fused into it, adds are free."""
-    ops: list[tuple[str, object]] = []
-    attn = [n for n in graph.nodes if isinstance(n, ir.Attention)]
-    tokens = graph.shapes[attn[0].inputs[0]][0] if attn else None
-    dim = None
+    """Each node's Work from the kernel that runs it, in execution order; a GELU after a linear layer is fused
+    into it and residual adds into the linear engine's output."""
+    ops: list[Op] = []
     for n in graph.nodes:
-        if isinstance(n, ir.PatchEmbed):
-            tokens = n.pos_embed.shape[0]
-            dim = n.weight.shape[0]
-            ops.append(("linear", LinearOp(n.name, n.weight.shape[1], n.weight.shape[0], rows=tokens - 1)))
-        elif isinstance(n, ir.Linear):
-            ops.append(("linear", LinearOp(n.name, n.weight.shape[1], n.weight.shape[0], bias=n.bias is not None)))
-        elif isinstance(n, ir.Gelu):
-            prev = ops[-1][1] if ops else None
-            if not isinstance(prev, LinearOp) or prev.gelu:
-                raise ValueError(f"GELU {n.name!r} does not follow a linear layer; the linear engine fuses it there")
-            ops[-1] = ("linear", LinearOp(prev.name, prev.d_in, prev.d_out, prev.rows, prev.bias, gelu=True))
-        elif isinstance(n, ir.LayerNorm):
-            ops.append(("linear", LayerNormOp(n.name, n.gamma.shape[0])))
-        elif isinstance(n, ir.Attention):
-            ops.append(("attention", AttentionOp(n.name, n.heads, n.head_dim)))
-        elif isinstance(n, ir.Router):
-            ops.append(("linear", RouterOp(n.name, n.weight.shape[1], n.weight.shape[0], n.top_k)))
-        elif isinstance(n, ir.Experts):
-            e, h, d = n.w1.shape
-            ops.append(("linear", ExpertsOp(n.name, d, h, e, n.top_k)))
-        elif isinstance(n, ir.Head):
-            ops.append(("linear", LinearOp(n.name, n.weight.shape[1], n.weight.shape[0], rows=1,
-                                           bias=n.bias is not None)))
-        elif isinstance(n, ir.Add):
+        if n.kind == "add":
             continue
-        else:
-            raise ValueError(f"the cost model has no engine for node {n.name!r} ({n.kind})")
-    if tokens is None:
+        if n.kind == "gelu":
+            prev = ops[-1] if ops else None
+            if prev is None or prev.kernel != "linear" or prev.work.gelu:
+                raise ValueError(f"GELU {n.name!r} does not follow a linear layer; the linear engine fuses it there")
+            ops[-1] = replace(prev, work=replace(prev.work, gelu=True))
+            continue
+        try:
+            kernel = kernel_for(n)
+        except ValueError:
+            raise ValueError(f"the cost model has no engine for node {n.name!r} ({n.kind})") from None
+        ops.append(Op(n.name, n.kind, kernel.name, kernel.work(n, graph)))
+    patch = [n for n in graph.nodes if n.kind == "patch_embed"]
+    attn = [op for op in ops if op.kernel == "attention"]
+    if patch:
+        tokens, dim = patch[0].pos_embed.shape[0], patch[0].weight.shape[0]
+    elif attn:
+        out = graph.shapes[graph.output]
+        tokens, dim = attn[0].work.tokens, out[-1] if len(out) > 1 else 0
+    else:
         raise ValueError("the graph has neither a patch embedding nor attention: cannot tell its token count")
-    if dim is None:
-        dim = graph.shapes[graph.output][-1] if len(graph.shapes[graph.output]) > 1 else 0
-    return _chain(ops, name, int(tokens), int(dim or 0), graph.macs(), graph.param_count())
+    return _chain(ops, name, int(tokens), int(dim), graph.macs(), graph.param_count())
 
 
 def workload_from_config(cfg, name: str = "model") -> Workload:
     """The same workload as ``workload_from_graph(graph_from_model(build_model(cfg)))`` without building
     the model (fast; the tests check the two agree)."""
     t, d = cfg.tokens, cfg.dim
-    ops: list[tuple[str, object]] = []
-    patch_in = cfg.in_chans * cfg.patch * cfg.patch
-    ops.append(("linear", LinearOp("patch_embed", patch_in, d, rows=t - 1)))
-    macs = (t - 1) * patch_in * d
-    params = patch_in * d + d + d + t * d
+    lin = lambda op_name, d_in, d_out, kind="linear", rows=t, gelu=False: Op(
+        op_name, kind, "linear", LinearWork(rows, d_in, d_out, gelu=gelu))
+    ops = [lin("patch_embed", cfg.in_chans * cfg.patch * cfg.patch, d, "patch_embed", rows=t - 1)]
     for b in range(cfg.depth):
         p = f"blocks.{b}"
-        ops.append(("linear", LayerNormOp(f"{p}.norm1", d)))
-        for c in "qkv":
-            ops.append(("linear", LinearOp(f"{p}.attn.{c}", d, d)))
-        ops.append(("attention", AttentionOp(f"{p}.attn.core", cfg.heads, cfg.head_dim)))
-        ops.append(("linear", LinearOp(f"{p}.attn.proj", d, d)))
-        ops.append(("linear", LayerNormOp(f"{p}.norm2", d)))
-        macs += 4 * t * d * d + 2 * cfg.heads * t * t * cfg.head_dim
-        params += 4 * (d * d + d) + 4 * d
+        ops.append(Op(f"{p}.norm1", "layernorm", "layernorm", LayerNormWork(t, d)))
+        ops += [lin(f"{p}.attn.{c}", d, d) for c in "qkv"]
+        ops.append(Op(f"{p}.attn.core", "attention", "attention", AttentionWork(t, cfg.heads, cfg.head_dim)))
+        ops.append(lin(f"{p}.attn.proj", d, d))
+        ops.append(Op(f"{p}.norm2", "layernorm", "layernorm", LayerNormWork(t, d)))
         if cfg.is_moe(b):
-            ops.append(("linear", RouterOp(f"{p}.moe.gate", d, cfg.experts, cfg.top_k)))
-            ops.append(("linear", ExpertsOp(f"{p}.moe.experts", d, cfg.expert_hidden, cfg.experts, cfg.top_k)))
-            macs += t * d * cfg.experts + t * cfg.top_k * 2 * d * cfg.expert_hidden
-            params += d * cfg.experts + cfg.experts * (2 * d * cfg.expert_hidden + cfg.expert_hidden + d)
+            ops.append(Op(f"{p}.moe.gate", "router", "router", RouterWork(t, d, cfg.experts, cfg.top_k)))
+            ops.append(Op(f"{p}.moe.experts", "experts", "moe",
+                          MoeWork(t, d, cfg.expert_hidden, cfg.experts, cfg.top_k)))
         else:
-            ops.append(("linear", LinearOp(f"{p}.mlp.fc1", d, cfg.mlp_hidden, gelu=True)))
-            ops.append(("linear", LinearOp(f"{p}.mlp.fc2", cfg.mlp_hidden, d)))
-            macs += 2 * t * d * cfg.mlp_hidden
-            params += 2 * d * cfg.mlp_hidden + cfg.mlp_hidden + d
-    ops.append(("linear", LayerNormOp("norm", d)))
-    ops.append(("linear", LinearOp("head", d, cfg.num_classes, rows=1)))
-    macs += d * cfg.num_classes
-    params += 2 * d + d * cfg.num_classes + cfg.num_classes
+            ops += [lin(f"{p}.mlp.fc1", d, cfg.mlp_hidden, gelu=True), lin(f"{p}.mlp.fc2", cfg.mlp_hidden, d)]
+    ops.append(Op("norm", "layernorm", "layernorm", LayerNormWork(t, d)))
+    ops.append(lin("head", d, cfg.num_classes, "head", rows=1))
+    macs = sum(op.macs for op in ops)
+    params = sum(sum(KERNELS[op.kernel].weight_words(op.work)) for op in ops) + d + t * d   # + class token, pos
     return _chain(ops, name, t, d, macs, params)
 
 
-def weight_bytes(op, weight_bits: int, param_bits: int = 16) -> float:
+def weight_bytes(op: Op, weight_bits: int, param_bits: int = 16) -> float:
     """Bytes of weights (and biases) one pass over ``op`` reads from off-chip memory, all experts counted."""
-    wb = weight_bits / 8
-    pb = param_bits / 8
-    if isinstance(op, LinearOp):
-        return op.weights * wb + (op.d_out * pb if op.bias else 0)
-    if isinstance(op, RouterOp):
-        return op.weights * wb
-    if isinstance(op, ExpertsOp):
-        return op.experts * (op.weights_per_expert * wb + (op.hidden + op.dim) * pb)
-    if isinstance(op, LayerNormOp):
-        return 2 * op.dim * pb
-    return 0.0
+    weights, params = KERNELS[op.kernel].weight_words(op.work)
+    return weights * weight_bits / 8 + params * param_bits / 8
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-__all__ = ["AttentionOp", "ExpertsOp", "LayerNormOp", "LinearOp", "RouterOp", "Stage", "Workload",
-           "ceil_div", "expected_touched", "weight_bytes", "workload_from_config", "workload_from_graph",
-]
+__all__ = ["ENGINE_OF", "Op", "Stage", "Workload", "expected_touched", "weight_bytes", "workload_from_config",
+           "workload_from_graph"]

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..numerics.fixed import Fmt, Q, int_bits_for, quantize, requant, shift_round
+from ..boards import dsps_per_multiplier
+from ..cost.usage import brams_for
 from ..numerics import tables
-from .base import Kernel, KernelData, SimCase
-from ..numerics.softmax import exp2_neg, normalise
+from ..numerics.fixed import Fmt, Q, int_bits_for, quantize, requant, shift_round
+from ..numerics.intmath import ceil_div, clog2
+from ..numerics.softmax import DEFAULT_BLOCK, LOG2E, exp2_neg, normalise
 from ..numerics.tables import Q15
-
-LOG2E = 1.4426950408889634
-DEFAULT_BLOCK = 16
+from .base import Kernel, KernelData, SimCase
 
 
 def score_constant(scale: float, width: int = 16) -> tuple[int, Fmt]:
@@ -97,7 +97,7 @@ class AttentionParams:
         return self.scale or self.head_dim ** -0.5
 
     def formats(self) -> tuple[Fmt, Fmt, Fmt, Fmt, Fmt]:
-        f = lambda w, fr: Fmt(w, w - fr)
+        f = Fmt.from_frac
         return (f(self.q_width, self.q_frac), f(self.k_width, self.k_frac), f(self.v_width, self.v_frac),
                 f(self.t_width, self.t_frac), f(self.out_width, self.out_frac))
 
@@ -114,7 +114,7 @@ class AttentionParams:
         tok_w = int(self.buffer_tokens).bit_length()
         if self.v_width + 15 + tok_w + 17 > 62:
             raise ValueError("v_width + log2(max_tokens) too large: acc * r must fit 62 bits")
-        if self.q_width + self.k_width + int(np.ceil(np.log2(self.head_dim))) + 17 > 62:
+        if self.q_width + self.k_width + clog2(self.head_dim) + 17 > 62:
             raise ValueError("q_width + k_width + log2(head_dim) too large: s * C must fit 62 bits")
         self.formats()
 
@@ -131,8 +131,8 @@ def cycles(p: AttentionParams, tokens: int, heads: int, head_dim: int) -> int:
     group's output (P_last*CH beats + latency) ends the run.  CH = head_dim / lanes, N = tokens.
     The only wait: a short last group whose q load and first score block take less time than the previous
     group's output, which must be read out before the accumulators are rescaled."""
-    n, ch = int(tokens), -(-int(head_dim) // p.lanes)
-    groups, nblocks = -(-n // p.rows), -(-n // p.block)
+    n, ch = int(tokens), ceil_div(head_dim, p.lanes)
+    groups, nblocks = ceil_div(n, p.rows), ceil_div(n, p.block)
     blocks = ch * (2 * n + 2 * nblocks) + (SCORE_DRAIN + EXP_START) * nblocks
     last_rows = n - (groups - 1) * p.rows
     wait = max(0, (p.rows - last_rows - min(p.block, n)) * ch - (SCORE_DRAIN - 1)) if groups > 1 else 0
@@ -188,6 +188,102 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
         memories={"EXP_TABLE": (exp2, 16), "RECIP_TABLE": (recip, 16)})
 
 
-KERNEL = Kernel("attention", AttentionParams, make_case, cycles,
-                "streaming attention: P query rows against block-streamed K/V held on chip, single-pass softmax",
-                make_data=make_data)
+@dataclass(frozen=True)
+class AttentionWork:
+    tokens: int
+    heads: int
+    head_dim: int
+
+
+class AttentionKernel(Kernel):
+    """The streaming attention unit: P query rows (``rows``) of LANES multipliers each against K/V held in
+    block RAM and replayed in blocks of BLOCK keys."""
+    name = "attention"
+    Params = AttentionParams
+    Work = AttentionWork
+    description = "streaming attention: P query rows against block-streamed K/V held on chip, single-pass softmax"
+    node_kinds = ("attention",)
+    reference = staticmethod(attention)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> AttentionWork:
+        return AttentionWork(int(graph.shapes[node.inputs[0]][0]), node.heads, node.head_dim)
+
+    def macs(self, work: AttentionWork) -> int:
+        return 2 * work.heads * work.tokens * work.tokens * work.head_dim
+
+    def cycles(self, params: AttentionParams, work: AttentionWork) -> int:
+        return cycles(params, work.tokens, work.heads, work.head_dim)
+
+    # ---- resources ----------------------------------------------------------------------------------
+    @staticmethod
+    def widths(p: AttentionParams) -> dict[str, int]:
+        """Multiplier operand widths of rtl/hwmoe_attention*.v (signed; unsigned operands count a sign bit)."""
+        tok_w = int(p.buffer_tokens).bit_length()                  # $clog2(MAX_TOKENS + 1)
+        acc = p.v_width + 15 + tok_w                               # A.V accumulator
+        a_w = max(p.q_width, p.v_width, (acc + 2) // 2, 16)        # lane multiplier, operand A
+        b_w = max(p.k_width, 17)                                   # operand B (k, or r / e zero-extended)
+        s_w = p.q_width + p.k_width + max(0, (p.head_dim - 1).bit_length())
+        c_w = score_constant(p.score_scale)[1].width
+        return {"acc": acc, "a": a_w, "b": b_w, "s": s_w, "c": c_w, "l": 15 + tok_w}
+
+    def features(self, p: AttentionParams) -> dict[str, float]:
+        """Per lane: operand, product and accumulator registers; per lane of a row CH = head_dim / LANES
+        accumulator and q words -- yosys keeps memories of 1-2 words in flip-flops and puts deeper ones in
+        LUT RAM, hence two features; per row the score path, the block's t and e words and the running max;
+        per output lane the normaliser."""
+        w = self.widths(p)
+        ch = max(1, p.head_dim // p.lanes)
+        mem = p.rows * p.lanes * ch * (w["acc"] + p.q_width)
+        return {"lane_bits": p.rows * p.lanes * (2 * (w["a"] + w["b"]) + w["acc"]),
+                "mem_ff_bits": mem if ch <= 2 else 0.0, "mem_lut_bits": mem if ch > 2 else 0.0,
+                "row_bits": p.rows * (w["s"] + w["c"] + p.block * (p.t_width + 16) / 4 + 2 * p.t_width),
+                "norm_bits": p.lanes * (w["acc"] + 17 + p.out_width)}
+
+    def dsp(self, p: AttentionParams, dsp_kind: str = "DSP48E2") -> float:
+        """Structural: every lane of every row has ONE multiplier, time-shared between q.k (SCORE), the
+        accumulator rescale (RSH/RSL) and e.v (AV) -- A_W x B_W, one DSP48E2 up to 27 x 18; per row s x C
+        (S_W x C_W unsigned: 36 x 17 bits at 16-bit q/k, two DSPs) and l x r (L_W x 16 unsigned, one); LANES
+        output normalisers acc x r (ACC_W x 17: two).  P LANES + 3 P + 2 LANES at 16- or 18-bit operands."""
+        w = self.widths(p)
+        n = lambda a, b: dsps_per_multiplier(dsp_kind, a, b)
+        lane = n(w["a"], w["b"])
+        row = n(w["s"], w["c"] + 1) + n(w["l"] + 1, 17)
+        norm = n(w["acc"], 17)
+        return float(p.rows * p.lanes * lane + p.rows * row + p.lanes * norm)
+
+    #: per row: the exp2 and reciprocal tables (256 x 16 each, a RAMB18 each)
+    ROW_BRAM = 1.0
+
+    def bram36(self, p: AttentionParams) -> float:
+        depth = p.buffer_tokens * ceil_div(p.head_dim, p.lanes)
+        kv = brams_for(depth, p.lanes * p.k_width) + brams_for(depth, p.lanes * p.v_width)
+        return kv + p.rows * self.ROW_BRAM
+
+    def calibration_points(self) -> list:
+        P = AttentionParams
+        w18 = dict(q_width=18, q_frac=14, k_width=18, k_frac=14, v_width=18, v_frac=14, t_width=24, t_frac=18,
+                   out_width=32, out_frac=24)
+        return [P(rows=1, lanes=2, head_dim=8, heads=1, tokens=16, block=8),
+                P(rows=2, lanes=4, head_dim=16, heads=1, tokens=16, block=8),
+                P(rows=4, lanes=2, head_dim=8, heads=1, tokens=32, block=16),
+                P(rows=2, lanes=8, head_dim=16, heads=1, tokens=16, block=16),
+                P(rows=1, lanes=4, head_dim=64, heads=1, tokens=130, block=16),
+                P(rows=2, lanes=2, head_dim=8, heads=1, tokens=16, block=8, **w18),
+                # neither P nor LANES 2: separate the lane term P*LANES from the row and normaliser terms
+                P(rows=3, lanes=4, head_dim=8, heads=1, tokens=16, block=8),
+                P(rows=4, lanes=4, head_dim=16, heads=1, tokens=16, block=8, **w18),
+                P(rows=1, lanes=8, head_dim=16, heads=1, tokens=32, block=16, **w18)]
+
+    def engine_params(self, choice: dict, maxima: AttentionWork, formats) -> AttentionParams:
+        """``choice``: rows, lanes, block; q/k/v in the attention operand format, scores in the score format,
+        the output an activation; K/V buffers for the longest sequence."""
+        qkv, t, out = formats["attn"], formats["score"], formats["act"]
+        return AttentionParams(**choice, head_dim=maxima.head_dim, heads=maxima.heads, tokens=maxima.tokens,
+                               max_tokens=maxima.tokens, q_width=qkv.width, q_frac=qkv.frac, k_width=qkv.width,
+                               k_frac=qkv.frac, v_width=qkv.width, v_frac=qkv.frac, t_width=t.width,
+                               t_frac=t.frac, out_width=out.width, out_frac=out.frac)
+
+
+ATTENTION = AttentionKernel()

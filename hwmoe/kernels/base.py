@@ -1,15 +1,34 @@
-"""What every hardware kernel provides: one object with all its faces, looked up by name.
+"""What every hardware kernel is: one object with all its faces, the same questions with the same signatures.
 
-A kernel module (``hwmoe/kernels/<name>.py``) defines its reference computation and a ``KERNEL`` of this
-type; the RTL lives in ``rtl/hwmoe_<name>.v``, the HLS in ``hls/<name>.h``, the testbench in
-``sim/test_<name>.py``.  The CLI, the simulator glue, the cost model and the search iterate over them."""
+A kernel module (``hwmoe/kernels/<name>.py``) defines its bit-accurate reference function(s), its ``Params``
+(hardware parameters + the size of a test case) and ``Work`` (the dims of one invocation) dataclasses, and one
+subclass of :class:`Kernel` with one instance (``LINEAR = LinearKernel()``).  Its RTL is ``rtl/hwmoe_<name>.v``,
+its HLS ``hls/<name>.h``, its testbench ``sim/test_<name>.py``.  :mod:`hwmoe.kernels.registry` lists the
+instances; the CLI, the reference, the cost model, the search and the generators iterate over it.
+
+Faces (every kernel answers every one):
+
+* ``name``, ``Params``, ``description``, ``node_kinds`` (the IR node kinds it runs);
+* ``reference(...)``: the bit-accurate function (the module-level function of the same meaning);
+* ``Work``, ``work(node, graph)``, ``macs(work)``, ``weight_words(work)``: what one invocation asks;
+* ``cycles(params, work)``: the cycle formula the RTL testbenches check, first input to last output;
+* ``resources(params, dsp_kind)`` from ``features`` / ``dsp`` / ``bram36`` (LUT/FF fitted on yosys runs,
+  :mod:`hwmoe.cost.fit`), ``calibration_points()``, ``synth_case(params)``;
+* ``engine_params(choice, maxima, formats)``: the Params of an accelerator engine for a choice of its
+  parallelism (Params field names), the largest ``Work`` it must hold and the formats by role
+  (:meth:`hwmoe.numerics.precision.Precision.formats`);
+* ``make_data(params, seed)`` (natural layout), ``make_case(params, seed)`` (RTL simulation case),
+  ``rtl_top``, ``hls_header``, ``testbench``.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from ..cost.fit import predict_lut_ff
+from ..cost.usage import Usage
 from ..numerics.fixed import Fmt
 from ..numerics.tables import GeluTable
 
@@ -44,14 +63,95 @@ class SimCase:
     memories: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)  # param -> (words, width)
 
 
-@dataclass(frozen=True)
-class Kernel:
-    name: str
-    params: type                                   # frozen dataclass; defaults give a small, fast case
-    make_case: Callable[..., SimCase]              # (params, seed) -> SimCase
-    cycles: Callable[..., int]                     # the cycle formula the search trusts
+class Kernel(ABC):
+    """One hardware kernel and all its faces (see the module docstring).  Subclasses set the class
+    attributes and implement the abstract methods; one instance per kernel lives in its module."""
+    name: str = ""
+    Params: type                                   # frozen dataclass with check(); defaults: a small test case
+    Work: type                                     # frozen dataclass: the dims of one invocation
     description: str = ""
-    make_data: Callable[..., KernelData] | None = None   # (params, seed) -> KernelData (natural layout)
+    node_kinds: tuple[str, ...] = ()               # ir.Node.kind values this kernel runs
+
+    # ---- parameters ---------------------------------------------------------------------------------
+    def params(self, **values):
+        """A Params instance: the defaults (the kernel's own small test case) with ``values`` replaced."""
+        return self.Params(**values)
+
+    @staticmethod
+    @abstractmethod
+    def reference(*args, **kwargs):
+        """The bit-accurate computation on raw integers (the module's function of the same meaning)."""
+
+    # ---- what a model asks of it --------------------------------------------------------------------
+    @abstractmethod
+    def work(self, node, graph):
+        """The Work of IR ``node`` (one of ``node_kinds``) in ``graph``."""
+
+    @abstractmethod
+    def macs(self, work) -> int:
+        """Multiply-accumulates of one invocation (what ``node.macs(shapes)`` counts for its node)."""
+
+    def weight_words(self, work) -> tuple[int, int]:
+        """(weight words, other parameter words: biases, gamma/beta) one invocation reads from memory."""
+        return 0, 0
+
+    # ---- performance --------------------------------------------------------------------------------
+    @abstractmethod
+    def cycles(self, params, work) -> int:
+        """First input beat to last output beat of ``work`` on the kernel built with ``params``, no stalls:
+        the formula the RTL testbench checks against simulation."""
+
+    @abstractmethod
+    def features(self, params) -> dict[str, float]:
+        """The quantities LUTs and FFs grow with (the fitted model's regressors)."""
+
+    @abstractmethod
+    def dsp(self, params, dsp_kind: str = "DSP48E2") -> float:
+        """Structural DSP count (what the RTL instantiates; checked against yosys)."""
+
+    @abstractmethod
+    def bram36(self, params) -> float:
+        """Structural RAMB36 count (RAMB18 = 1/2; checked against yosys)."""
+
+    def resources(self, params, dsp_kind: str = "DSP48E2") -> Usage:
+        lut, ff = predict_lut_ff(self.name, self.features(params))
+        return Usage(lut=lut, ff=ff, dsp=self.dsp(params, dsp_kind), bram36=self.bram36(params), uram=0.0)
+
+    @abstractmethod
+    def calibration_points(self) -> list:
+        """Small Params (each synthesises in seconds) spanning the features."""
+
+    def synth_case(self, params):
+        """(sources, top, verilog parameters, memories) for yosys, from the kernel's simulation case."""
+        case = self.make_case(params, 0)
+        return case.sources, case.toplevel, case.parameters, case.memories
+
+    @abstractmethod
+    def engine_params(self, choice: dict, maxima, formats: dict[str, Fmt]):
+        """The Params of an accelerator engine: ``choice`` maps Params fields to the chosen parallelism,
+        ``maxima`` is the largest Work the engine runs (:meth:`largest`), ``formats`` the format of each
+        tensor role (:meth:`hwmoe.numerics.precision.Precision.formats`)."""
+
+    def largest(self, works):
+        """The field-wise maximum of several Works (any for flags): the dims an engine's buffers must hold."""
+        works = list(works)
+        out = {}
+        for f in fields(self.Work):
+            values = [getattr(w, f.name) for w in works]
+            if isinstance(values[0], bool):
+                out[f.name] = any(values)
+            elif isinstance(values[0], int):
+                out[f.name] = max(values)
+        return replace(works[0], **out)
+
+    # ---- test data and the hardware faces ------------------------------------------------------------
+    @abstractmethod
+    def make_data(self, params, seed=0) -> KernelData:
+        """A random test case in natural layout with the reference's expected outputs."""
+
+    @abstractmethod
+    def make_case(self, params, seed: int = 0) -> SimCase:
+        """The same test case as RTL streams, with the predicted cycles."""
 
     @property
     def rtl_top(self) -> str:
@@ -64,21 +164,3 @@ class Kernel:
     @property
     def hls_header(self) -> str:
         return f"{self.name}.h"
-
-
-def signed_range(rng: np.random.Generator, width: int, shape, saturating: float = 0.0) -> np.ndarray:
-    """Random raw words of a signed ``width``-bit format; a fraction ``saturating`` at the extremes."""
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    x = rng.integers(lo, hi + 1, size=shape, dtype=np.int64)
-    if saturating:
-        pick = rng.random(shape) < saturating
-        x = np.where(pick, rng.choice([lo, hi], size=shape), x)
-    return x
-
-
-def row_beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
-    """[rows, dim] -> [rows * beats, lanes], each row padded with zeros to whole beats."""
-    rows = np.asarray(rows, np.int64)
-    padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
-    padded[:, :rows.shape[1]] = rows
-    return padded.reshape(-1, lanes)

@@ -5,9 +5,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, Q, align, quantize, requant, shift_round
-from .base import Kernel, KernelData, SimCase, signed_range
+from ..numerics.intmath import ceil_div
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
+from .base import Kernel, KernelData, SimCase
+from .testdata import signed_range
 
 
 def gelu(x, x_fmt: Fmt, out: Fmt, table: GeluTable) -> np.ndarray:
@@ -59,7 +62,7 @@ def cycles(beats: int) -> int:
 def make_data(p: GeluParams, seed=0) -> KernelData:
     """x [words] (5% at the format's extremes, 60% normal(0, 2): inside the table's reach) and y [words]."""
     rng = np.random.default_rng(seed)
-    x_fmt, y_fmt = Fmt(p.in_width, p.in_width - p.in_frac), Fmt(p.out_width, p.out_width - p.out_frac)
+    x_fmt, y_fmt = Fmt.from_frac(p.in_width, p.in_frac), Fmt.from_frac(p.out_width, p.out_frac)
     x = signed_range(rng, p.in_width, p.words, saturating=0.05)
     small = rng.random(p.words) < 0.6           # most words inside the table's reach
     x = np.where(small, quantize(rng.normal(0, 2.0, p.words), x_fmt), x)
@@ -82,5 +85,52 @@ def make_case(p: GeluParams, seed: int = 0) -> SimCase:
         memories={"TABLE": (table.values(), GELU_FMT.width)})
 
 
-KERNEL = Kernel("gelu", GeluParams, make_case, cycles, "GELU unit: ReLU minus interpolated table",
-                make_data=make_data)
+@dataclass(frozen=True)
+class GeluWork:
+    words: int                  # values through the unit
+
+
+class GeluKernel(Kernel):
+    """The GELU unit: LANES lanes, one beat per cycle (in the accelerator it is fused into the linear
+    kernel's output; alone it runs GELU nodes)."""
+    name = "gelu"
+    Params = GeluParams
+    Work = GeluWork
+    description = "GELU unit: ReLU minus interpolated table"
+    node_kinds = ("gelu",)
+    reference = staticmethod(gelu)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> GeluWork:
+        return GeluWork(int(np.prod(graph.shapes[node.inputs[0]])))
+
+    def macs(self, work: GeluWork) -> int:
+        return 0
+
+    def cycles(self, params: GeluParams, work: GeluWork) -> int:
+        return cycles(ceil_div(work.words, params.lanes))
+
+    def features(self, p: GeluParams) -> dict[str, float]:
+        return {"lanes": p.lanes, "lane_bits": p.lanes * (p.in_width + p.out_width)}
+
+    def dsp(self, p: GeluParams, dsp_kind: str = "DSP48E2") -> float:
+        return float(p.lanes)                       # one interpolation multiplier per lane
+
+    def bram36(self, p: GeluParams) -> float:
+        return p.lanes * 2 * brams_for(p.entries + 1, GELU_FMT.width)   # two read ports' copies per lane
+
+    def calibration_points(self) -> list:
+        P = GeluParams
+        return [P(lanes=1), P(lanes=2), P(lanes=4), P(lanes=2, in_width=32, in_frac=22),
+                P(lanes=4, in_width=32, in_frac=22, out_width=32, out_frac=22)]
+
+    def engine_params(self, choice: dict, maxima: GeluWork, formats) -> GeluParams:
+        """Activations in and out; ``words`` rounded up to whole beats."""
+        act = formats["act"]
+        lanes = choice["lanes"]
+        return GeluParams(lanes=lanes, in_width=act.width, in_frac=act.frac, out_width=act.width,
+                          out_frac=act.frac, words=ceil_div(maxima.words, lanes) * lanes)
+
+
+GELU = GeluKernel()

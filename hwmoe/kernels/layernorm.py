@@ -5,9 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boards import dsps_per_multiplier
+from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
-from .base import Kernel, KernelData, SimCase, row_beats, signed_range
+from ..numerics.intmath import ceil_div
 from ..numerics.tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
+from .base import Kernel, KernelData, SimCase
+from .testdata import row_beats, signed_range
 
 RSQRT = rsqrt_table()
 RECIP_DIM_BITS = 24   # 1/dim as round(2**24 / dim)
@@ -98,8 +102,8 @@ class LayerNormParams:
         return self.x_frac - self.x_width + self.stat_width
 
     def fmts(self) -> tuple[Fmt, Fmt, Fmt]:
-        return (Fmt(self.x_width, self.x_width - self.x_frac), Fmt(self.p_width, self.p_width - self.p_frac),
-                Fmt(self.out_width, self.out_width - self.out_frac))
+        f = Fmt.from_frac
+        return f(self.x_width, self.x_frac), f(self.p_width, self.p_frac), f(self.out_width, self.out_frac)
 
 
 # pipeline latencies of rtl/hwmoe_layernorm.v: a row's last beat accepted -> its first beat read back out
@@ -116,7 +120,7 @@ def cycles(lanes: int, dim: int, tokens: int, layers: int = 1, nbuf: int = 4) ->
     (r mod nbuf) * b (one row per b cycles once rows are at least ~LN_FILL/(nbuf-2) beats long).  The last
     row then takes 2b + LN_FILL + LN_OUT cycles, and every further layer waits b cycles for its gamma/beta,
     streamed after the previous layer's last row has been read."""
-    b = -(-dim // lanes)
+    b = ceil_div(dim, lanes)
     hold = 2 * b + LN_FILL
     last = tokens * layers - 1
     start_last = (last // nbuf) * max(hold, nbuf * b) + (last % nbuf) * b
@@ -172,5 +176,64 @@ def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
         memories={"RSQRT": (RSQRT, 16)})
 
 
-KERNEL = Kernel("layernorm", LayerNormParams, make_case, cycles,
-                "LayerNorm unit: one-pass statistics, table 1/sqrt, row buffers overlapping rows", make_data=make_data)
+@dataclass(frozen=True)
+class LayerNormWork:
+    rows: int
+    dim: int
+
+
+class LayerNormKernel(Kernel):
+    """The LayerNorm unit: LANES words per beat, NBUF row buffers (in the accelerator: on the linear engine's
+    input stream, LANES = the tile edge)."""
+    name = "layernorm"
+    Params = LayerNormParams
+    Work = LayerNormWork
+    description = "LayerNorm unit: one-pass statistics, table 1/sqrt, row buffers overlapping rows"
+    node_kinds = ("layernorm",)
+    reference = staticmethod(layernorm)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> LayerNormWork:
+        return LayerNormWork(int(graph.shapes[node.inputs[0]][0]), int(node.gamma.shape[0]))
+
+    def macs(self, work: LayerNormWork) -> int:
+        return 0
+
+    def weight_words(self, work: LayerNormWork) -> tuple[int, int]:
+        return 0, 2 * work.dim                      # gamma and beta
+
+    def cycles(self, params: LayerNormParams, work: LayerNormWork) -> int:
+        return cycles(params.lanes, work.dim, work.rows, 1, params.nbuf)
+
+    def features(self, p: LayerNormParams) -> dict[str, float]:
+        return {"lanes": p.lanes, "lane_bits": p.lanes * (p.x_width + p.p_width + p.out_width),
+                "wide_bits": p.lanes * max(0, p.x_width - 16) * 4}      # (x - mean) * r beyond one DSP
+
+    def dsp(self, p: LayerNormParams, dsp_kind: str = "DSP48E2") -> float:
+        """Per lane: x^2, (x - mean) * r (two DSPs once x is wider than the 27-bit port allows) and n * gamma;
+        shared: the statistics (sum * 1/dim, E[x]^2, ...).  Matches every point of
+        search/calibration/layernorm.json."""
+        return float(p.lanes * (2 + dsps_per_multiplier(dsp_kind, p.x_width + 1, 16)) + 7)
+
+    def bram36(self, p: LayerNormParams) -> float:
+        b = ceil_div(p.dim_max, p.lanes)
+        return (brams_for(p.nbuf * b, p.lanes * p.x_width) + brams_for(b, 2 * p.lanes * p.p_width)
+                + brams_for(512, 16))
+
+    def calibration_points(self) -> list:
+        P = LayerNormParams
+        return [P(lanes=1, dim_max=24, dim=24), P(lanes=2, dim_max=64, dim=64), P(lanes=4, dim_max=192, dim=192),
+                P(lanes=4, dim_max=24, dim=22), P(lanes=2, dim_max=192, dim=192, x_width=32, x_frac=16)]
+
+    def engine_params(self, choice: dict, maxima: LayerNormWork, formats) -> LayerNormParams:
+        """``choice``: lanes, nbuf; the residual stream in, parameters for gamma/beta, an activation out; the
+        statistics at most 19 bits wide (E[x^2] must stay within the unit's 64-bit words)."""
+        x, g, out = formats["resid"], formats["param"], formats["act"]
+        return LayerNormParams(**choice, dim_max=maxima.dim, dim=maxima.dim, tokens=maxima.rows,
+                               x_width=x.width, x_frac=x.frac, p_width=g.width, p_frac=g.frac,
+                               out_width=out.width, out_frac=out.frac, stat_width=min(formats["stat"].width, 19),
+                               norm_width=formats["norm"].width)
+
+
+LAYERNORM = LayerNormKernel()

@@ -1,14 +1,19 @@
 """Reusable linear kernel: y = x W^T + b, exact integer accumulation, one rounding at the output."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
+from ..boards import dsps_per_multiplier
+from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, align, matmul, requant
-from .base import Kernel, KernelData, SimCase, signed_range
-from .gelu import gelu
+from ..numerics.intmath import ceil_div, clog2
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
+from .base import Kernel, KernelData, SimCase
+from .gelu import gelu
+from .testdata import linear_operands, pad_rows
 
 
 def accumulate(x, x_fmt: Fmt, w, w_fmt: Fmt, b=None, b_fmt: Fmt | None = None) -> tuple[np.ndarray, int]:
@@ -73,16 +78,12 @@ class LinearParams:
         if self.max_tokens and self.max_tokens < self.tokens or self.max_in and self.max_in < self.d_in \
                 or self.max_out and self.max_out < self.d_out:
             raise ValueError("a runtime dim exceeds its compile-time maximum")
-        acc_bits = self.x_width + self.w_width + int(np.ceil(np.log2(max(self.maxima()[1], 2)))) + 2
+        acc_bits = self.x_width + self.w_width + clog2(max(self.maxima()[1], 2)) + 2
         if acc_bits > 62:
             raise ValueError(f"accumulator of {acc_bits} bits exceeds the reference's int64")
 
 
 RD_LAT = 1          # activation buffer read latency (hwmoe_linear)
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def _pairs(m: int, a: float, h: float) -> float:
@@ -103,7 +104,7 @@ def block_schedule(blocks, n: int, n_pe: int, rd_lat: int, state=None, start: fl
     satisfies L_g >= L_(g-1) + a (a = It chunks, or N_PE serialiser pops if more) and, the hold having two
     slots, L_g >= L_(g-2) + h (h = RD_LAT + 3 + N_PE: group g-2 drained), closed form in _pairs."""
     load_end, e_blk2, l2, l1 = state if state is not None else (0.0, -1e9, -1e9, -1e9)
-    g = _ceil(n, n_pe)
+    g = ceil_div(n, n_pe)
     h = rd_lat + 3 + n_pe
     for k, (rows, it) in enumerate(blocks):
         l_start = max(load_end, e_blk2 + rd_lat)
@@ -133,46 +134,17 @@ def cycles(p: LinearParams, rows: int | None = None, d_in: int | None = None, d_
     tokens = p.tokens if rows is None else int(rows)
     d_in = p.d_in if d_in is None else int(d_in)
     d_out = p.d_out if d_out is None else int(d_out)
-    it, ot = _ceil(d_in, p.t_in), _ceil(d_out, p.t_out)
+    it, ot = ceil_div(d_in, p.t_in), ceil_div(d_out, p.t_out)
     blocks = [(min(p.t_out, d_out - k * p.t_out), it) for k in range(ot)]
     e, _ = block_schedule(blocks, tokens, p.n_pe, RD_LAT, start=1.0, x_tokens=tokens)
-    last_group = tokens - (_ceil(tokens, p.n_pe) - 1) * p.n_pe
+    last_group = tokens - (ceil_div(tokens, p.n_pe) - 1) * p.n_pe
     return int(round(e + (RD_LAT + 2) + last_group + 2 + (3 if p.gelu else 0) + 1))
 
 
 def _formats(p: LinearParams):
-    f = lambda w, frac: Fmt(w, w - frac)
+    f = Fmt.from_frac
     return (f(p.x_width, p.x_frac), f(p.w_width, p.w_frac), f(p.b_width, p.b_frac), f(p.h_width, p.h_frac),
             f(p.out_width, p.out_frac))
-
-
-def _pad_rows(a: np.ndarray, lanes: int, rng, width: int) -> np.ndarray:
-    """Rows padded to whole chunks of ``lanes`` words with random garbage (the kernel must ignore it)."""
-    rows, cols = a.shape
-    chunks = _ceil(cols, lanes)
-    out = signed_range(rng, width, (rows, chunks * lanes))
-    out[:, :cols] = a
-    return out.reshape(rows * chunks, lanes)
-
-
-def test_data(rng, tokens: int, d_in: int, d_out: int, x_fmt: Fmt, w_fmt: Fmt, b_fmt: Fmt, y_fmt: Fmt,
-              saturating: float):
-    """Activations, weights and biases scaled so that the outputs spread over ``y_fmt`` (about a quarter of
-    its range as standard deviation); a fraction ``saturating`` of the tokens made of extreme words (their
-    outputs saturate) and half that fraction of the output rows made of extreme weights."""
-    sx = 2.0 ** (x_fmt.width - 3)
-    x = np.clip(np.round(rng.normal(0, sx, (tokens, d_in))), x_fmt.raw_min, x_fmt.raw_max).astype(np.int64)
-    sy = 2.0 ** (y_fmt.width - 3 + x_fmt.frac + w_fmt.frac - y_fmt.frac)
-    sw = min(sy / (sx * np.sqrt(d_in)), 2.0 ** (w_fmt.width - 2))
-    w = np.clip(np.round(rng.normal(0, sw, (d_out, d_in))), w_fmt.raw_min, w_fmt.raw_max).astype(np.int64)
-    sb = min(2.0 ** (y_fmt.width - 3 + b_fmt.frac - y_fmt.frac), 2.0 ** (b_fmt.width - 2))
-    b = np.clip(np.round(rng.normal(0, sb, d_out)), b_fmt.raw_min, b_fmt.raw_max).astype(np.int64)
-    if saturating:                               # whole tokens of extreme words: their outputs saturate
-        pick = rng.random(tokens) < saturating
-        x[pick] = rng.choice([x_fmt.raw_min, x_fmt.raw_max], size=(int(pick.sum()), d_in))
-        pick = rng.random(d_out) < saturating / 2  # and whole output rows of extreme weights
-        w[pick] = rng.choice([w_fmt.raw_min, w_fmt.raw_max], size=(int(pick.sum()), d_in))
-    return x, w, b
 
 
 def make_data(p: LinearParams, seed=0) -> KernelData:
@@ -182,7 +154,7 @@ def make_data(p: LinearParams, seed=0) -> KernelData:
     rng = np.random.default_rng(seed)
     x_fmt, w_fmt, b_fmt, h_fmt, y_fmt = _formats(p)
     lin_fmt = h_fmt if p.gelu else y_fmt
-    x, w, b = test_data(rng, p.tokens, p.d_in, p.d_out, x_fmt, w_fmt, b_fmt, lin_fmt, p.saturating)
+    x, w, b = linear_operands(rng, p.tokens, p.d_in, p.d_out, x_fmt, w_fmt, b_fmt, lin_fmt, p.saturating)
     table = GeluTable(p.entries)
     y = linear(x, x_fmt, w, w_fmt, b if p.bias else None, b_fmt if p.bias else None, lin_fmt)
     if p.gelu:
@@ -196,14 +168,14 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
     rng = np.random.default_rng(seed)
     d = make_data(p, rng)
     x, w, y = d.inputs["x"], d.weights["w"], d.expected["y"]
-    ot = _ceil(p.d_out, p.t_out)
+    ot = ceil_div(p.d_out, p.t_out)
     y_pad = np.zeros((p.tokens, ot * p.t_out), np.int64)
     y_pad[:, :p.d_out] = y
     y_beats = y_pad.reshape(p.tokens, ot, p.t_out).transpose(1, 0, 2).reshape(ot * p.tokens, p.t_out)
-    inputs = {"x": _pad_rows(x, p.t_in, rng, p.x_width), "w": _pad_rows(w, p.t_in, rng, p.w_width)}
+    inputs = {"x": pad_rows(x, p.t_in, rng, p.x_width), "w": pad_rows(w, p.t_in, rng, p.w_width)}
     widths = {"x": -p.x_width, "w": -p.w_width, "y": -p.out_width}
     if p.bias:
-        inputs["b"] = _pad_rows(d.weights["b"][None, :], p.t_out, rng, p.b_width)
+        inputs["b"] = pad_rows(d.weights["b"][None, :], p.t_out, rng, p.b_width)
         widths["b"] = -p.b_width
     mt, mi, mo = p.maxima()
     return SimCase(
@@ -220,6 +192,108 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
         memories={"TABLE": (d.table.values(), GELU_FMT.width)} if p.gelu else {})
 
 
-KERNEL = Kernel("linear", LinearParams, make_case, cycles,
-                "Linear layer: T_OUT x T_IN weight tile x N_PE token lanes, double-buffered weight stream, "
-                "bias, requant and optional fused GELU", make_data=make_data)
+@dataclass(frozen=True)
+class LinearWork:
+    """One linear layer: ``rows`` tokens of ``d_in`` words to ``d_out``; GELU fused at the output."""
+    rows: int
+    d_in: int
+    d_out: int
+    bias: bool = True
+    gelu: bool = False
+
+
+@lru_cache(maxsize=16384)
+def _cycles(p: LinearParams, work: LinearWork) -> int:
+    """The formula (~0.2-0.7 ms a call) memoised on the frozen, hashable parameters and work."""
+    return cycles(replace(p, gelu=work.gelu), work.rows, work.d_in, work.d_out)
+
+
+class LinearKernel(Kernel):
+    """T_OUT x T_IN weight tile per cycle shared by N_PE token lanes, weight rows double-buffered, all tokens'
+    activations on chip, GELU fused at the output.  Runs linear layers, the patch embedding (its patches
+    as tokens) and the head (the class token only)."""
+    name = "linear"
+    Params = LinearParams
+    Work = LinearWork
+    description = ("Linear layer: T_OUT x T_IN weight tile x N_PE token lanes, double-buffered weight stream, "
+                   "bias, requant and optional fused GELU")
+    node_kinds = ("patch_embed", "linear", "head")
+    reference = staticmethod(linear)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> LinearWork:
+        d_out, d_in = node.weight.shape
+        if node.kind == "patch_embed":
+            rows = node.pos_embed.shape[0] - 1
+        elif node.kind == "head":
+            rows = 1
+        else:
+            rows = graph.shapes[node.inputs[0]][0]
+        return LinearWork(int(rows), int(d_in), int(d_out), bias=node.bias is not None)
+
+    def macs(self, work: LinearWork) -> int:
+        return work.rows * work.d_in * work.d_out
+
+    def weight_words(self, work: LinearWork) -> tuple[int, int]:
+        return work.d_in * work.d_out, work.d_out if work.bias else 0
+
+    def cycles(self, params: LinearParams, work: LinearWork) -> int:
+        return _cycles(params, work)
+
+    # ---- resources ----------------------------------------------------------------------------------
+    @staticmethod
+    def multipliers(p: LinearParams) -> int:
+        return p.n_pe * p.t_out * p.t_in
+
+    def features(self, p: LinearParams) -> dict[str, float]:
+        mt, mi, mo = p.maxima()
+        acc = p.x_width + p.w_width + max(mi, 2).bit_length() + 2
+        np2 = any(t & (t - 1) for t in (p.t_in, p.t_out))                   # a tile edge not a power of two
+        return {"mult_bits": self.multipliers(p) * (p.x_width + p.w_width),   # partial-product adders
+                # yosys builds ~1 LUT more per product bit when a tile edge is not a power of two (3, 6, 12,
+                # 24, 48 are in the search space: divisors of 192): measured on the 3x3 and 6x6 points
+                "np2_mult_bits": self.multipliers(p) * (p.x_width + p.w_width) if np2 else 0.0,
+                "acc_bits": p.n_pe * p.t_out * acc * 2,                        # accumulators + 2-slot hold
+                "out_lanes": p.t_out * (p.out_width + (p.h_width if p.gelu else 0)),
+                "in_bits": p.n_pe * p.t_in * p.x_width + p.t_out * p.t_in * p.w_width}
+
+    def dsp(self, p: LinearParams, dsp_kind: str = "DSP48E2") -> float:
+        gelu = p.t_out if p.gelu else 0
+        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, p.x_width, p.w_width) + gelu)
+
+    def bram36(self, p: LinearParams) -> float:
+        mt, mi, mo = p.maxima()
+        it = ceil_div(mi, p.t_in)
+        x_banks = p.n_pe * brams_for(ceil_div(mt, p.n_pe) * it, p.t_in * p.x_width)
+        w_banks = p.t_out * brams_for(2 * it, p.t_in * p.w_width)
+        gelu = p.t_out * 1.0 if p.gelu else 0.0
+        return x_banks + w_banks + gelu
+
+    def calibration_points(self) -> list:
+        P = LinearParams
+        base = dict(tokens=8, d_in=32, d_out=16)
+        w32 = dict(x_width=32, x_frac=16, h_width=32, h_frac=16, out_width=32, out_frac=16)
+        return [P(t_in=2, t_out=2, n_pe=1, **base), P(t_in=4, t_out=2, n_pe=2, **base),
+                P(t_in=2, t_out=4, n_pe=3, **base), P(t_in=4, t_out=4, n_pe=2, **base),
+                P(t_in=4, t_out=2, n_pe=1, gelu=True, **base),
+                P(t_in=2, t_out=2, n_pe=2, x_width=32, x_frac=16, out_width=32, out_frac=16, **base),
+                P(t_in=2, t_out=2, n_pe=1, tokens=64, d_in=192, d_out=16),
+                # the engine's configuration: square tile, GELU fused, 32-bit activations (w16a32)
+                P(t_in=4, t_out=4, n_pe=1, gelu=True, **w32, **base),
+                P(t_in=2, t_out=2, n_pe=3, gelu=True, **w32, **base),
+                # tile edges that are not powers of two
+                P(t_in=3, t_out=3, n_pe=1, **base), P(t_in=6, t_out=6, n_pe=1, **base),
+                P(t_in=6, t_out=6, n_pe=1, gelu=True, **w32, **base)]
+
+    def engine_params(self, choice: dict, maxima: LinearWork, formats) -> LinearParams:
+        """``choice``: t_in, t_out, n_pe; activations in, out and at the GELU input, weights, biases as
+        parameters; buffers for the largest layer."""
+        act, w, b = formats["act"], formats["weight"], formats["param"]
+        return LinearParams(**choice, x_width=act.width, x_frac=act.frac, w_width=w.width, w_frac=w.frac,
+                            b_width=b.width, b_frac=b.frac, out_width=act.width, out_frac=act.frac,
+                            gelu=maxima.gelu, h_width=act.width, h_frac=act.frac,
+                            tokens=maxima.rows, d_in=maxima.d_in, d_out=maxima.d_out)
+
+
+LINEAR = LinearKernel()

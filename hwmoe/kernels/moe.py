@@ -3,19 +3,20 @@ its whole token queue; outputs are scaled by the gate weight and accumulated exa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from ..boards import dsps_per_multiplier
+from ..cost.usage import Usage, brams_for
 from ..numerics.fixed import Fmt, requant
+from ..numerics.intmath import ceil_div, clog2
+from ..numerics.routing import expert_queues
+from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
 from .base import Kernel, KernelData, SimCase
 from .gelu import gelu
-from .linear import _ceil, _pad_rows, block_schedule, linear, test_data
-from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
-
-
-def expert_queues(index, experts: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per expert: (tokens in increasing order, which of the token's k slots chose it)."""
-    return [np.nonzero(np.asarray(index) == e) for e in range(experts)]
+from .linear import LINEAR, LinearParams, block_schedule, linear
+from .testdata import linear_operands, pad_rows
 
 
 def moe(x, x_fmt: Fmt, index, gates, w1, w1_fmt: Fmt, b1, b1_fmt: Fmt, w2, w2_fmt: Fmt, b2, b2_fmt: Fmt,
@@ -117,7 +118,7 @@ def cycles(p: MoeParams, tokens: int | None = None, dim: int | None = None, hidd
     top_k = p.top_k if top_k is None else int(top_k)
     counts = list(expert_tokens) if expert_tokens is not None else balanced_counts(tokens, experts, top_k)
     t, n_pe, rd = p.t, p.n_pe, MOE_RD_LAT
-    dt, ht = _ceil(dim, t), _ceil(hidden, t)
+    dt, ht = ceil_div(dim, t), ceil_div(hidden, t)
     blocks_a = [(min(t, hidden - k * t), dt) for k in range(ht)]
     blocks_b = [(min(t, dim - k * t), ht) for k in range(dt)]
     drain = rd + 2 + 2 + 3               # hold (SD = RD_LAT + 2), bias/requant, GELU stage (all passes)
@@ -133,7 +134,7 @@ def cycles(p: MoeParams, tokens: int | None = None, dim: int | None = None, hidd
         queue_ready = start + tokens + SCAN_OVERHEAD
         scan_free = queue_ready + 1
         take = max(queue_ready, core_free)
-        last_group = n - (_ceil(n, n_pe) - 1) * n_pe
+        last_group = n - (ceil_div(n, n_pe) - 1) * n_pe
         e_a, state = block_schedule(blocks_a, n, n_pe, rd, state, start=max(take + 1, x_done))
         hid_done = e_a + drain + last_group + 1
         e_b, state = block_schedule(blocks_b, n, n_pe, rd, state, start=hid_done)
@@ -161,26 +162,23 @@ def make_routes(rng, p: MoeParams) -> tuple[np.ndarray, np.ndarray]:
     return index, gates
 
 
-def _fmt(width: int, frac: int) -> Fmt:
-    return Fmt(width, width - frac)
-
-
 def make_data(p: MoeParams, seed=0) -> KernelData:
     """x [tokens, dim] (a fraction ``saturating`` of extreme tokens), routes index, gates [tokens, top_k]
     (make_routes: with "mixed" routing an expert chosen by every token and one by none), per-expert weights
     w1 [experts, hidden, dim], b1 [experts, hidden], w2 [experts, dim, hidden], b2 [experts, dim] and the
     expected y [tokens, dim].  ``seed`` may be a Generator (make_case draws its padding from the same one)."""
     rng = np.random.default_rng(seed)
+    _fmt = Fmt.from_frac
     x_fmt, w1_fmt, w2_fmt = _fmt(p.x_width, p.x_frac), _fmt(p.w_width, p.w1_frac), _fmt(p.w_width, p.w2_frac)
     b1_fmt, b2_fmt = _fmt(p.b_width, p.b1_frac), _fmt(p.b_width, p.b2_frac)
     h_fmt, a_fmt = _fmt(p.h_width, p.h_frac), _fmt(p.a_width, p.a_frac)
     e_fmt, out_fmt = _fmt(p.e_width, p.e_frac), _fmt(p.out_width, p.out_frac)
-    x, _, _ = test_data(rng, p.tokens, p.dim, 1, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
+    x, _, _ = linear_operands(rng, p.tokens, p.dim, 1, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
     w1, b1, w2, b2 = [], [], [], []
     for _e in range(p.experts):
-        _, w, b = test_data(rng, 1, p.dim, p.hidden, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
+        _, w, b = linear_operands(rng, 1, p.dim, p.hidden, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
         w1.append(w), b1.append(b)
-        _, w, b = test_data(rng, 1, p.hidden, p.dim, a_fmt, w2_fmt, b2_fmt, e_fmt, p.saturating)
+        _, w, b = linear_operands(rng, 1, p.hidden, p.dim, a_fmt, w2_fmt, b2_fmt, e_fmt, p.saturating)
         w2.append(w), b2.append(b)
     w1, b1, w2, b2 = map(np.stack, (w1, b1, w2, b2))
     index, gates = make_routes(rng, p)
@@ -202,14 +200,14 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     counts = [len(tok) for tok, _ in expert_queues(index, p.experts)]
     used = [e for e in range(p.experts) if counts[e]]
     t = p.t
-    dt = _ceil(p.dim, t)
+    dt = ceil_div(p.dim, t)
     y_pad = np.zeros((p.tokens, dt * t), np.int64)
     y_pad[:, :p.dim] = y
     w_beats = [np.zeros((0, t), np.int64)]
     b_beats = [np.zeros((0, t), np.int64)]
     for e in used:
-        w_beats += [_pad_rows(w1[e], t, rng, p.w_width), _pad_rows(w2[e], t, rng, p.w_width)]
-        b_beats += [_pad_rows(b1[e][None, :], t, rng, p.b_width), _pad_rows(b2[e][None, :], t, rng, p.b_width)]
+        w_beats += [pad_rows(w1[e], t, rng, p.w_width), pad_rows(w2[e], t, rng, p.w_width)]
+        b_beats += [pad_rows(b1[e][None, :], t, rng, p.b_width), pad_rows(b2[e][None, :], t, rng, p.b_width)]
     idx_w = max(1, int(np.ceil(np.log2(p.experts))))
     mt, md, mh = p.maxima()
     return SimCase(
@@ -223,7 +221,7 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
                     "OUT_FRAC": p.out_frac, "EXPERTS": p.experts, "TOP_K": p.top_k, "MAX_TOKENS": mt,
                     "MAX_DIM": md, "MAX_HID": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
                     "D_W": GELU_FMT.width},
-        inputs={"x": _pad_rows(x, t, rng, p.x_width), "idx": index, "gate": gates,
+        inputs={"x": pad_rows(x, t, rng, p.x_width), "idx": index, "gate": gates,
                 "w": np.concatenate(w_beats), "b": np.concatenate(b_beats)},
         expected={"y": y_pad.reshape(p.tokens * dt, t), "wreq": np.array(used, np.int64).reshape(-1, 1)},
         widths={"x": -p.x_width, "idx": idx_w, "gate": 16, "w": -p.w_width, "b": -p.b_width,
@@ -233,6 +231,146 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
         memories={"TABLE": (d.table.values(), GELU_FMT.width)})
 
 
-KERNEL = Kernel("moe", MoeParams, make_case, cycles,
-                "MoE layer on the linear core: route scanner, expert-by-expert two-pass jobs, gate-weighted "
-                "exact accumulation", make_data=make_data)
+@dataclass(frozen=True)
+class MoeWork:
+    """One MoE layer (IR node kind ``experts``): ``tokens`` tokens, ``experts`` expert MLPs dim -> hidden ->
+    dim, top-``top_k``; ``expert_tokens``: tokens routed to each expert (None: balanced_counts)."""
+    tokens: int
+    dim: int
+    hidden: int
+    experts: int
+    top_k: int
+    expert_tokens: tuple | None = None
+
+
+@lru_cache(maxsize=4096)
+def _cycles(p: MoeParams, work: MoeWork) -> int:
+    return cycles(p, work.tokens, work.dim, work.hidden, work.experts, work.top_k, work.expert_tokens)
+
+
+#: the engine's activation widths at w16a32 (every activation format 32 bits)
+_W32 = dict(x_width=32, x_frac=16, h_width=32, h_frac=16, a_width=32, a_frac=16, e_width=32, e_frac=16,
+            out_width=32, out_frac=16)
+
+
+class MoeKernel(Kernel):
+    """The MoE kernel (rtl/hwmoe_moe.v): the linear core (T x T tile, N_PE token lanes) in two-pass mode, a
+    route scanner building per-expert token queues, and gate-weighted exact accumulation of the expert
+    outputs in on-chip memory.  It runs the IR's ``experts`` nodes (one name per level: the IR node is the
+    layer of experts, ``moe`` the kernel that runs it).
+
+    The MoE kernel *is* the linear datapath plus the MoE parts around it, so an accelerator whose linear
+    engine also runs the experts pays for the core once: :meth:`extra` is what the MoE mode adds to a linear
+    kernel of the same tile, ``moe(p) - linear(linear_equivalent(p))``, each side from its own calibrated
+    model."""
+    name = "moe"
+    Params = MoeParams
+    Work = MoeWork
+    description = ("MoE layer on the linear core: route scanner, expert-by-expert two-pass jobs, gate-weighted "
+                   "exact accumulation")
+    node_kinds = ("experts",)
+    reference = staticmethod(moe)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> MoeWork:
+        e, h, d = node.w1.shape
+        return MoeWork(int(graph.shapes[node.inputs[0]][0]), int(d), int(h), int(e), node.top_k)
+
+    def macs(self, work: MoeWork) -> int:
+        return work.tokens * work.top_k * 2 * work.dim * work.hidden
+
+    def weight_words(self, work: MoeWork) -> tuple[int, int]:
+        return work.experts * 2 * work.dim * work.hidden, work.experts * (work.hidden + work.dim)
+
+    def cycles(self, params: MoeParams, work: MoeWork) -> int:
+        """One MoE layer (default routing: tokens x top_k spread evenly)."""
+        return _cycles(params, work)
+
+    # ---- derived widths (as rtl/hwmoe_moe.v) ----------------------------------------------------------
+    @staticmethod
+    def widths(p: MoeParams) -> dict[str, int]:
+        mt, md, mh = p.maxima()
+        maxd = max(md, mh)
+        mx = max(p.x_width, p.a_width)
+        return {"mx": mx, "acc": mx + p.w_width + clog2(ceil_div(maxd, p.t) * p.t),
+                "acc2": p.e_width + 17 + clog2(p.top_k + 1), "idx": max(1, clog2(p.experts)),
+                "o": max(p.a_width, p.e_width), "tk": max(1, clog2(mt))}
+
+    @staticmethod
+    def multipliers(p: MoeParams) -> int:
+        return p.n_pe * p.t * p.t
+
+    def features(self, p: MoeParams) -> dict[str, float]:
+        w = self.widths(p)
+        mult_bits = self.multipliers(p) * (w["mx"] + p.w_width)
+        return {"mult_bits": mult_bits,                                        # MAC array, partial products
+                "np2_mult_bits": mult_bits if p.t & (p.t - 1) else 0.0,        # T not a power of two (linear)
+                "acc_bits": p.n_pe * p.t * w["acc"] * 2,                       # accumulators + 2-slot hold
+                "lane_bits": p.t * (w["o"] + p.a_width + w["acc2"] + p.out_width),   # bias/GELU/gate/acc/out
+                "in_bits": p.n_pe * p.t * (p.x_width + p.a_width) + p.t * p.t * p.w_width,
+                "route_bits": p.n_pe * 2 * (w["tk"] + 16) + p.top_k * (w["idx"] + 16) + p.experts}
+
+    def dsp(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> float:
+        """MAC array (N_PE T^2 multipliers at the activation x weight widths), one GELU interpolation
+        multiplier per output lane, one y x gate multiplier (E_W x 17) per lane."""
+        w = self.widths(p)
+        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, w["mx"], p.w_width) + p.t
+                     + p.t * dsps_per_multiplier(dsp_kind, p.e_width, 17))
+
+    def bram36(self, p: MoeParams) -> float:
+        """Block memories of rtl/hwmoe_moe.v: routes (idx, gate), per lane a copy of every token's activations
+        and the lane's hidden activations, the gate-weighted accumulators, the core's T double-buffered weight
+        rows and the T GELU tables."""
+        w = self.widths(p)
+        mt, md, mh = p.maxima()
+        dt, ht, it = ceil_div(md, p.t), ceil_div(mh, p.t), ceil_div(max(md, mh), p.t)
+        groups = ceil_div(mt, p.n_pe)
+        routes = brams_for(mt, p.top_k * w["idx"]) + brams_for(mt, p.top_k * 16)
+        lanes = p.n_pe * (brams_for(mt * dt, p.t * p.x_width) + brams_for(groups * ht, p.t * p.a_width))
+        acc = brams_for(mt * dt, p.t * w["acc2"])
+        weights = p.t * brams_for(2 * it, p.t * p.w_width)
+        return routes + lanes + acc + weights + p.t * 1.0
+
+    # ---- what the MoE mode adds to the linear engine -------------------------------------------------
+    @staticmethod
+    def linear_equivalent(p: MoeParams) -> LinearParams:
+        """The linear kernel with the same core: T x T tile, N_PE lanes, widths, GELU fused, buffers for the
+        same tokens and the wider of dim / hidden."""
+        mt, md, mh = p.maxima()
+        return LinearParams(t_in=p.t, t_out=p.t, n_pe=p.n_pe, x_width=max(p.x_width, p.a_width),
+                            x_frac=p.x_frac, w_width=p.w_width, w_frac=p.w1_frac, b_width=p.b_width,
+                            b_frac=p.b1_frac, out_width=p.a_width, out_frac=p.a_frac, gelu=True,
+                            h_width=p.h_width, h_frac=p.h_frac, entries=p.entries, tokens=mt,
+                            d_in=max(md, mh), d_out=max(md, mh))
+
+    def extra(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> Usage:
+        """Resources of the MoE kernel beyond a linear kernel of the same tile (never negative)."""
+        a = self.resources(p, dsp_kind).as_dict()
+        b = LINEAR.resources(self.linear_equivalent(p), dsp_kind).as_dict()
+        return Usage(**{k: max(0.0, a[k] - b[k]) for k in a})
+
+    def calibration_points(self) -> list:
+        P = MoeParams
+        return [P(t=2, n_pe=1, tokens=8, dim=8, hidden=12, experts=4, top_k=2),
+                P(t=4, n_pe=2),                                                  # the kernel's test case
+                P(t=2, n_pe=3, tokens=12, dim=8, hidden=16, experts=4, top_k=1),
+                P(t=4, n_pe=1, tokens=16, dim=16, hidden=32, experts=8, top_k=2),
+                P(t=2, n_pe=2, tokens=8, dim=8, hidden=8, experts=4, top_k=2, **_W32),
+                P(t=2, n_pe=1, tokens=64, dim=32, hidden=64, experts=4, top_k=2),
+                P(t=4, n_pe=1, tokens=8, dim=8, hidden=16, experts=4, top_k=2, **_W32),
+                P(t=3, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2),   # T not a power of two
+                P(t=6, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2)]
+
+    def engine_params(self, choice: dict, maxima: MoeWork, formats) -> MoeParams:
+        """``choice``: t, n_pe; the expert hidden, GELU output and expert output are activations, weights and
+        biases as parameters; buffers for the largest layer's tokens, dim and hidden."""
+        act, w, b = formats["act"], formats["weight"], formats["param"]
+        return MoeParams(**choice, x_width=act.width, x_frac=act.frac, w_width=w.width, w1_frac=w.frac,
+                         w2_frac=w.frac, b_width=b.width, b1_frac=b.frac, b2_frac=b.frac, h_width=act.width,
+                         h_frac=act.frac, a_width=act.width, a_frac=act.frac, e_width=act.width, e_frac=act.frac,
+                         out_width=act.width, out_frac=act.frac, experts=maxima.experts, top_k=maxima.top_k,
+                         tokens=maxima.tokens, dim=maxima.dim, hidden=maxima.hidden, routing="uniform")
+
+
+MOE = MoeKernel()

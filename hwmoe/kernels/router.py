@@ -5,23 +5,22 @@ without ties that rounding the probabilities would create); ties go to the lower
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from ..boards import dsps_per_multiplier
+from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, quantize
-from .base import Kernel, KernelData, SimCase, row_beats, signed_range
-from .linear import linear
-from .moe import expert_queues
-from ..numerics.softmax import EXP2, RECIP, normalise, softmax_row_probs
+from ..numerics.intmath import ceil_div, clog2
+from ..numerics.routing import expert_queues, top_k_lowest_index
+from ..numerics.softmax import EXP2, LOG2E, RECIP, normalise, softmax_row_probs
 from ..numerics.tables import Q15, U1_15
-from .attention import LOG2E
+from .base import Kernel, KernelData, SimCase
+from .linear import linear
+from .testdata import row_beats, signed_range
 
 LOG2E_RAW = int(quantize(LOG2E, U1_15))
-
-
-def top_k_lowest_index(scores, k: int) -> np.ndarray:
-    """Indices of the k largest values per row, largest first, ties to the lower index."""
-    return np.argsort(-np.asarray(scores), axis=-1, kind="stable")[..., :k]
 
 
 def router(x, x_fmt: Fmt, w, w_fmt: Fmt, logit_fmt: Fmt, top_k: int, renormalize: bool):
@@ -72,8 +71,8 @@ class RouterParams:
             raise ValueError(f"tokens {self.tokens} must be <= tmax {self.tmax} < 2^16")
 
     def fmts(self) -> tuple[Fmt, Fmt, Fmt]:
-        return (Fmt(self.x_width, self.x_width - self.x_frac), Fmt(self.w_width, self.w_width - self.w_frac),
-                Fmt(self.logit_width, self.logit_width - self.logit_frac))
+        f = Fmt.from_frac
+        return f(self.x_width, self.x_frac), f(self.w_width, self.w_frac), f(self.logit_width, self.logit_frac)
 
 
 # pipeline latencies of rtl/hwmoe_router.v (cycles())
@@ -94,9 +93,9 @@ def cycles(lanes: int, dim: int, experts: int, top_k: int, tokens: int, layers: 
     after that; after its last one the queues follow: top_k bucket writes, then experts headers and
     tokens * top_k entries.  The next layer's weights stream in once the MAC array has read the last token."""
     ep = experts if expert_par is None else expert_par
-    b = -(-dim // lanes)
+    b = ceil_div(dim, lanes)
     mac = (experts // ep) * b
-    period = max(mac, GATE_PERIOD, experts + 5, -(-(experts + mac + 4) // 2))
+    period = max(mac, GATE_PERIOD, experts + 5, ceil_div(experts + mac + 4, 2))
     load = experts * b
     last = load + mac - 1 + experts + ROUTER_TAIL + (tokens - 1) * period
     total = last + top_k + QUEUE_TAIL + experts + tokens * top_k
@@ -109,7 +108,7 @@ def cycles(lanes: int, dim: int, experts: int, top_k: int, tokens: int, layers: 
 
 def queue_beats(index, gates, experts: int) -> np.ndarray:
     """The q stream of rtl/hwmoe_router_queues.v for one layer: per expert a header [1, e, count, 0, 0], then
-    [0, e, token, slot, gate] per queued token (hwmoe.kernels.moe.expert_queues order)."""
+    [0, e, token, slot, gate] per queued token (hwmoe.numerics.routing.expert_queues order)."""
     gates = np.asarray(gates, np.int64)
     out = []
     for e, (tok, slot) in enumerate(expert_queues(index, experts)):
@@ -208,6 +207,102 @@ def queue_cycles(experts: int, top_k: int, tokens: int, layers: int = 1) -> int:
     return layers * per_layer - 2 * (layers - 1)
 
 
-KERNEL = Kernel("router", RouterParams, make_case, cycles,
-                "MoE router: gate MAC array, top-k, exp2/reciprocal softmax, per-expert token queues",
-                make_data=make_data)
+@dataclass(frozen=True)
+class RouterWork:
+    """One gate layer: ``tokens`` tokens of ``dim`` words, ``experts`` logits each, top-``top_k``."""
+    tokens: int
+    dim: int
+    experts: int
+    top_k: int
+
+
+@lru_cache(maxsize=4096)
+def _cycles(p: RouterParams, work: RouterWork) -> int:
+    return cycles(p.lanes, work.dim, work.experts, work.top_k, work.tokens, 1, p.expert_par)
+
+
+class RouterKernel(Kernel):
+    """The MoE router unit (rtl/hwmoe_router.v): a MAC array of EXPERT_PAR x LANES multipliers computing the
+    gate logits, top-k, exp2/reciprocal softmax, per-expert token queues.  In the accelerator it reads the
+    linear engine's input stream (re-chunked to its own LANES words per beat)."""
+    name = "router"
+    Params = RouterParams
+    Work = RouterWork
+    description = "MoE router: gate MAC array, top-k, exp2/reciprocal softmax, per-expert token queues"
+    node_kinds = ("router",)
+    reference = staticmethod(router)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> RouterWork:
+        experts, dim = node.weight.shape
+        return RouterWork(int(graph.shapes[node.inputs[0]][0]), int(dim), int(experts), node.top_k)
+
+    def macs(self, work: RouterWork) -> int:
+        return work.tokens * work.dim * work.experts
+
+    def weight_words(self, work: RouterWork) -> tuple[int, int]:
+        return work.dim * work.experts, 0
+
+    def cycles(self, params: RouterParams, work: RouterWork) -> int:
+        """One gate layer: weights load, logits, softmax, queues."""
+        return _cycles(params, work)
+
+    # ---- resources ----------------------------------------------------------------------------------
+    @staticmethod
+    def widths(p: RouterParams) -> dict[str, int]:
+        pr = p.x_width + p.w_width
+        return {"pr": pr, "acc": pr + clog2(p.dim_max + 1), "idx": max(1, clog2(p.experts))}
+
+    @staticmethod
+    def multipliers(p: RouterParams) -> int:
+        return p.expert_par * p.lanes
+
+    def features(self, p: RouterParams, dsp_kind: str = "DSP48E2") -> dict[str, float]:
+        w = self.widths(p)
+        split = dsps_per_multiplier(dsp_kind, p.x_width, p.w_width) - 1
+        return {"mult_bits": self.multipliers(p) * w["pr"],                   # products + adder trees
+                "split_bits": self.multipliers(p) * split * w["pr"],          # adding the parts of a 2-DSP product
+                "acc_bits": p.expert_par * (w["acc"] + p.logit_width),        # accumulators, requant, max
+                "logit_bits": 2 * p.experts * p.logit_width,                  # double-buffered logit rows
+                "softmax_bits": 4 * (p.logit_width + 17),                     # max - logit, x LOG2E, exp2 input
+                "topk_bits": p.top_k * (p.logit_width + 64)}                  # top-k registers, gate stage
+
+    def dsp(self, p: RouterParams, dsp_kind: str = "DSP48E2") -> float:
+        """MAC array; in the softmax stage (max - logit) x LOG2E (unsigned L_W + 1 x 17 bits, one per unit) and per
+        top-k slot two 16 x 16 products (e x 1/sum, gate x 1/sum for the renormalisation)."""
+        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, p.x_width, p.w_width)
+                     + dsps_per_multiplier(dsp_kind, p.logit_width + 2, 18) + 2 * p.top_k)
+
+    def bram36(self, p: RouterParams) -> float:
+        """Four token buffers, EXPERT_PAR gate-weight memories, the exp2 and reciprocal tables (256 x 16
+        each, a RAMB18 each), the queue buckets (EXPERTS x TMAX entries)."""
+        beats = ceil_div(p.dim_max, p.lanes)
+        entry = max(1, clog2(p.tmax)) + max(1, clog2(p.top_k)) + 16
+        return (brams_for(4 * beats, p.lanes * p.x_width)
+                + p.expert_par * brams_for((p.experts // p.expert_par) * beats, p.lanes * p.w_width)
+                + 2 * brams_for(256, 16) + brams_for(p.experts * p.tmax, entry))
+
+    def calibration_points(self) -> list:
+        P = RouterParams
+        w32 = dict(x_width=32, x_frac=16, logit_width=32, logit_frac=16)
+        return [P(lanes=2, dim_max=8, dim=8, experts=4, top_k=1, expert_par=1, tokens=4, tmax=8),
+                P(),                                                             # the kernel's test case
+                P(lanes=4, dim_max=16, dim=16, experts=8, top_k=2, expert_par=2, tokens=8, tmax=16),
+                P(lanes=2, dim_max=16, dim=16, experts=4, top_k=3, expert_par=4, tokens=4, tmax=8),
+                P(lanes=8, dim_max=16, dim=16, experts=4, top_k=2, expert_par=2, tokens=4, tmax=64),
+                P(lanes=2, dim_max=8, dim=8, experts=4, top_k=2, expert_par=2, tokens=4, tmax=8, **w32),
+                P(lanes=4, dim_max=16, dim=16, experts=8, top_k=2, expert_par=4, tokens=8, tmax=16, **w32),
+                P(lanes=2, dim_max=8, dim=8, experts=16, top_k=2, expert_par=2, tokens=4, tmax=8)]
+
+    def engine_params(self, choice: dict, maxima: RouterWork, formats) -> RouterParams:
+        """``choice``: lanes, expert_par; activations in, weights, logits as activations; queues for the
+        largest layer's tokens."""
+        act, w = formats["act"], formats["weight"]
+        return RouterParams(**choice, dim_max=maxima.dim, dim=maxima.dim, experts=maxima.experts,
+                            top_k=maxima.top_k, tokens=maxima.tokens, tmax=maxima.tokens, x_width=act.width,
+                            x_frac=act.frac, w_width=w.width, w_frac=w.frac, logit_width=act.width,
+                            logit_frac=act.frac)
+
+
+ROUTER = RouterKernel()

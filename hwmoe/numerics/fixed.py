@@ -67,6 +67,11 @@ class Fmt:
         base = "ap_fixed" if self.signed else "ap_ufixed"
         return f"{base}<{self.width},{self.int_bits},{self.q.value},{self.o.value}>"
 
+    @classmethod
+    def from_frac(cls, width: int, frac: int, signed: bool = True) -> "Fmt":
+        """The format of ``width`` bits with ``frac`` fractional bits (how kernel parameters spell formats)."""
+        return cls(width, width - frac, signed)
+
     def with_modes(self, q: Q | None = None, o: O | None = None) -> "Fmt":
         return Fmt(self.width, self.int_bits, self.signed, q or self.q, o or self.o)
 

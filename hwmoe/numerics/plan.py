@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 
 from .fixed import Fmt
-from ..kernels.attention import DEFAULT_BLOCK
+from .softmax import DEFAULT_BLOCK
 from .tables import GeluTable
 from .precision import Precision, get_precision
 

@@ -1,8 +1,21 @@
-"""Precision presets: the word width of every class of tensor.  Integer bits per tensor come from
-calibration (hwmoe.numerics.calibration); the rules are in docs/numerics.md."""
+"""Precision presets: the word width of every tensor role.  Integer bits per tensor come from calibration
+(hwmoe.numerics.calibration, which assigns each tensor its role); without a calibrated plan the cost model and
+the search use :meth:`Precision.formats`, the one place the default integer bits are written.  The rules are in
+docs/numerics.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .fixed import O, Q, Fmt
+
+#: The tensor roles a precision gives a width to (the fields of :class:`Precision` that are widths).
+ROLES = ("act", "weight", "param", "resid", "attn", "score", "norm", "stat")
+
+#: Integer bits (sign included) of a role's format when no calibration is at hand: weights |w| < 2,
+#: parameters and q/k/v below 8, log2-domain scores below 32, the normalised LayerNorm value below 2**10
+#: (sqrt of the largest row the unit takes, 2**20 words); activations and the residual stream (and the
+#: LayerNorm statistics, which keep the residual's integer bits) get half of their word.
+DEFAULT_INT_BITS = {"weight": 2, "param": 4, "attn": 4, "score": 6, "norm": 11}
 
 
 @dataclass(frozen=True)
@@ -17,6 +30,22 @@ class Precision:
     norm: int = 18  # normalised LayerNorm value (x - mean) / std, before gamma
     stat: int = 16  # LayerNorm statistics input (x cut to this width for E[x], E[x^2])
     headroom: int = 1  # extra integer bits above the calibrated maximum of activations
+
+    def width(self, role: str) -> int:
+        if role not in ROLES:
+            raise ValueError(f"unknown tensor role {role!r}: expected one of {', '.join(ROLES)}")
+        return getattr(self, role)
+
+    def formats(self, known: dict[str, Fmt] | None = None) -> dict[str, Fmt]:
+        """role -> format at this precision: ``known`` formats (a calibrated plan's, see
+        :func:`hwmoe.numerics.calibration.plan_formats`) where given, else the role's width with the default
+        integer bits; the statistics keep the residual stream's integer bits either way."""
+        half = lambda w: w - w // 2
+        out = {role: Fmt(self.width(role), DEFAULT_INT_BITS.get(role) or half(self.width(role)))
+               for role in ROLES if role != "stat"}
+        out.update({role: fmt for role, fmt in (known or {}).items() if role != "stat"})
+        out["stat"] = Fmt(self.stat, out["resid"].int_bits, True, Q.TRN, O.SAT)
+        return out
 
     def describe(self) -> str:
         return (f"{self.name}: weights {self.weight} b, activations {self.act} b, residual {self.resid} b, "

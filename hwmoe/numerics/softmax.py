@@ -12,6 +12,10 @@ from .tables import EXP_INDEX_BITS, Q15, RECIP_INDEX_BITS, exp2_table, recip_tab
 EXP2 = exp2_table()
 RECIP = recip_table()
 MAX_SHIFT = 62
+LOG2E = 1.4426950408889634        # log2(e): scores and logits enter the exp2 unit pre-multiplied by it
+#: keys per block of the streaming attention softmax: part of the numerics (rescaling rounds), so the plan
+#: records it (Plan.attention_block) and the hardware's BLOCK must equal it
+DEFAULT_BLOCK = 16
 
 
 def exp2_neg(d, frac: int) -> np.ndarray:

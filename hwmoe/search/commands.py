@@ -13,28 +13,17 @@ from .errors import InfeasibleError, SearchError
 from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
 
 
-def _t(choice: dict) -> str:
-    if "t" in choice:
-        return str(choice["t"])
-    return f"{choice['t_in']}x{choice['t_out']}"
-
-
-def _macs(choice: dict) -> int:
-    t_in, t_out = choice.get("t_in", choice.get("t")), choice.get("t_out", choice.get("t"))
-    return choice["n_pe"] * t_in * t_out
-
-
 def format_result(r: SearchResult) -> str:
     e = r.estimate
     d = e.design
     used, avail = e.resources.rounded(), e.available
     lines = [
         f"{r.model} on {e.board} ({e.precision}, {e.clock_mhz:g} MHz)",
-        f"  linear engine   : T={_t(d.linear)} N_PE={d.linear['n_pe']} ({_macs(d.linear)} MAC/cycle), "
-        f"LayerNorm row buffers {d.linear.get('ln_nbuf', 4)}",
+        f"  linear engine   : T={d.linear['t']} N_PE={d.linear['n_pe']} "
+        f"({d.linear['n_pe'] * d.linear['t'] ** 2} MAC/cycle), LayerNorm row buffers {d.linear['ln_nbuf']}",
         *([f"  router unit     : LANES={d.router['lanes']} EXPERT_PAR={d.router['expert_par']} "
            f"({d.router['lanes'] * d.router['expert_par']} MAC/cycle)"] if d.router else []),
-        f"  attention engine: P={d.attention['p']} lanes={d.attention['lanes']} block={d.attention['block']}",
+        f"  attention engine: rows={d.attention['rows']} lanes={d.attention['lanes']} block={d.attention['block']}",
         f"  latency (batch 1): {e.latency_ms:.3f} ms",
     ]
     if e.batch > 1:
@@ -81,7 +70,7 @@ def search_command(model_or_preset: str, board: str, precision: str = "w16a32", 
 
 CSV_FIELDS = ["board", "status", "clock_mhz", "latency_ms", "ms_per_image", "images_per_s", "gops",
               "lut", "lut_avail", "ff", "ff_avail", "dsp", "dsp_avail", "bram36", "bram36_avail", "uram",
-              "uram_avail", "t", "n_pe", "ln_nbuf", "router_lanes", "router_expert_par", "p", "lanes", "block", "group", "note"]
+              "uram_avail", "t", "n_pe", "ln_nbuf", "router_lanes", "router_expert_par", "rows", "lanes", "block", "group", "note"]
 
 
 def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision: str = "w16a32",

@@ -89,6 +89,24 @@ def load_workload(model_or_preset: str):
                      "or a path to an .onnx file")
 
 
+def engine_formats(model_or_preset: str, precision: str) -> dict | None:
+    """The formats the engines are built for when ``model_or_preset`` is an ONNX model calibrated at
+    ``precision`` (its plan beside it, MODEL.<precision>.plan.json, as ``hwmoe run`` writes it): each role's
+    widest format in the plan.  None otherwise: the precision's defaults."""
+    from ..inputs import default_plan_path
+    path = Path(model_or_preset)
+    plan_path = default_plan_path(model_or_preset, precision)
+    if path.suffix != ".onnx" or not path.is_file() or not plan_path.is_file():
+        return None
+    from ..frontend.onnx_import import import_onnx
+    from ..numerics.calibration import plan_formats
+    from ..numerics.plan import Plan
+    try:
+        return plan_formats(import_onnx(str(path)), Plan.load(plan_path))
+    except (KeyError, ValueError) as e:
+        raise ModelError(f"{plan_path}: not a plan of {model_or_preset} ({e.__class__.__name__}: {e})") from None
+
+
 def check_positive(name: str, v) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ModelError(f"{name} must be a positive integer, got {v!r}")
@@ -120,7 +138,7 @@ def study_prefix(model: str, board: str, precision: str, batch: int, seed: int) 
 def _worker(args: tuple) -> None:
     (model, board, precision, batch, trials, seed, storage, stage, clock_mhz) = args
     wl, b, p = load_workload(model), get_board(board), get_precision(precision)
-    ev = Evaluator(wl, b, p, clock_mhz)
+    ev = Evaluator(wl, b, p, clock_mhz, formats=engine_formats(model, precision))
     st = make_storage(storage, None)
     names = study_names(ev, study_prefix(wl.name, b.name, p.name, batch, seed))
     if stage == 1:
@@ -148,8 +166,9 @@ def _storage_spec(storage: str | None, out_dir) -> str | None:
 def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials: int = DEFAULT_TRIALS,
            seed: int = 0, storage: str | None = None, workers: int = 1, out_dir=None, progress: bool = False,
            clock_mhz: float | None = None, workload=None, spaces: dict | None = None) -> SearchResult:
-    """Two-stage search of ``model`` (preset or .onnx) on ``board``.  ``trials``: per study (stage 1 per engine,
-    stage 2).  ``storage``: any Optuna storage URL or a journal-file path; default a journal file in
+    """Two-stage search of ``model`` (preset or .onnx) on ``board``, at the formats of the model's calibrated
+    plan when it has one (:func:`engine_formats`).  ``trials``: per study (stage 1 per engine, stage 2).
+    ``storage``: any Optuna storage URL or a journal-file path; default a journal file in
     ``out_dir`` (in memory without out_dir).  ``spaces`` overrides engines' legal values (tests)."""
     t0 = time.perf_counter()
     check_positive("batch", batch)
@@ -159,7 +178,8 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
     b = board if hasattr(board, "resources") else get_board(board)
     wl = workload if workload is not None else load_workload(model)
     name = wl.name
-    ev = Evaluator(wl, b, prec, clock_mhz, spaces=spaces)
+    ev = Evaluator(wl, b, prec, clock_mhz, spaces=spaces,
+                   formats=engine_formats(model, precision) if workload is None else None)
     check_feasible(ev, name)
     if workers > 1 and spaces:
         raise ModelError("space overrides are not passed to worker processes")

@@ -15,6 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
+from ...numerics.floating import gelu_float, layernorm_float
+
 
 HW = "hwmoe"
 
@@ -152,29 +154,6 @@ def toposort(ops: list[Op]) -> list[Op]:
 
 # -- execution -----------------------------------------------------------------------------------------------
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to about 1e-7 (Abramowitz & Stegun 7.1.26), vectorised.  Only used to execute recognised regions
-    on probe inputs, where both sides of every comparison use this same function."""
-    s = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return s * (1.0 - poly * np.exp(-a * a))
-
-
-def gelu_exact(x: np.ndarray) -> np.ndarray:
-    """The erf GELU in float64 (with the vectorised erf above)."""
-    x = np.asarray(x, dtype=np.float64)
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
-
-
-def layernorm_exact(x, gamma, beta, eps):
-    x = np.asarray(x, dtype=np.float64)
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * gamma + beta
-
-
 class HwLinear(OpRun):
     op_domain = HW
 
@@ -187,14 +166,14 @@ class HwGelu(OpRun):
     op_domain = HW
 
     def _run(self, x):
-        return (gelu_exact(x).astype(x.dtype),)
+        return (gelu_float(x).astype(x.dtype),)
 
 
 class HwLayerNorm(OpRun):
     op_domain = HW
 
     def _run(self, x, gamma, beta, eps=1e-6):
-        return (layernorm_exact(x, gamma, beta, eps).astype(x.dtype),)
+        return (layernorm_float(x, gamma, beta, eps).astype(x.dtype),)
 
 
 CUSTOM = [HwLinear, HwGelu, HwLayerNorm]

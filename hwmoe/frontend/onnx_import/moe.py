@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import refuse
-from .graph import HW, Op, SubgraphRunner, Work, gelu_exact
+from ...numerics.floating import gelu_float
+from .graph import HW, Op, SubgraphRunner, Work
 from .patterns import norm_axis, only_consumer, reduce_axes, scalar
 
 COMBINE_OPS = {"Unsqueeze", "Squeeze", "Concat", "Reshape", "Transpose", "Expand", "Gather", "GatherElements",
@@ -186,7 +187,7 @@ def _mlp(chain, x2d):
     b1 = l1.params.get("bias")
     b2 = l2.params.get("bias")
     hid = x2d @ l1.params["weight"].T + (0 if b1 is None else b1)
-    out = gelu_exact(hid).astype(np.float32) @ l2.params["weight"].T + (0 if b2 is None else b2)
+    out = gelu_float(hid).astype(np.float32) @ l2.params["weight"].T + (0 if b2 is None else b2)
     return out.astype(np.float64)
 
 

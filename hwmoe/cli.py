@@ -37,7 +37,6 @@ def cmd_export(a) -> None:
 
 # ------------------------------------------------------------------------------------------------ info
 def format_info(graph) -> str:
-    from . import ir
     rows = [("node", "kind", "dims", "MMAC")]
     for n in graph.nodes:
         rows.append((n.name, n.kind, n.describe(), f"{n.macs(graph.shapes) / 1e6:.2f}"))
@@ -46,8 +45,8 @@ def format_info(graph) -> str:
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     params = graph.param_count()
-    experts = [n for n in graph.nodes if isinstance(n, ir.Experts)]
-    attn = [n for n in graph.nodes if isinstance(n, ir.Attention)]
+    experts = [n for n in graph.nodes if n.kind == "experts"]
+    attn = [n for n in graph.nodes if n.kind == "attention"]
     tokens = graph.shapes[attn[0].inputs[0]][0] if attn else None
     lines += ["",
               f"input {graph.input} {tuple(graph.shapes[graph.input])}, output {graph.output} "
@@ -137,9 +136,11 @@ def cmd_demo(a) -> None:
     from .frontend.export import export_model
     from .backends.hls.project import hls_command
     from .frontend.config import make_config
+    from .backends.rtl.simulate import simulate_kernel
+    from .kernels.registry import KERNELS
+    from .numerics.floating import cosine
     from .reference import run_fixed, run_float
     from .search import search_command
-    from .backends.rtl.simulate import simulate_kernel
     out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
     cfg = make_config(a.preset)
@@ -156,10 +157,10 @@ def cmd_demo(a) -> None:
         plan, path, _ = plan_for(graph, str(model_path), precision, None, None, a.seed)
         y = run_fixed(graph, plan, x)
         np.save(out / f"output.{precision}.npy", y)
-        cos = float((y * y_float).sum() / np.linalg.norm(y) / np.linalg.norm(y_float))
+        cos = cosine(y, y_float)
         print(f"  {precision}: logits cosine {cos:.6f}, max |diff| {np.abs(y - y_float).max():.4g} (plan {path.name})")
     print("\n== 3. RTL kernels in cocotb (Icarus), words compared with the reference:")
-    for kernel in ("linear", "attention", "layernorm", "gelu", "router", "moe"):
+    for kernel in KERNELS:
         print("  " + simulate_kernel(kernel, "icarus", seed=a.seed).summary())
     print("\n== 4. HLS project of encoder block 1 (MoE), C-simulated with g++:")
     hls_command(model=str(model_path), set=["block=1"], out=str(out / "hls-block1"), csim=True)
@@ -170,6 +171,7 @@ def cmd_demo(a) -> None:
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     from .frontend.config import PRESETS
+    from .kernels.registry import KERNELS
     from .numerics.precision import PRECISIONS
     p = argparse.ArgumentParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
     p.add_argument("--debug", action="store_true", help="show the traceback of any error")
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sim", help="simulate one RTL kernel against the reference")
     s.add_argument("--kernel", required=True,
-                   choices=["linear", "attention", "layernorm", "gelu", "router", "moe"])
+                   choices=list(KERNELS))
     s.add_argument("--simulator", default="icarus", choices=["icarus", "verilator"])
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a kernel parameter")
     s.add_argument("--seed", type=int, default=0)
@@ -211,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hls", help="generate a Vitis HLS project (and run its C simulation with g++)")
     h.add_argument("model", nargs="?", metavar="MODEL.onnx")
     h.add_argument("--preset", choices=sorted(PRESETS))
-    h.add_argument("--kernel", choices=["linear", "attention", "layernorm", "gelu", "router", "moe", "block"],
+    h.add_argument("--kernel", choices=[*KERNELS, "block"],
                    help="one kernel with random data (default: an encoder block of the model)")
     h.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="kernel parameter, or for a model: block, precision, seed, a model field")

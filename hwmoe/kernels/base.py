@@ -8,7 +8,8 @@ instances; the CLI, the reference, the cost model, the search and the generators
 
 Faces (every kernel answers every one):
 
-* ``name``, ``Params``, ``description``, ``node_kinds`` (the IR node kinds it runs);
+* ``name``, ``Params``, ``configure(overrides)`` (checked Params from user strings), ``description``,
+  ``node_kinds`` (the IR node kinds it runs);
 * ``reference(...)``: the bit-accurate function (the module-level function of the same meaning);
 * ``Work``, ``work(node, graph)``, ``macs(work)``, ``weight_words(work)``: what one invocation asks;
 * ``cycles(params, work)``: the cycle formula the RTL testbenches check, first input to last output;
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from ..cost.fit import predict_lut_ff
+from ..errors import UserError
+from ..overrides import apply_overrides
 from ..cost.usage import Usage
 from ..numerics.fixed import Fmt
 from ..numerics.tables import GeluTable
@@ -76,6 +79,16 @@ class Kernel(ABC):
     def params(self, **values):
         """A Params instance: the defaults (the kernel's own small test case) with ``values`` replaced."""
         return self.Params(**values)
+
+    def configure(self, overrides: dict[str, str] | None = None):
+        """Params from a user's ``key=value`` strings (``hwmoe sim/hls --set``), checked: an unknown field, a
+        bad value or an illegal combination is the user's mistake, named with the kernel."""
+        params = apply_overrides(self.params(), overrides, f"{self.name} kernel")
+        try:
+            params.check()
+        except ValueError as e:
+            raise UserError(f"{self.name} kernel: {e}") from None
+        return params
 
     @staticmethod
     @abstractmethod

@@ -11,11 +11,10 @@ from ..boards import BoardError, load_board
 from ..cost.model import Design, Estimate, Evaluator
 from ..cost.usage import DEFAULT_MARGINS
 from ..numerics.precision import PRECISIONS
+from . import DEFAULT_TRIALS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
 from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
 from .storage import describe, make_storage
-
-DEFAULT_TRIALS = 200
 
 
 @dataclass
@@ -72,7 +71,7 @@ def get_board(name):
 def load_workload(model_or_preset: str):
     """A preset name (``m3vit-t``) or a path to an ONNX file."""
     from ..cost.workload import workload_from_config, workload_from_graph
-    from ..frontend.model import PRESETS, make_config
+    from ..frontend.config import PRESETS, make_config
     if model_or_preset in PRESETS:
         return workload_from_config(make_config(model_or_preset), model_or_preset)
     path = Path(model_or_preset)

@@ -15,7 +15,6 @@ import numpy as np
 from ...kernels.base import SimCase
 from ...kernels.registry import get_kernel
 from ...numerics.tables import write_memh
-from ...overrides import apply_overrides
 from ...paths import REPO, RTL_DIR, SIM_DIR
 
 SIMULATORS = ("icarus", "verilator")
@@ -120,9 +119,7 @@ def simulate_kernel(name: str, simulator: str = "icarus", overrides: dict[str, s
                     seed: int = 0, work: Path | None = None) -> SimResult:
     """``hwmoe sim``: make the kernel's case for its (overridden) default parameters, simulate, compare."""
     kernel = get_kernel(name)
-    params = apply_overrides(kernel.params(), overrides, f"{name} kernel")
-    if hasattr(params, "check"):
-        params.check()
+    params = kernel.configure(overrides)
     case = kernel.make_case(params, seed)
     stressed = run_case(case, name, simulator, work, seed, stress=0.25)
     clean = run_case(case, name, simulator, work, seed, stress=0.0)

@@ -111,7 +111,8 @@ def test_attention(simulator, overrides, sim_work):
 def _run_unit(unit: str, top: str, params: dict, table, sim_work: Path) -> None:
     from cocotb_tools.runner import get_results, get_runner
     from hwmoe.numerics.tables import write_memh
-    from hwmoe.backends.rtl.simulate import REPO, RTL_DIR, SIM_DIR, simulator_path_setup
+    from hwmoe.backends.rtl.simulate import REPO, SIM_DIR, simulator_path_setup
+    from hwmoe.paths import RTL_DIR
     simulator_path_setup()
     build_dir = Path(sim_work) / (f"attention-{unit}-icarus-" + "-".join(f"{k}{v}" for k, v in params.items()))
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -98,9 +98,9 @@ class KernelCost:
         raise NotImplementedError
 
     def synth_case(self, params):
-        """(sources, top, verilog parameters, memories) for yosys; by default from the kernel's sim case."""
+        """(top, verilog parameters, memories) for yosys; by default from the kernel's sim case."""
         case = self.kernel.make_case(params, 0)
-        return case.sources, case.toplevel, case.parameters, case.memories
+        return case.toplevel, case.parameters, case.memories
 
     def describe(self, params) -> dict:
         return asdict(params)

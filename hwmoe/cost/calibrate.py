@@ -15,20 +15,21 @@ from pathlib import Path
 
 from .fit import fit_linear
 from .kernels import ADAPTERS
-from ..backends.rtl.yosys import RTL_DIR, synth
+from ..backends.rtl.filelist import list_path
+from ..backends.rtl.yosys import synth
 from ..paths import CALIBRATION_DIR
 FITTED_PY = Path(__file__).resolve().parent / "fitted.py"
 
 
 def has_rtl(adapter) -> bool:
-    return (RTL_DIR / f"{adapter.kernel.rtl_top}.v").is_file()
+    return list_path(adapter.kernel.rtl_top).is_file()
 
 
 def run_points(adapter, log=print) -> list[dict]:
     rows = []
     for p in adapter.calibration_points():
-        sources, top, vparams, memories = adapter.synth_case(p)
-        r = synth(sources, top, vparams, memories)
+        top, vparams, memories = adapter.synth_case(p)
+        r = synth(top, vparams, memories)
         rows.append({"params": asdict(p), "verilog": {k: v for k, v in vparams.items()}, **r})
         log(f"  {adapter.name} {vparams}: {r['counts']} ({r['seconds']} s)")
     return rows

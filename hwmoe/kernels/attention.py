@@ -172,8 +172,6 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
     exp2, recip = tables.exp2_table(), tables.recip_table()
     return SimCase(
         toplevel="hwmoe_attention",
-        sources=["hwmoe_requant.v", "hwmoe_exp2.v", "hwmoe_recip.v", "hwmoe_attention_lane.v",
-                 "hwmoe_attention_norm.v", "hwmoe_attention_row.v", "hwmoe_attention.v"],
         parameters={"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "HEADS": p.heads,
                     "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes,
                     "Q_W": p.q_width, "Q_FRAC": p.q_frac, "K_W": p.k_width, "K_FRAC": p.k_frac,

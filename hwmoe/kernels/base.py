@@ -33,8 +33,7 @@ class SimCase:
 
     Streams are arrays of beats x lanes of raw integers; ``widths`` gives each stream's bits per lane
     (negative = signed) so the testbench can pack and unpack them."""
-    toplevel: str
-    sources: list[str]                             # rtl/ files, top last
+    toplevel: str                                  # its sources: rtl/<toplevel>.f
     parameters: dict[str, int | str]               # Verilog parameters
     inputs: dict[str, np.ndarray]                  # stream name -> [beats, lanes]
     expected: dict[str, np.ndarray]                # stream name -> [beats, lanes]

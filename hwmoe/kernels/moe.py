@@ -214,8 +214,6 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     mt, md, mh = p.maxima()
     return SimCase(
         toplevel="hwmoe_moe",
-        sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_linear_biasq.v", "hwmoe_pad_mask.v",
-                 "hwmoe_linear_core.v", "hwmoe_moe.v"],
         parameters={"T": t, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
                     "W1_FRAC": p.w1_frac, "W2_FRAC": p.w2_frac, "B_W": p.b_width, "B1_FRAC": p.b1_frac,
                     "B2_FRAC": p.b2_frac, "H_W": p.h_width, "H_FRAC": p.h_frac, "A_W": p.a_width,

@@ -1,0 +1,3 @@
+hwmoe_requant.v
+hwmoe_gelu_lane.v
+hwmoe_gelu.v

@@ -179,8 +179,8 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
                     "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
                     "C_VALUE": int(c), "C_W": c_fmt.width, "C_FRAC": c_fmt.frac},
         inputs={name: to_stream(x, p.heads, p.lanes) for name, x in d.inputs.items()},
-        expected={"out": to_stream(d.expected["out"], p.heads, p.lanes)},
-        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "out": -p.out_width},
+        expected={"y": to_stream(d.expected["out"], p.heads, p.lanes)},
+        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "y": -p.out_width},
         predicted_cycles=cycles(p, p.tokens, p.heads, p.head_dim),
         config={"tokens": p.tokens},
         memories={"EXP_TABLE": (exp2, 16), "RECIP_TABLE": (recip, 16)})

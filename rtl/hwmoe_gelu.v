@@ -54,15 +54,11 @@ module hwmoe_gelu #(
             $finish;
         end
     end
-    reg [2:0] stage_valid;
-    wire advance = !stage_valid[2] || y_tready;
-    assign x_tready = advance;
-    assign y_tvalid = stage_valid[2];
-
-    always @(posedge clk) begin
-        if (rst) stage_valid <= 3'b000;
-        else if (advance) stage_valid <= {stage_valid[1:0], x_tvalid};
-    end
+    wire advance;
+    hwmoe_pipe_valid #(.LATENCY(3)) u_valid (
+        .clk(clk), .rst(rst), .x_tvalid(x_tvalid), .x_tready(x_tready), .y_tvalid(y_tvalid), .y_tready(y_tready),
+        .advance(advance)
+    );
 
     genvar i;
     generate

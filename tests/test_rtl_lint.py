@@ -38,7 +38,7 @@ def test_one_module_per_file_named_after_it():
 
 
 def test_instance_pattern_finds_instances():
-    assert instantiated("hwmoe_gelu") == {"hwmoe_gelu_lane"}
+    assert instantiated("hwmoe_gelu") == {"hwmoe_gelu_lane", "hwmoe_pipe_valid"}
     assert instantiated("hwmoe_requant") == set()
 
 

@@ -5,7 +5,7 @@ import importlib
 
 from .base import Kernel
 
-KERNEL_MODULES = ("linear", "attention", "layernorm", "gelu", "router", "moe")
+KERNEL_MODULES = ("linear", "attention", "layernorm", "gelu", "router", "moe", "exp2", "recip")
 
 
 def kernels() -> dict[str, Kernel]:

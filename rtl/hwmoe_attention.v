@@ -36,7 +36,7 @@
 //
 // Control input: tokens (1 .. MAX_TOKENS), held constant from reset for the whole run.
 // Streams (AXI4-Stream style valid/ready, lane i in bits [i*W +: W]), each LANES words per beat:
-//   q_* (LANES*Q_W bits/beat), k_* (LANES*K_W), v_* (LANES*V_W) in; out_* (LANES*OUT_W) out.
+//   q_* (LANES*Q_W bits/beat), k_* (LANES*K_W), v_* (LANES*V_W) in; y_* (LANES*OUT_W) out.
 //   Order of every stream: head-major, then token, then HEAD_DIM/LANES chunks of LANES words, i.e. for head h
 //   the rows x[:, h*HEAD_DIM:(h+1)*HEAD_DIM] one after another. K/V of head h are accepted once head h-1's
 //   last group has been scored, q rows of head h group by group after them; the streams may arrive in any
@@ -63,11 +63,13 @@ module hwmoe_attention #(
     parameter integer C_W        = 16,
     parameter integer C_FRAC     = 16,
     parameter         EXP_TABLE  = "exp2.mem",
-    parameter         RECIP_TABLE = "recip.mem"
+    parameter         RECIP_TABLE = "recip.mem",
+    // derived (do not override)
+    parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1)
 ) (
     input  wire                              clk,
     input  wire                              rst,
-    input  wire [$clog2(MAX_TOKENS+1)-1:0]   tokens,
+    input  wire [TOKENS_B-1:0]               tokens,
     input  wire [LANES*Q_W-1:0]              q_tdata,
     input  wire                              q_tvalid,
     output wire                              q_tready,
@@ -77,22 +79,37 @@ module hwmoe_attention #(
     input  wire [LANES*V_W-1:0]              v_tdata,
     input  wire                              v_tvalid,
     output wire                              v_tready,
-    output wire [LANES*OUT_W-1:0]            out_tdata,
-    output wire                              out_tvalid,
-    input  wire                              out_tready
+    output wire [LANES*OUT_W-1:0]            y_tdata,
+    output wire                              y_tvalid,
+    input  wire                              y_tready
 );
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (P < 1 || BLOCK < 1 || HEADS < 1 || LANES < 1 || MAX_TOKENS < 1) begin
+            $error("hwmoe_attention: P, BLOCK, HEADS, LANES, MAX_TOKENS = %0d, %0d, %0d, %0d, %0d: each must be >= 1",
+                   P, BLOCK, HEADS, LANES, MAX_TOKENS);
+            $finish;
+        end
+        if (HEAD_DIM < LANES || HEAD_DIM % LANES != 0) begin
+            $error("hwmoe_attention: HEAD_DIM = %0d is not a multiple of LANES = %0d", HEAD_DIM, LANES);
+            $finish;
+        end
+        if (T_FRAC < 0 || T_FRAC > T_W) begin
+            $error("hwmoe_attention: T_FRAC = %0d outside 0..T_W = %0d", T_FRAC, T_W);
+            $finish;
+        end
+    end
     localparam integer CH     = HEAD_DIM / LANES;
     localparam integer CH_W   = (CH > 1) ? $clog2(CH) : 1;
     localparam integer JB_W   = (BLOCK > 1) ? $clog2(BLOCK) : 1;
     localparam integer NB_W   = $clog2(BLOCK + 2);               // 0 .. BLOCK+1
-    localparam integer TOK_W  = $clog2(MAX_TOKENS + 1);
     localparam integer ROW_W  = (P > 1) ? $clog2(P) : 1;
     localparam integer RG_W   = $clog2(P + 1);
     localparam integer HEAD_W = (HEADS > 1) ? $clog2(HEADS) : 1;
     localparam integer DEPTH  = MAX_TOKENS * CH;
     localparam integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
-    localparam integer ACC_W  = V_W + 15 + TOK_W;                 // |acc| < tokens * 2^15 * 2^(V_W-1)
-    localparam integer L_W    = 15 + TOK_W;                       // l < tokens * 2^15
+    localparam integer ACC_W  = V_W + 15 + TOKENS_B;                 // |acc| < tokens * 2^15 * 2^(V_W-1)
+    localparam integer L_W    = 15 + TOKENS_B;                       // l < tokens * 2^15
     localparam integer LP_W   = $clog2(L_W);
     localparam [3:0]   SD_LAST = 4'd5;                             // score pipeline drain: 6 cycles
     localparam integer AW_W   = ADDR_W + 1;
@@ -106,7 +123,7 @@ module hwmoe_attention #(
     localparam [AW_W-1:0] CH_STEP = CH_STEP_I[AW_W-1:0];
     localparam integer CH_V_I = CH;
     localparam [CH_W:0] CH_V = CH_V_I[CH_W:0];
-    localparam integer CMP_W = ((TOK_W > NB_W) ? TOK_W : NB_W) + RG_W + 1;
+    localparam integer CMP_W = ((TOKENS_B > NB_W) ? TOKENS_B : NB_W) + RG_W + 1;
     localparam integer BLOCK_C_I = BLOCK;
     localparam [CMP_W-1:0] BLOCK_C = BLOCK_C_I[CMP_W-1:0];
     localparam integer P_C_I = P;
@@ -116,15 +133,15 @@ module hwmoe_attention #(
     localparam integer P_RG_I = P;
     localparam [RG_W-1:0] P_RG = P_RG_I[RG_W-1:0];
     localparam integer P_TOK_I = P;
-    localparam [TOK_W-1:0] P_TOK = P_TOK_I[TOK_W-1:0];
+    localparam [TOKENS_B-1:0] P_TOK = P_TOK_I[TOKENS_B-1:0];
     localparam integer HEAD_LAST_I = HEADS - 1;
     localparam [HEAD_W-1:0] HEAD_LAST = HEAD_LAST_I[HEAD_W-1:0];
 
     // ---------------------------------------------------------------- sequencer state
     reg [2:0]        state;
     reg [HEAD_W-1:0] head;
-    reg [TOK_W-1:0]  i0;           // first query row of the group
-    reg [TOK_W-1:0]  j0;           // first key of the block
+    reg [TOKENS_B-1:0]  i0;           // first query row of the group
+    reg [TOKENS_B-1:0]  j0;           // first key of the block
     reg              first_blk;
     reg [ADDR_W-1:0] kcnt, vcnt;   // K/V load counters
     reg              k_done, v_done;
@@ -139,19 +156,19 @@ module hwmoe_attention #(
     reg [JB_W-1:0]   e_j;
     reg              o_busy;       // output engine is issuing
 
-    wire [TOK_W-1:0] rows_left = tokens - i0;
-    wire [TOK_W-1:0] keys_left = tokens - j0;
-    wire [CMP_W-1:0] rows_left_c = {{(CMP_W-TOK_W){1'b0}}, rows_left};
-    wire [CMP_W-1:0] keys_left_c = {{(CMP_W-TOK_W){1'b0}}, keys_left};
+    wire [TOKENS_B-1:0] rows_left = tokens - i0;
+    wire [TOKENS_B-1:0] keys_left = tokens - j0;
+    wire [CMP_W-1:0] rows_left_c = {{(CMP_W-TOKENS_B){1'b0}}, rows_left};
+    wire [CMP_W-1:0] keys_left_c = {{(CMP_W-TOKENS_B){1'b0}}, keys_left};
     wire             last_group = (rows_left_c <= P_C);
     wire             last_block = (keys_left_c <= BLOCK_C);
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [CMP_W-1:0] j0_next = {{(CMP_W-TOK_W){1'b0}}, j0} + {{(CMP_W-NB_W){1'b0}}, nb};   // < tokens if used
+    wire [CMP_W-1:0] j0_next = {{(CMP_W-TOKENS_B){1'b0}}, j0} + {{(CMP_W-NB_W){1'b0}}, nb};   // < tokens if used
     /* verilator lint_on UNUSEDSIGNAL */
     wire [RG_W-1:0]  rows_g = last_group ? rows_left_c[RG_W-1:0] : P_RG;
     wire [NB_W-1:0]  nb     = last_block ? keys_left_c[NB_W-1:0] : BLOCK_NB;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [TOK_W+CH_W:0] kv_beats = tokens * CH_V;   // < 2^ADDR_W + 1
+    wire [TOKENS_B+CH_W:0] kv_beats = tokens * CH_V;   // < 2^ADDR_W + 1
     /* verilator lint_on UNUSEDSIGNAL */
     wire [ADDR_W-1:0] kv_last = kv_beats[ADDR_W-1:0] - 1'b1;
     wire [JB_W-1:0]  nb_last = nb[JB_W-1:0] - 1'b1;         // nb - 1 < BLOCK
@@ -248,8 +265,8 @@ module hwmoe_attention #(
         if (rst) begin
             state <= ST_KV;
             head <= {HEAD_W{1'b0}};
-            i0 <= {TOK_W{1'b0}};
-            j0 <= {TOK_W{1'b0}};
+            i0 <= {TOKENS_B{1'b0}};
+            j0 <= {TOKENS_B{1'b0}};
             first_blk <= 1'b1;
             kcnt <= {ADDR_W{1'b0}};
             vcnt <= {ADDR_W{1'b0}};
@@ -297,7 +314,7 @@ module hwmoe_attention #(
                         qrow <= qrow + 1'b1;
                         if (qrow_ext == rows_g - 1'b1) begin
                             state <= ST_SC;
-                            j0 <= {TOK_W{1'b0}};
+                            j0 <= {TOKENS_B{1'b0}};
                             first_blk <= 1'b1;
                             sj <= {JB_W{1'b0}};
                             sc <= {CH_W{1'b0}};
@@ -349,7 +366,7 @@ module hwmoe_attention #(
                                 cnt <= 4'd2;
                             end else begin
                                 state <= ST_SC;
-                                j0 <= j0_next[TOK_W-1:0];
+                                j0 <= j0_next[TOKENS_B-1:0];
                                 first_blk <= 1'b0;
                                 sj <= {JB_W{1'b0}};
                                 vbase <= kaddr;
@@ -364,7 +381,7 @@ module hwmoe_attention #(
                     if (cnt == 4'd0) begin
                         i0 <= i0 + P_TOK;
                         if (last_group) begin
-                            i0 <= {TOK_W{1'b0}};
+                            i0 <= {TOKENS_B{1'b0}};
                             if (head == HEAD_LAST) state <= ST_DONE;
                             else begin
                                 head <= head + 1'b1;
@@ -421,7 +438,7 @@ module hwmoe_attention #(
     reg [LANES*ACC_W-1:0] o1_acc;
     reg [15:0] o1_r;
     reg [LP_W-1:0] o1_p;
-    wire o_adv   = !ov3 || out_tready;
+    wire o_adv   = !ov3 || y_tready;
     wire o_issue = o_busy && o_adv;
     wire [RG_W-1:0] o_row_ext = {{(RG_W-ROW_W){1'b0}}, o_row};
     always @(posedge clk) begin
@@ -484,10 +501,10 @@ module hwmoe_attention #(
                 .ACC_W(ACC_W), .LP_W(LP_W), .V_FRAC(V_FRAC), .OUT_W(OUT_W), .OUT_FRAC(OUT_FRAC)
             ) u_norm (
                 .clk(clk), .en(o_adv), .acc(o1_acc[g*ACC_W +: ACC_W]), .r(o1_r), .p(o1_p),
-                .y(out_tdata[g*OUT_W +: OUT_W])
+                .y(y_tdata[g*OUT_W +: OUT_W])
             );
         end
     endgenerate
-    assign out_tvalid = ov3;
+    assign y_tvalid = ov3;
 endmodule
 `default_nettype wire

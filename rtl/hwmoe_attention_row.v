@@ -173,7 +173,7 @@ module hwmoe_attention_row #(
         end
     end
     wire [15:0] e_out;
-    hwmoe_exp2 #(.D_W(T_W), .FRAC(T_FRAC), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
+    hwmoe_exp2_lane #(.D_W(T_W), .FRAC(T_FRAC), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
 
     // running sum: l = floor(l * r / 2^15) + sum_j e_j (l = sum_j e_j in the first block)
     reg [L_W-1:0]    l;
@@ -197,6 +197,6 @@ module hwmoe_attention_row #(
         end
     end
 
-    hwmoe_recip #(.X_W(L_W), .P_W(LP_W), .TABLE(RECIP_TABLE)) u_recip (.clk(clk), .en(1'b1), .x(l), .r(rr), .p(rp));
+    hwmoe_recip_lane #(.X_W(L_W), .P_W(LP_W), .TABLE(RECIP_TABLE)) u_recip (.clk(clk), .en(1'b1), .x(l), .r(rr), .p(rp));
 endmodule
 `default_nettype wire

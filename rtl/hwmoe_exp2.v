@@ -1,71 +1,53 @@
-// hwmoe_exp2: e = 2^-d in U1.15 for an unsigned fixed-point d >= 0 (docs/numerics.md section 4,
-// hwmoe.kernels.softmax.exp2_neg): n = d >> FRAC, index = the top 8 bits of the fraction (floor, zero-filled
-// below when FRAC < 8), e = EXP2[index] >> n, and e = 0 once n >= 16 (EXP2[i] <= 2^15).
-// A stream-less pipeline: d is taken at every rising edge where en is high; e is the result for the d taken
-// two enabled edges earlier (latency 2: table read register, then shift register). No reset.
+// hwmoe_exp2: the exp2 unit as a stream, e = 2^-d in U1.15 per word (hwmoe_exp2_lane, docs/numerics.md
+// section 4, hwmoe.numerics.softmax.exp2_neg). The unit the attention and router softmax use, with the
+// valid/ready interface that lets it be tested (and reused) alone.
+// LANES words per beat, one beat per cycle, 2-cycle latency, stalls as a whole on back-pressure.
 //
 // Parameters
+//   LANES : words per stream beat
 //   D_W   : width of d (unsigned)
-//   FRAC  : fractional bits of d, FRAC >= 0 (FRAC > D_W: d < 1, n = 0)
-//   TABLE : $readmemh file of the 256 EXP2 words, 16 bits each (hwmoe.kernels.tables.exp2_table)
+//   FRAC  : fractional bits of d (>= 0)
+//   TABLE : $readmemh file of the 256 EXP2 words, 16 bits each (hwmoe.numerics.tables.exp2_table)
 //
-// Ports: clk, en, d [D_W-1:0] in, e [15:0] out (U1.15, at most 2^15 = 1.0).
+// Streams (AXI4-Stream style): x_* in (LANES x D_W bits: d), y_* out (LANES x 16 bits: e);
+// lane i in bits [i*W +: W].
 `default_nettype none
 module hwmoe_exp2 #(
+    parameter integer LANES = 1,
     parameter integer D_W   = 16,
     parameter integer FRAC  = 10,
     parameter         TABLE = "exp2.mem"
 ) (
-    input  wire           clk,
-    input  wire           en,
-    input  wire [D_W-1:0] d,
-    output wire [15:0]    e
+    input  wire                 clk,
+    input  wire                 rst,
+    input  wire [LANES*D_W-1:0] x_tdata,
+    input  wire                 x_tvalid,
+    output wire                 x_tready,
+    output wire [LANES*16-1:0]  y_tdata,
+    output wire                 y_tvalid,
+    input  wire                 y_tready
 );
-    localparam integer WHOLE_W = (D_W > FRAC) ? D_W - FRAC : 1;
-    localparam integer EXT_W   = (FRAC > D_W) ? FRAC : D_W;   // d zero-extended to hold the whole fraction
-
-    (* rom_style = "block" *) reg [15:0] table_rom [0:255];
-    initial $readmemh(TABLE, table_rom);
-
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [EXT_W-1:0]   dz = {{(EXT_W-D_W){1'b0}}, d};
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [7:0]         index;
-    wire [WHOLE_W-1:0] whole;
-    generate
-        if (FRAC >= 8) begin : g_index_top
-            assign index = dz[FRAC-1 -: 8];
-        end else if (FRAC > 0) begin : g_index_fill
-            assign index = {dz[FRAC-1:0], {(8-FRAC){1'b0}}};
-        end else begin : g_index_zero
-            assign index = 8'd0;
-        end
-        if (D_W > FRAC) begin : g_whole
-            assign whole = d[D_W-1:FRAC];
-        end else begin : g_no_whole
-            assign whole = 1'b0;
-        end
-    endgenerate
-    // shifts of 16 and more give 0: saturate the shift at 16
-    wire [4:0] shift;
-    generate
-        if (WHOLE_W > 4) begin : g_shift_sat
-            assign shift = (|whole[WHOLE_W-1:4]) ? 5'd16 : {1'b0, whole[3:0]};
-        end else begin : g_shift_small
-            assign shift = {{(5-WHOLE_W){1'b0}}, whole};
-        end
-    endgenerate
-
-    reg [15:0] mant1;
-    reg [4:0]  shift1;
-    reg [15:0] e2;
-    always @(posedge clk) begin
-        if (en) begin
-            mant1  <= table_rom[index];
-            shift1 <= shift;
-            e2     <= mant1 >> shift1;
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (LANES < 1) begin
+            $error("hwmoe_exp2: LANES = %0d, need at least one lane", LANES);
+            $finish;
         end
     end
-    assign e = e2;
+
+    wire advance;
+    hwmoe_pipe_valid #(.LATENCY(2)) u_valid (
+        .clk(clk), .rst(rst), .x_tvalid(x_tvalid), .x_tready(x_tready), .y_tvalid(y_tvalid), .y_tready(y_tready),
+        .advance(advance)
+    );
+
+    genvar i;
+    generate
+        for (i = 0; i < LANES; i = i + 1) begin : g_lane
+            hwmoe_exp2_lane #(.D_W(D_W), .FRAC(FRAC), .TABLE(TABLE)) u_lane (
+                .clk(clk), .en(advance), .d(x_tdata[i*D_W +: D_W]), .e(y_tdata[i*16 +: 16])
+            );
+        end
+    endgenerate
 endmodule
 `default_nettype wire

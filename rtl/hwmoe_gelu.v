@@ -35,15 +35,30 @@ module hwmoe_gelu #(
     output wire                   y_tvalid,
     input  wire                   y_tready
 );
-    reg [2:0] stage_valid;
-    wire advance = !stage_valid[2] || y_tready;
-    assign x_tready = advance;
-    assign y_tvalid = stage_valid[2];
-
-    always @(posedge clk) begin
-        if (rst) stage_valid <= 3'b000;
-        else if (advance) stage_valid <= {stage_valid[1:0], x_tvalid};
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (LANES < 1) begin
+            $error("hwmoe_gelu: LANES = %0d, need at least one lane", LANES);
+            $finish;
+        end
+        if (IN_W < 2 || OUT_W < 2) begin
+            $error("hwmoe_gelu: IN_W = %0d, OUT_W = %0d: words need at least 2 bits", IN_W, OUT_W);
+            $finish;
+        end
+        if (IN_FRAC < 0 || OUT_FRAC < 0) begin
+            $error("hwmoe_gelu: IN_FRAC = %0d, OUT_FRAC = %0d: negative fractional bits", IN_FRAC, OUT_FRAC);
+            $finish;
+        end
+        if (ENTRIES < 1) begin
+            $error("hwmoe_gelu: ENTRIES = %0d, the table needs at least one interval", ENTRIES);
+            $finish;
+        end
     end
+    wire advance;
+    hwmoe_pipe_valid #(.LATENCY(3)) u_valid (
+        .clk(clk), .rst(rst), .x_tvalid(x_tvalid), .x_tready(x_tready), .y_tvalid(y_tvalid), .y_tready(y_tready),
+        .advance(advance)
+    );
 
     genvar i;
     generate

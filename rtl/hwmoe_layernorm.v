@@ -5,7 +5,7 @@
 //   table (hwmoe_rsqrt); n = sat(round((x - mean) * r / 2^shift)) in the NORM_W-bit norm format (its
 //   fraction depends on dim); y = requant(n * gamma + beta, OUT_W/OUT_FRAC) with AP_RND and AP_SAT.
 //
-// Organisation: three decoupled stages around NBUF row buffers (block RAM, NBUF * ceil(DIM/LANES) beats of
+// Organisation: three decoupled stages around NBUF row buffers (block RAM, NBUF * ceil(MAX_DIM/LANES) beats of
 // LANES words).  Stage A writes an incoming row into a free buffer while accumulating its sums; stage B (a
 // free-running pipeline) turns the sums into mean, r and the row shift; stage C reads the buffered row
 // back and streams the normalised row out.  Rows overlap: row i+1 (and i+2, ...) arrive while row i is
@@ -13,7 +13,7 @@
 //
 // Parameters
 //   LANES    : words per beat on the x, p (2x) and y streams
-//   DIM      : largest row length (runtime `dim` <= DIM, LANES <= DIM, DIM < 2^20)
+//   MAX_DIM  : largest row length (runtime `dim` <= MAX_DIM, LANES <= MAX_DIM, MAX_DIM < 2^20)
 //   X_W      : input word width (signed); only the widths matter for the datapath, not the input fraction
 //   P_W      : gamma/beta width (signed); P_FRAC their fractional bits
 //   OUT_W    : output width (signed); OUT_FRAC its fractional bits
@@ -23,7 +23,7 @@
 //   NBUF     : row buffers (power of two >= 2; 4 keeps the stream busy for rows of >= 8 beats)
 //   RSQRT    : $readmemh file of hwmoe.kernels.tables.rsqrt_table() (512 x 16 bits)
 //
-// Control inputs (held from reset): dim (row length, 1..DIM), tokens (rows per layer, >= 1).
+// Control inputs (held from reset): dim (row length, 1..MAX_DIM), tokens (rows per layer, >= 1).
 // Streams (valid/ready; lane i in bits [i*W +: W]):
 //   x : LANES x X_W bits per beat.  A row is ceil(dim/LANES) beats; lanes past `dim` in the last beat are
 //       ignored.  Rows follow each other.
@@ -36,7 +36,7 @@
 `default_nettype none
 module hwmoe_layernorm #(
     parameter integer LANES    = 4,
-    parameter integer DIM      = 24,
+    parameter integer MAX_DIM  = 24,
     parameter integer X_W      = 16,
     parameter integer P_W      = 16,
     parameter integer P_FRAC   = 12,
@@ -46,11 +46,13 @@ module hwmoe_layernorm #(
     parameter integer NORM_W   = 18,
     parameter integer EPS_RAW  = 0,
     parameter integer NBUF     = 4,
-    parameter         RSQRT    = "rsqrt.mem"
+    parameter         RSQRT    = "rsqrt.mem",
+    // derived (do not override)
+    parameter integer DIM_B    = $clog2(MAX_DIM + 1)
 ) (
     input  wire                       clk,
     input  wire                       rst,
-    input  wire [$clog2(DIM+1)-1:0]   dim,
+    input  wire [DIM_B-1:0]           dim,
     input  wire [15:0]                tokens,
     input  wire [LANES*X_W-1:0]       x_tdata,
     input  wire                       x_tvalid,
@@ -62,8 +64,26 @@ module hwmoe_layernorm #(
     output wire                       y_tvalid,
     input  wire                       y_tready
 );
-    localparam integer DIM_W  = $clog2(DIM + 1);
-    localparam integer BMAX   = (DIM + LANES - 1) / LANES;
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (LANES < 1 || LANES > MAX_DIM) begin
+            $error("hwmoe_layernorm: LANES = %0d with MAX_DIM = %0d: need 1 <= LANES <= MAX_DIM", LANES, MAX_DIM);
+            $finish;
+        end
+        if (MAX_DIM >= 1 << 20) begin
+            $error("hwmoe_layernorm: MAX_DIM = %0d, must be below 2^20", MAX_DIM);
+            $finish;
+        end
+        if (NBUF < 2 || (NBUF & (NBUF - 1)) != 0) begin
+            $error("hwmoe_layernorm: NBUF = %0d, must be a power of two >= 2", NBUF);
+            $finish;
+        end
+        if (STAT_W < 2 || STAT_W > 19) begin
+            $error("hwmoe_layernorm: STAT_W = %0d outside 2..19", STAT_W);
+            $finish;
+        end
+    end
+    localparam integer BMAX   = (MAX_DIM + LANES - 1) / LANES;
     localparam integer BEAT_W = $clog2(BMAX + 1);
     localparam integer NB_W   = $clog2(NBUF);
     localparam integer PTR_W  = NB_W + 1;
@@ -71,8 +91,8 @@ module hwmoe_layernorm #(
     localparam integer ADDR_W = $clog2(DEPTH);
     localparam integer PA_W   = (BMAX > 1) ? $clog2(BMAX) : 1;
     localparam integer LANE_W = $clog2(LANES + 1);
-    localparam integer SUM_W  = STAT_W + DIM_W + 1;
-    localparam integer SQ_W   = 2 * STAT_W + DIM_W;
+    localparam integer SUM_W  = STAT_W + DIM_B + 1;
+    localparam integer SQ_W   = 2 * STAT_W + DIM_B;
     localparam integer RC_W   = 25;
     localparam integer MEAN_W = STAT_W + 2;
     localparam integer E2_W   = 2 * STAT_W + 1;
@@ -83,7 +103,7 @@ module hwmoe_layernorm #(
     localparam integer DM     = (X_W > STAT_W) ? X_W - STAT_W : 0;
     localparam integer DX     = (STAT_W > X_W) ? STAT_W - X_W : 0;
     localparam integer NF_MAX = NORM_W - 2;
-    localparam integer NF_MIN = NF_MAX - (($clog2(DIM + 1) - 1) >> 1);
+    localparam integer NF_MIN = NF_MAX - ((DIM_B - 1) >> 1);
     localparam integer NF_W   = $clog2(NF_MAX + 1);
     localparam integer SMIN   = DM + 15 - NF_MAX;
     localparam integer LM     = (SMIN < 0) ? -SMIN : 0;
@@ -99,46 +119,46 @@ module hwmoe_layernorm #(
     localparam [NB_W-1:0] LAST_BUF = {NB_W{1'b1}};
 
     // ------------------------------------------------------------------ init: R = round(2^24/dim), layout
-    function automatic [DIM_W-1:0] lead_dim;
-        input [DIM_W-1:0] value;
+    function automatic [DIM_B-1:0] lead_dim;
+        input [DIM_B-1:0] value;
         integer i;
         begin
-            lead_dim = {DIM_W{1'b0}};
-            for (i = 0; i < DIM_W; i = i + 1)
-                if (value[i]) lead_dim = i[DIM_W-1:0];
+            lead_dim = {DIM_B{1'b0}};
+            for (i = 0; i < DIM_B; i = i + 1)
+                if (value[i]) lead_dim = i[DIM_B-1:0];
         end
     endfunction
 
-    localparam [DIM_W:0] LANES_D = LANES[DIM_W:0];
-    wire [25:0] div_n = 26'h2000000 | {{(26-DIM_W){1'b0}}, dim};   // round(2^24/dim) = floor((2^25+dim)/(2dim))
-    wire [DIM_W:0] div_d = {dim, 1'b0};
-    reg  [DIM_W:0] div_rem;
+    localparam [DIM_B:0] LANES_D = LANES[DIM_B:0];
+    wire [25:0] div_n = 26'h2000000 | {{(26-DIM_B){1'b0}}, dim};   // round(2^24/dim) = floor((2^25+dim)/(2dim))
+    wire [DIM_B:0] div_d = {dim, 1'b0};
+    reg  [DIM_B:0] div_rem;
     reg  [4:0] div_step;
     reg  [RC_W-1:0] div_q;
     reg  div_busy, cnt_busy, init_done;
-    wire [DIM_W+1:0] trial = {div_rem, div_n[div_step]};
-    reg  [DIM_W:0] cnt_rem;               // ends as the number of lanes used in a row's last beat
+    wire [DIM_B+1:0] trial = {div_rem, div_n[div_step]};
+    reg  [DIM_B:0] cnt_rem;               // ends as the number of lanes used in a row's last beat
     reg  [BEAT_W-1:0] beats;              // beats per row
     reg  [NF_W-1:0] nf;                   // fractional bits of the norm format for this dim
     wire [RC_W-1:0] recip = div_q;             // quotient bit 25 is always 0
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] nf_full = NF_MAX - ({{(32-DIM_W){1'b0}}, lead_dim(dim)} >> 1);   // NF_MIN..NF_MAX
+    wire [31:0] nf_full = NF_MAX - ({{(32-DIM_B){1'b0}}, lead_dim(dim)} >> 1);   // NF_MIN..NF_MAX
     /* verilator lint_on UNUSEDSIGNAL */
     wire [K2_W-1:0] k2 = {{(K2_W-NF_W){1'b0}}, nf} + K2_BASE[K2_W-1:0];
 
     always @(posedge clk) begin
         if (rst) begin
-            div_busy <= 1'b1; div_step <= 5'd25; div_rem <= {(DIM_W+1){1'b0}}; div_q <= {RC_W{1'b0}};
+            div_busy <= 1'b1; div_step <= 5'd25; div_rem <= {(DIM_B+1){1'b0}}; div_q <= {RC_W{1'b0}};
             cnt_busy <= 1'b1; cnt_rem <= {1'b0, dim}; beats <= {{(BEAT_W-1){1'b0}}, 1'b1};
             init_done <= 1'b0;
             nf <= nf_full[NF_W-1:0];
         end else begin
             if (div_busy) begin
                 if (trial >= {1'b0, div_d}) begin
-                    div_rem <= trial[DIM_W:0] - div_d;
+                    div_rem <= trial[DIM_B:0] - div_d;
                     div_q <= {div_q[RC_W-2:0], 1'b1};
                 end else begin
-                    div_rem <= trial[DIM_W:0];
+                    div_rem <= trial[DIM_B:0];
                     div_q <= {div_q[RC_W-2:0], 1'b0};
                 end
                 if (div_step == 5'd0) div_busy <= 1'b0;

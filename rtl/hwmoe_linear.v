@@ -12,10 +12,10 @@
 //   GELU            : 1 = GELU fused at the output: cast to H_W/H_FRAC, GELU into OUT_W/OUT_FRAC
 //   H_W, H_FRAC     : GELU input format (unused when GELU = 0)
 //   OUT_W, OUT_FRAC : output format
-//   MAX_TOKENS, MAX_IN, MAX_OUT : compile-time maxima of the runtime dims
+//   MAX_TOKENS, MAX_D_IN, MAX_D_OUT : compile-time maxima of the runtime dims
 //   ENTRIES, STEP_BITS, D_W, TABLE : GELU table, as hwmoe_gelu
 //
-// Control inputs (held constant from reset): tokens (1..MAX_TOKENS), d_in (1..MAX_IN), d_out (1..MAX_OUT)
+// Control inputs (held constant from reset): tokens (1..MAX_TOKENS), d_in (1..MAX_D_IN), d_out (1..MAX_D_OUT)
 //
 // Streams (lane i in bits [i*W +: W]); It = ceil(d_in/T_IN), Ot = ceil(d_out/T_OUT):
 //   x: T_IN*X_W bits/beat, tokens*It beats: token-major, each token's row in It chunks of T_IN words
@@ -45,22 +45,22 @@ module hwmoe_linear #(
     parameter integer OUT_W      = 16,
     parameter integer OUT_FRAC   = 10,
     parameter integer MAX_TOKENS = 16,
-    parameter integer MAX_IN     = 32,
-    parameter integer MAX_OUT    = 32,
+    parameter integer MAX_D_IN     = 32,
+    parameter integer MAX_D_OUT    = 32,
     parameter integer ENTRIES    = 149,
     parameter integer STEP_BITS  = 5,
     parameter integer D_W        = 16,
     parameter         TABLE      = "gelu.mem",
     // derived (do not override)
-    parameter integer TOKEN_B = $clog2(MAX_TOKENS + 1),
-    parameter integer IN_B    = $clog2(MAX_IN + 1),
-    parameter integer OUT_B   = $clog2(MAX_OUT + 1)
+    parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
+    parameter integer D_IN_B     = $clog2(MAX_D_IN + 1),
+    parameter integer D_OUT_B    = $clog2(MAX_D_OUT + 1)
 ) (
     input  wire                   clk,
     input  wire                   rst,
-    input  wire [TOKEN_B-1:0]     tokens,
-    input  wire [IN_B-1:0]        d_in,
-    input  wire [OUT_B-1:0]       d_out,
+    input  wire [TOKENS_B-1:0]    tokens,
+    input  wire [D_IN_B-1:0]      d_in,
+    input  wire [D_OUT_B-1:0]     d_out,
     input  wire [T_IN*X_W-1:0]    x_tdata,
     input  wire                   x_tvalid,
     output wire                   x_tready,
@@ -74,46 +74,69 @@ module hwmoe_linear #(
     output wire                   y_tvalid,
     input  wire                   y_tready
 );
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (T_IN < 1 || T_OUT < 1 || N_PE < 1) begin
+            $error("hwmoe_linear: T_IN = %0d, T_OUT = %0d, N_PE = %0d: each must be at least 1", T_IN, T_OUT, N_PE);
+            $finish;
+        end
+        if (MAX_TOKENS < 1 || MAX_D_IN < 1 || MAX_D_OUT < 1) begin
+            $error("hwmoe_linear: MAX_TOKENS = %0d, MAX_D_IN = %0d, MAX_D_OUT = %0d: each must be at least 1",
+                   MAX_TOKENS, MAX_D_IN, MAX_D_OUT);
+            $finish;
+        end
+        if (X_W < 2 || X_W > 32 || W_W < 2 || W_W > 32 || B_W < 2
+            || B_W > 32 || H_W < 2 || H_W > 32 || OUT_W < 2 || OUT_W > 32) begin
+            $error("hwmoe_linear: X_W = %0d, W_W = %0d, B_W = %0d, H_W = %0d, OUT_W = %0d: widths must be 2..32",
+                   X_W, W_W, B_W, H_W, OUT_W);
+            $finish;
+        end
+        if ((HAS_BIAS != 0 && HAS_BIAS != 1) || (GELU != 0 && GELU != 1)) begin
+            $error("hwmoe_linear: HAS_BIAS = %0d, GELU = %0d: each must be 0 or 1", HAS_BIAS, GELU);
+            $finish;
+        end
+    end
     // the core's derived widths (same expressions as in hwmoe_linear_core)
-    localparam integer DIM_B  = $clog2(((MAX_IN > MAX_OUT) ? MAX_IN : MAX_OUT) + ((T_IN > T_OUT) ? T_IN : T_OUT) + 1);
+    localparam integer OFF_B  = $clog2(((MAX_D_IN > MAX_D_OUT) ? MAX_D_IN : MAX_D_OUT)
+                                       + ((T_IN > T_OUT) ? T_IN : T_OUT) + 1);
     localparam integer TOK_B  = $clog2(MAX_TOKENS + N_PE + 1);
-    localparam integer MAX_IT = (MAX_IN + T_IN - 1) / T_IN;
+    localparam integer MAX_IT = (MAX_D_IN + T_IN - 1) / T_IN;
     localparam integer MAX_G  = (MAX_TOKENS + N_PE - 1) / N_PE;
     localparam integer IT_B   = (MAX_IT > 1) ? $clog2(MAX_IT) : 1;
-    localparam integer OT_B   = ((MAX_OUT + T_OUT - 1) / T_OUT > 1) ? $clog2((MAX_OUT + T_OUT - 1) / T_OUT) : 1;
+    localparam integer OT_B   = ((MAX_D_OUT + T_OUT - 1) / T_OUT > 1) ? $clog2((MAX_D_OUT + T_OUT - 1) / T_OUT) : 1;
     localparam integer G_B    = (MAX_G > 1) ? $clog2(MAX_G) : 1;
     localparam integer PE_B   = (N_PE > 1) ? $clog2(N_PE) : 1;
     localparam integer XA_B   = (MAX_G * MAX_IT > 1) ? $clog2(MAX_G * MAX_IT) : 1;
     localparam integer H_CORE_W    = (GELU != 0) ? H_W : OUT_W;
     localparam integer H_CORE_FRAC = (GELU != 0) ? H_FRAC : OUT_FRAC;
-    localparam [DIM_B-1:0] TIN_D  = T_IN[DIM_B-1:0];
-    localparam [DIM_B-1:0] TOUT_D = T_OUT[DIM_B-1:0];
+    localparam [OFF_B-1:0] TIN_D  = T_IN[OFF_B-1:0];
+    localparam [OFF_B-1:0] TOUT_D = T_OUT[OFF_B-1:0];
     localparam [XA_B-1:0]  MAXIT_X = MAX_IT[XA_B-1:0];
     localparam integer     NPE_M1 = N_PE - 1;
     localparam [PE_B-1:0]  PE_LAST = NPE_M1[PE_B-1:0];
 
-    wire [DIM_B-1:0] din_d  = {{(DIM_B-IN_B){1'b0}}, d_in};
-    wire [DIM_B-1:0] dout_d = {{(DIM_B-OUT_B){1'b0}}, d_out};
-    wire [TOK_B-1:0] ntok   = {{(TOK_B-TOKEN_B){1'b0}}, tokens};
+    wire [OFF_B-1:0] din_d  = {{(OFF_B-D_IN_B){1'b0}}, d_in};
+    wire [OFF_B-1:0] dout_d = {{(OFF_B-D_OUT_B){1'b0}}, d_out};
+    wire [TOK_B-1:0] ntok   = {{(TOK_B-TOKENS_B){1'b0}}, tokens};
 
     // ------------------------------------------------------------------ activation buffer
     reg  [PE_B-1:0]  xw_p;
     reg  [G_B-1:0]   xw_g;
     reg  [IT_B-1:0]  xw_c;
-    reg  [DIM_B-1:0] xw_coff;
+    reg  [OFF_B-1:0] xw_coff;
     reg  [TOK_B-1:0] x_tok;                 // complete tokens written
     assign x_tready = x_tok < ntok;
     wire x_fire = x_tvalid && x_tready;
     wire xw_last_c = (xw_coff + TIN_D) >= din_d;
     always @(posedge clk) begin
         if (rst) begin
-            xw_p <= {PE_B{1'b0}}; xw_g <= {G_B{1'b0}}; xw_c <= {IT_B{1'b0}}; xw_coff <= {DIM_B{1'b0}};
+            xw_p <= {PE_B{1'b0}}; xw_g <= {G_B{1'b0}}; xw_c <= {IT_B{1'b0}}; xw_coff <= {OFF_B{1'b0}};
             x_tok <= {TOK_B{1'b0}};
         end else if (x_fire) begin
             if (!xw_last_c) begin
                 xw_c <= xw_c + 1'b1; xw_coff <= xw_coff + TIN_D;
             end else begin
-                xw_c <= {IT_B{1'b0}}; xw_coff <= {DIM_B{1'b0}};
+                xw_c <= {IT_B{1'b0}}; xw_coff <= {OFF_B{1'b0}};
                 x_tok <= x_tok + 1'b1;
                 if (xw_p == PE_LAST) begin
                     xw_p <= {PE_B{1'b0}}; xw_g <= xw_g + 1'b1;
@@ -123,7 +146,7 @@ module hwmoe_linear #(
     end
     // words past d_in are stored as zero (the weights' padding is then harmless)
     wire [T_IN*X_W-1:0] x_masked;
-    hwmoe_pad_mask #(.LANES(T_IN), .W(X_W), .IDX_W(DIM_B)) u_xmask (
+    hwmoe_pad_mask #(.LANES(T_IN), .W(X_W), .IDX_W(OFF_B)) u_xmask (
         .din(x_tdata), .offset(xw_coff), .limit(din_d), .dout(x_masked));
     wire [XA_B-1:0] x_waddr = {{(XA_B-G_B){1'b0}}, xw_g} * MAXIT_X + {{(XA_B-IT_B){1'b0}}, xw_c};
 
@@ -164,7 +187,7 @@ module hwmoe_linear #(
     wire [T_OUT*OUT_W-1:0] o_data;
     hwmoe_linear_core #(
         .T_IN(T_IN), .T_OUT(T_OUT), .N_PE(N_PE), .X_W(X_W), .W_W(W_W), .B_W(B_W),
-        .MAX_TOKENS(MAX_TOKENS), .MAX_IN(MAX_IN), .MAX_OUT(MAX_OUT), .TWO_PASS(0), .HAS_BIAS(HAS_BIAS),
+        .MAX_TOKENS(MAX_TOKENS), .MAX_D_IN(MAX_D_IN), .MAX_D_OUT(MAX_D_OUT), .TWO_PASS(0), .HAS_BIAS(HAS_BIAS),
         .RD_LAT(1), .A_ACC_FRAC(X_FRAC + W_FRAC), .A_B_FRAC(B_FRAC), .A_H_W(H_CORE_W), .A_H_FRAC(H_CORE_FRAC),
         .A_GELU(GELU), .A_O_W(OUT_W), .A_O_FRAC(OUT_FRAC),
         .B_ACC_FRAC(X_FRAC + W_FRAC), .B_B_FRAC(B_FRAC), .B_H_W(OUT_W), .B_H_FRAC(OUT_FRAC), .O_W(OUT_W),
@@ -181,12 +204,12 @@ module hwmoe_linear #(
     );
 
     // output words past d_out are 0
-    wire [DIM_B-1:0] y_obase = {{(DIM_B-OT_B){1'b0}}, o_ot} * TOUT_D;
+    wire [OFF_B-1:0] y_obase = {{(OFF_B-OT_B){1'b0}}, o_ot} * TOUT_D;
     genvar go;
     generate
         for (go = 0; go < T_OUT; go = go + 1) begin : g_ymask
             localparam integer LO = go;
-            localparam [DIM_B-1:0] LOD = LO[DIM_B-1:0];
+            localparam [OFF_B-1:0] LOD = LO[OFF_B-1:0];
             assign y_tdata[go*OUT_W +: OUT_W] = ((y_obase + LOD) < dout_d) ? o_data[go*OUT_W +: OUT_W]
                                                                          : {OUT_W{1'b0}};
         end

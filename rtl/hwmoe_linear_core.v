@@ -15,7 +15,7 @@
 // Parameters
 //   T_IN, T_OUT   : input chunk and output block of the weight tile; N_PE : position lanes sharing the tile
 //   X_W, W_W, B_W : activation, weight, bias widths (signed)
-//   MAX_TOKENS    : most positions in a pass; MAX_IN, MAX_OUT : largest in / out dims over both passes
+//   MAX_TOKENS    : most positions in a pass; MAX_D_IN, MAX_D_OUT : largest in / out dims over both passes
 //   TWO_PASS      : 0 = single pass A per job, 1 = pass A then pass B per job
 //   HAS_BIAS      : 1 = a bias word per output (b stream), 0 = no bias (b stream unused)
 //   RD_LAT        : cycles from rd_en to rd_data (the wrapper's activation read latency, >= 1)
@@ -26,7 +26,7 @@
 //   ENTRIES, STEP_BITS, D_W, TABLE : GELU table (see hwmoe_gelu)
 //
 // Interface
-//   a_in/a_out, b_in/b_out : runtime dims of passes A and B (<= MAX_IN / MAX_OUT)
+//   a_in/a_out, b_in/b_out : runtime dims of passes A and B (<= MAX_D_IN / MAX_D_OUT)
 //   job_valid/job_n/job_take : a job of job_n (>= 1) positions is taken when job_take is high
 //   iss_pass, iss_need, src_ok : the issuer wants positions [0, iss_need) of pass iss_pass available
 //   rd_en, rd_pass, rd_g, rd_c : read lane p's position rd_g*N_PE+p, chunk rd_c (T_IN words); the wrapper
@@ -46,8 +46,8 @@ module hwmoe_linear_core #(
     parameter integer W_W        = 16,
     parameter integer B_W        = 16,
     parameter integer MAX_TOKENS = 16,
-    parameter integer MAX_IN     = 32,
-    parameter integer MAX_OUT    = 32,
+    parameter integer MAX_D_IN     = 32,
+    parameter integer MAX_D_OUT    = 32,
     parameter integer TWO_PASS   = 0,
     parameter integer HAS_BIAS   = 1,
     parameter integer RD_LAT     = 1,
@@ -68,19 +68,20 @@ module hwmoe_linear_core #(
     parameter integer D_W        = 16,
     parameter         TABLE      = "gelu.mem",
     // derived (do not override)
-    parameter integer DIM_B = $clog2(((MAX_IN > MAX_OUT) ? MAX_IN : MAX_OUT) + ((T_IN > T_OUT) ? T_IN : T_OUT) + 1),
+    parameter integer OFF_B = $clog2(((MAX_D_IN > MAX_D_OUT) ? MAX_D_IN : MAX_D_OUT)
+                                     + ((T_IN > T_OUT) ? T_IN : T_OUT) + 1),
     parameter integer TOK_B = $clog2(MAX_TOKENS + N_PE + 1),
-    parameter integer IT_B  = ((MAX_IN + T_IN - 1) / T_IN > 1) ? $clog2((MAX_IN + T_IN - 1) / T_IN) : 1,
-    parameter integer OT_B  = ((MAX_OUT + T_OUT - 1) / T_OUT > 1) ? $clog2((MAX_OUT + T_OUT - 1) / T_OUT) : 1,
+    parameter integer IT_B  = ((MAX_D_IN + T_IN - 1) / T_IN > 1) ? $clog2((MAX_D_IN + T_IN - 1) / T_IN) : 1,
+    parameter integer OT_B  = ((MAX_D_OUT + T_OUT - 1) / T_OUT > 1) ? $clog2((MAX_D_OUT + T_OUT - 1) / T_OUT) : 1,
     parameter integer G_B   = ((MAX_TOKENS + N_PE - 1) / N_PE > 1) ? $clog2((MAX_TOKENS + N_PE - 1) / N_PE) : 1,
     parameter integer PE_B  = (N_PE > 1) ? $clog2(N_PE) : 1
 ) (
     input  wire                       clk,
     input  wire                       rst,
-    input  wire [DIM_B-1:0]           a_in,
-    input  wire [DIM_B-1:0]           a_out,
-    input  wire [DIM_B-1:0]           b_in,
-    input  wire [DIM_B-1:0]           b_out,
+    input  wire [OFF_B-1:0]           a_in,
+    input  wire [OFF_B-1:0]           a_out,
+    input  wire [OFF_B-1:0]           b_in,
+    input  wire [OFF_B-1:0]           b_out,
     input  wire                       job_valid,
     input  wire [TOK_B-1:0]           job_n,
     output wire                       job_take,
@@ -107,16 +108,27 @@ module hwmoe_linear_core #(
     output wire [PE_B-1:0]            o_p,
     output wire [T_OUT*O_W-1:0]       o_data
 );
-    localparam integer MAX_IT = (MAX_IN + T_IN - 1) / T_IN;
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (TWO_PASS != 0 && TWO_PASS != 1) begin
+            $error("hwmoe_linear_core: TWO_PASS = %0d must be 0 or 1", TWO_PASS);
+            $finish;
+        end
+        if (RD_LAT < 1) begin
+            $error("hwmoe_linear_core: RD_LAT = %0d, the activation read takes at least one cycle", RD_LAT);
+            $finish;
+        end
+    end
+    localparam integer MAX_IT = (MAX_D_IN + T_IN - 1) / T_IN;
     localparam integer TR_B   = (T_OUT > 1) ? $clog2(T_OUT) : 1;
     localparam integer NV_B   = $clog2(N_PE + 1);
     localparam integer PROD_W = X_W + W_W;
     localparam integer ACC_W  = PROD_W + $clog2(MAX_IT * T_IN);
     localparam integer SD     = RD_LAT + 2;                 // issue -> accumulate stage
     localparam integer WA_B   = $clog2(2 * MAX_IT);
-    localparam [DIM_B-1:0] TIN_D  = T_IN[DIM_B-1:0];
-    localparam [DIM_B-1:0] TOUT_D = T_OUT[DIM_B-1:0];
-    localparam [DIM_B-1:0] ONE_D  = {{(DIM_B-1){1'b0}}, 1'b1};
+    localparam [OFF_B-1:0] TIN_D  = T_IN[OFF_B-1:0];
+    localparam [OFF_B-1:0] TOUT_D = T_OUT[OFF_B-1:0];
+    localparam [OFF_B-1:0] ONE_D  = {{(OFF_B-1){1'b0}}, 1'b1};
     localparam [WA_B-1:0]  MAXIT_A = MAX_IT[WA_B-1:0];
     localparam [TOK_B-1:0] NPE_T  = N_PE[TOK_B-1:0];
     localparam integer     TLAST  = T_OUT - 1;
@@ -127,10 +139,10 @@ module hwmoe_linear_core #(
     reg              l_half, l_pass, l_done;
     reg [TR_B-1:0]   l_r;
     reg [IT_B-1:0]   l_c;
-    reg [DIM_B-1:0]  l_coff, l_obase;
-    wire [DIM_B-1:0] l_in  = l_pass ? b_in : a_in;
-    wire [DIM_B-1:0] l_out = l_pass ? b_out : a_out;
-    wire [DIM_B-1:0] l_row = l_obase + {{(DIM_B-TR_B){1'b0}}, l_r};
+    reg [OFF_B-1:0]  l_coff, l_obase;
+    wire [OFF_B-1:0] l_in  = l_pass ? b_in : a_in;
+    wire [OFF_B-1:0] l_out = l_pass ? b_out : a_out;
+    wire [OFF_B-1:0] l_row = l_obase + {{(OFF_B-TR_B){1'b0}}, l_r};
     wire l_last_c   = (l_coff + TIN_D) >= l_in;
     wire l_last_row = (l_r == RLAST) || ((l_row + ONE_D) >= l_out);
     wire l_last_blk = (l_obase + TOUT_D) >= l_out;
@@ -143,14 +155,14 @@ module hwmoe_linear_core #(
     always @(posedge clk) begin
         if (rst) begin
             w_full <= 2'b00; l_half <= 1'b0; l_pass <= 1'b0; l_done <= 1'b0;
-            l_r <= {TR_B{1'b0}}; l_c <= {IT_B{1'b0}}; l_coff <= {DIM_B{1'b0}}; l_obase <= {DIM_B{1'b0}};
+            l_r <= {TR_B{1'b0}}; l_c <= {IT_B{1'b0}}; l_coff <= {OFF_B{1'b0}}; l_obase <= {OFF_B{1'b0}};
         end else begin
             if (w_clear) w_full[w_clear_half] <= 1'b0;
             if (w_fire) begin
                 if (!l_last_c) begin
                     l_c <= l_c + 1'b1; l_coff <= l_coff + TIN_D;
                 end else begin
-                    l_c <= {IT_B{1'b0}}; l_coff <= {DIM_B{1'b0}};
+                    l_c <= {IT_B{1'b0}}; l_coff <= {OFF_B{1'b0}};
                     if (!l_last_row) l_r <= l_r + 1'b1;
                     else begin
                         l_r <= {TR_B{1'b0}};
@@ -158,7 +170,7 @@ module hwmoe_linear_core #(
                         l_half <= !l_half;
                         if (!l_last_blk) l_obase <= l_obase + TOUT_D;
                         else begin
-                            l_obase <= {DIM_B{1'b0}};
+                            l_obase <= {OFF_B{1'b0}};
                             if (TWO_PASS != 0) l_pass <= !l_pass;
                             else l_done <= 1'b1;
                         end
@@ -187,9 +199,9 @@ module hwmoe_linear_core #(
     // ------------------------------------------------------------------ bias loader (2 slots, one per block)
     reg [1:0]              b_full;
     reg                    bl_slot, bl_pass, bl_done;
-    reg [DIM_B-1:0]        bl_obase;
+    reg [OFF_B-1:0]        bl_obase;
     reg [T_OUT*B_W-1:0]    bias_mem [0:1];
-    wire [DIM_B-1:0] bl_out = bl_pass ? b_out : a_out;
+    wire [OFF_B-1:0] bl_out = bl_pass ? b_out : a_out;
     wire bl_last_blk = (bl_obase + TOUT_D) >= bl_out;
     assign b_tready = (HAS_BIAS != 0) && !b_full[bl_slot] && !bl_done;
     wire b_fire = b_tvalid && b_tready;
@@ -198,7 +210,7 @@ module hwmoe_linear_core #(
 
     always @(posedge clk) begin
         if (rst) begin
-            b_full <= 2'b00; bl_slot <= 1'b0; bl_pass <= 1'b0; bl_done <= 1'b0; bl_obase <= {DIM_B{1'b0}};
+            b_full <= 2'b00; bl_slot <= 1'b0; bl_pass <= 1'b0; bl_done <= 1'b0; bl_obase <= {OFF_B{1'b0}};
         end else begin
             if (b_release) b_full[b_release_slot] <= 1'b0;
             if (b_fire) begin
@@ -206,7 +218,7 @@ module hwmoe_linear_core #(
                 bl_slot <= !bl_slot;
                 if (!bl_last_blk) bl_obase <= bl_obase + TOUT_D;
                 else begin
-                    bl_obase <= {DIM_B{1'b0}};
+                    bl_obase <= {OFF_B{1'b0}};
                     if (TWO_PASS != 0) bl_pass <= !bl_pass;
                     else bl_done <= 1'b1;
                 end
@@ -223,10 +235,10 @@ module hwmoe_linear_core #(
     reg [G_B-1:0]    i_g;
     reg [IT_B-1:0]   i_c;
     reg [OT_B-1:0]   i_ot;
-    reg [DIM_B-1:0]  i_coff, i_obase;
+    reg [OFF_B-1:0]  i_coff, i_obase;
     reg [1:0]        outstanding;            // groups issued to completion and not yet drained from hold
-    wire [DIM_B-1:0] i_in  = i_pass ? b_in : a_in;
-    wire [DIM_B-1:0] i_out = i_pass ? b_out : a_out;
+    wire [OFF_B-1:0] i_in  = i_pass ? b_in : a_in;
+    wire [OFF_B-1:0] i_out = i_pass ? b_out : a_out;
     wire i_last_c = (i_coff + TIN_D) >= i_in;
     wire i_last_g = (i_jb + NPE_T) >= i_n;
     wire i_last_b = (i_obase + TOUT_D) >= i_out;
@@ -249,7 +261,7 @@ module hwmoe_linear_core #(
         if (rst) begin
             i_act <= 1'b0; i_pass <= 1'b0; i_half <= 1'b0; i_bslot <= 1'b0;
             i_n <= {TOK_B{1'b0}}; i_jb <= {TOK_B{1'b0}}; i_g <= {G_B{1'b0}}; i_c <= {IT_B{1'b0}};
-            i_ot <= {OT_B{1'b0}}; i_coff <= {DIM_B{1'b0}}; i_obase <= {DIM_B{1'b0}};
+            i_ot <= {OT_B{1'b0}}; i_coff <= {OFF_B{1'b0}}; i_obase <= {OFF_B{1'b0}};
             outstanding <= 2'd0;
         end else begin
             outstanding <= outstanding + ((go && i_last_c) ? 2'd1 : 2'd0) - (drain ? 2'd1 : 2'd0);
@@ -260,7 +272,7 @@ module hwmoe_linear_core #(
                 if (!i_last_c) begin
                     i_c <= i_c + 1'b1; i_coff <= i_coff + TIN_D;
                 end else begin
-                    i_c <= {IT_B{1'b0}}; i_coff <= {DIM_B{1'b0}};
+                    i_c <= {IT_B{1'b0}}; i_coff <= {OFF_B{1'b0}};
                     if (!i_last_g) begin
                         i_g <= i_g + 1'b1; i_jb <= i_jb + NPE_T;
                     end else begin
@@ -269,7 +281,7 @@ module hwmoe_linear_core #(
                         if (!i_last_b) begin
                             i_ot <= i_ot + 1'b1; i_obase <= i_obase + TOUT_D;
                         end else begin
-                            i_ot <= {OT_B{1'b0}}; i_obase <= {DIM_B{1'b0}};
+                            i_ot <= {OT_B{1'b0}}; i_obase <= {OFF_B{1'b0}};
                             if (TWO_PASS != 0 && !i_pass) i_pass <= 1'b1;
                             else i_act <= 1'b0;
                         end

@@ -21,10 +21,10 @@
 //   H_W, H_FRAC     : first linear's output (GELU input);  A_W, A_FRAC : GELU output
 //   E_W, E_FRAC     : expert output;  OUT_W, OUT_FRAC : layer output
 //   EXPERTS, TOP_K  : experts and experts per token
-//   MAX_TOKENS, MAX_DIM, MAX_HID : compile-time maxima of the runtime dims
+//   MAX_TOKENS, MAX_DIM, MAX_HIDDEN : compile-time maxima of the runtime dims
 //   ENTRIES, STEP_BITS, D_W, TABLE : GELU table (as hwmoe_gelu)
 //
-// Control inputs (constant from reset): tokens (1..MAX_TOKENS), dim (1..MAX_DIM), hidden (1..MAX_HID)
+// Control inputs (constant from reset): tokens (1..MAX_TOKENS), dim (1..MAX_DIM), hidden (1..MAX_HIDDEN)
 //
 // Streams (lane i in bits [i*W +: W]); Dt = ceil(dim/T), Ht = ceil(hidden/T):
 //   x    : T*X_W bits/beat, tokens*Dt beats, token-major, rows padded to Dt chunks (padding ignored)
@@ -59,22 +59,22 @@ module hwmoe_moe #(
     parameter integer TOP_K      = 2,
     parameter integer MAX_TOKENS = 16,
     parameter integer MAX_DIM    = 16,
-    parameter integer MAX_HID    = 32,
+    parameter integer MAX_HIDDEN = 32,
     parameter integer ENTRIES    = 149,
     parameter integer STEP_BITS  = 5,
     parameter integer D_W        = 16,
     parameter         TABLE      = "gelu.mem",
     // derived (do not override)
-    parameter integer TOKEN_B = $clog2(MAX_TOKENS + 1),
-    parameter integer DIMC_B  = $clog2(MAX_DIM + 1),
-    parameter integer HIDC_B  = $clog2(MAX_HID + 1),
-    parameter integer IDX_W   = (EXPERTS > 1) ? $clog2(EXPERTS) : 1
+    parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
+    parameter integer DIM_B      = $clog2(MAX_DIM + 1),
+    parameter integer HIDDEN_B   = $clog2(MAX_HIDDEN + 1),
+    parameter integer IDX_W      = (EXPERTS > 1) ? $clog2(EXPERTS) : 1
 ) (
     input  wire                    clk,
     input  wire                    rst,
-    input  wire [TOKEN_B-1:0]      tokens,
-    input  wire [DIMC_B-1:0]       dim,
-    input  wire [HIDC_B-1:0]       hidden,
+    input  wire [TOKENS_B-1:0]     tokens,
+    input  wire [DIM_B-1:0]        dim,
+    input  wire [HIDDEN_B-1:0]     hidden,
     input  wire [T*X_W-1:0]        x_tdata,
     input  wire                    x_tvalid,
     output wire                    x_tready,
@@ -97,13 +97,29 @@ module hwmoe_moe #(
     output wire                    wreq_tvalid,
     input  wire                    wreq_tready
 );
-    localparam integer MAXD   = (MAX_DIM > MAX_HID) ? MAX_DIM : MAX_HID;
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (T < 1 || N_PE < 1) begin
+            $error("hwmoe_moe: T = %0d, N_PE = %0d: each must be at least 1", T, N_PE);
+            $finish;
+        end
+        if (TOP_K < 1 || TOP_K > EXPERTS) begin
+            $error("hwmoe_moe: TOP_K = %0d with EXPERTS = %0d: need 1 <= TOP_K <= EXPERTS", TOP_K, EXPERTS);
+            $finish;
+        end
+        if (MAX_TOKENS < 1 || MAX_DIM < 1 || MAX_HIDDEN < 1) begin
+            $error("hwmoe_moe: MAX_TOKENS = %0d, MAX_DIM = %0d, MAX_HIDDEN = %0d: each must be at least 1",
+                   MAX_TOKENS, MAX_DIM, MAX_HIDDEN);
+            $finish;
+        end
+    end
+    localparam integer MAXD   = (MAX_DIM > MAX_HIDDEN) ? MAX_DIM : MAX_HIDDEN;
     localparam integer MX_W   = (X_W > A_W) ? X_W : A_W;          // MAC activation operand
     localparam integer O_W    = (A_W > E_W) ? A_W : E_W;
     localparam integer ACC2_W = E_W + 17 + $clog2(TOP_K + 1);     // sum over the token's experts of y * gate
     localparam integer EXP_B  = $clog2(EXPERTS + 1);
     // the core's derived widths (same expressions as in hwmoe_linear_core, T_IN = T_OUT = T)
-    localparam integer DIM_B  = $clog2(MAXD + T + 1);
+    localparam integer OFF_B  = $clog2(MAXD + T + 1);
     localparam integer TOK_B  = $clog2(MAX_TOKENS + N_PE + 1);
     localparam integer MAX_T  = (MAXD + T - 1) / T;
     localparam integer MAX_G  = (MAX_TOKENS + N_PE - 1) / N_PE;
@@ -111,13 +127,13 @@ module hwmoe_moe #(
     localparam integer G_B    = (MAX_G > 1) ? $clog2(MAX_G) : 1;
     localparam integer PE_B   = (N_PE > 1) ? $clog2(N_PE) : 1;
     localparam integer MAX_DT = (MAX_DIM + T - 1) / T;
-    localparam integer MAX_HT = (MAX_HID + T - 1) / T;
+    localparam integer MAX_HT = (MAX_HIDDEN + T - 1) / T;
     localparam integer TK_B   = (MAX_TOKENS > 1) ? $clog2(MAX_TOKENS) : 1;   // a token number
     localparam integer XA_B0  = (MAX_TOKENS * MAX_DT > 1) ? $clog2(MAX_TOKENS * MAX_DT) : 1;
     localparam integer XA_B   = (XA_B0 > TOK_B) ? XA_B0 : TOK_B;        // token counters index it too
     localparam integer HA_B   = (MAX_G * MAX_HT > 1) ? $clog2(MAX_G * MAX_HT) : 1;
     localparam integer QA_B   = $clog2(2 * MAX_G);
-    localparam [DIM_B-1:0] T_D     = T[DIM_B-1:0];
+    localparam [OFF_B-1:0] T_D     = T[OFF_B-1:0];
     localparam [XA_B-1:0]  MAXDT_X = MAX_DT[XA_B-1:0];
     localparam [HA_B-1:0]  MAXHT_H = MAX_HT[HA_B-1:0];
     localparam [QA_B-1:0]  MAXG_Q  = MAX_G[QA_B-1:0];
@@ -125,31 +141,31 @@ module hwmoe_moe #(
     localparam integer     NPE_M1  = N_PE - 1;
     localparam [PE_B-1:0]  PE_LAST = NPE_M1[PE_B-1:0];
 
-    wire [DIM_B-1:0] dim_d = {{(DIM_B-DIMC_B){1'b0}}, dim};
-    wire [DIM_B-1:0] hid_d = {{(DIM_B-HIDC_B){1'b0}}, hidden};
-    wire [TOK_B-1:0] ntok  = {{(TOK_B-TOKEN_B){1'b0}}, tokens};
+    wire [OFF_B-1:0] dim_d = {{(OFF_B-DIM_B){1'b0}}, dim};
+    wire [OFF_B-1:0] hid_d = {{(OFF_B-HIDDEN_B){1'b0}}, hidden};
+    wire [TOK_B-1:0] ntok  = {{(TOK_B-TOKENS_B){1'b0}}, tokens};
 
     // ------------------------------------------------------------------ activations (one copy per lane)
     reg  [TOK_B-1:0] xt;                     // complete tokens written
     reg  [IT_B-1:0]  xc;
-    reg  [DIM_B-1:0] xcoff;
+    reg  [OFF_B-1:0] xcoff;
     assign x_tready = xt < ntok;
     wire x_fire = x_tvalid && x_tready;
     wire x_done = !x_tready;
     wire xw_last_c = (xcoff + T_D) >= dim_d;
     always @(posedge clk) begin
         if (rst) begin
-            xt <= {TOK_B{1'b0}}; xc <= {IT_B{1'b0}}; xcoff <= {DIM_B{1'b0}};
+            xt <= {TOK_B{1'b0}}; xc <= {IT_B{1'b0}}; xcoff <= {OFF_B{1'b0}};
         end else if (x_fire) begin
             if (!xw_last_c) begin
                 xc <= xc + 1'b1; xcoff <= xcoff + T_D;
             end else begin
-                xc <= {IT_B{1'b0}}; xcoff <= {DIM_B{1'b0}}; xt <= xt + 1'b1;
+                xc <= {IT_B{1'b0}}; xcoff <= {OFF_B{1'b0}}; xt <= xt + 1'b1;
             end
         end
     end
     wire [T*X_W-1:0] x_masked;
-    hwmoe_pad_mask #(.LANES(T), .W(X_W), .IDX_W(DIM_B)) u_xmask (
+    hwmoe_pad_mask #(.LANES(T), .W(X_W), .IDX_W(OFF_B)) u_xmask (
         .din(x_tdata), .offset(xcoff), .limit(dim_d), .dout(x_masked));
     wire [XA_B-1:0] x_waddr = {{(XA_B-TOK_B){1'b0}}, xt} * MAXDT_X + {{(XA_B-IT_B){1'b0}}, xc};
 
@@ -280,7 +296,7 @@ module hwmoe_moe #(
     wire [HA_B-1:0] h_raddr = {{(HA_B-G_B){1'b0}}, rd_g} * MAXHT_H + {{(HA_B-IT_B){1'b0}}, rd_c};
     wire [HA_B-1:0] h_waddr = {{(HA_B-G_B){1'b0}}, o_g} * MAXHT_H + {{(HA_B-IT_B){1'b0}}, o_ot};
     wire h_we = o_valid && !o_pass;
-    wire [DIM_B-1:0] o_obase = {{(DIM_B-IT_B){1'b0}}, o_ot} * T_D;
+    wire [OFF_B-1:0] o_obase = {{(OFF_B-IT_B){1'b0}}, o_ot} * T_D;
     wire [T*A_W-1:0] h_lanes, h_wdata;          // the GELU outputs: the low A_W bits of each O_W lane
     genvar gi;
     generate
@@ -288,7 +304,7 @@ module hwmoe_moe #(
             assign h_lanes[gi*A_W +: A_W] = o_data[gi*O_W +: A_W];
         end
     endgenerate
-    hwmoe_pad_mask #(.LANES(T), .W(A_W), .IDX_W(DIM_B)) u_hmask (
+    hwmoe_pad_mask #(.LANES(T), .W(A_W), .IDX_W(OFF_B)) u_hmask (
         .din(h_lanes), .offset(o_obase), .limit(hid_d), .dout(h_wdata));
     always @(posedge clk) begin
         rd_c1 <= rd_c; rd_pass1 <= rd_pass; rd_pass2 <= rd_pass1;
@@ -350,7 +366,7 @@ module hwmoe_moe #(
     reg  clear_done;
     hwmoe_linear_core #(
         .T_IN(T), .T_OUT(T), .N_PE(N_PE), .X_W(MX_W), .W_W(W_W), .B_W(B_W),
-        .MAX_TOKENS(MAX_TOKENS), .MAX_IN(MAXD), .MAX_OUT(MAXD), .TWO_PASS(1), .HAS_BIAS(1), .RD_LAT(2),
+        .MAX_TOKENS(MAX_TOKENS), .MAX_D_IN(MAXD), .MAX_D_OUT(MAXD), .TWO_PASS(1), .HAS_BIAS(1), .RD_LAT(2),
         .A_ACC_FRAC(X_FRAC + W1_FRAC), .A_B_FRAC(B1_FRAC), .A_H_W(H_W), .A_H_FRAC(H_FRAC), .A_GELU(1),
         .A_O_W(A_W), .A_O_FRAC(A_FRAC),
         .B_ACC_FRAC(A_FRAC + W2_FRAC), .B_B_FRAC(B2_FRAC), .B_H_W(E_W), .B_H_FRAC(E_FRAC), .O_W(O_W),
@@ -407,17 +423,17 @@ module hwmoe_moe #(
     // accumulator memory: cleared after reset, read-modify-written per expert, read out at the end
     reg  [TOK_B-1:0] ct;
     reg  [IT_B-1:0]  cc;
-    reg  [DIM_B-1:0] ccoff;
+    reg  [OFF_B-1:0] ccoff;
     wire c_last_c = (ccoff + T_D) >= dim_d;
     wire [XA_B-1:0] c_addr = {{(XA_B-TOK_B){1'b0}}, ct} * MAXDT_X + {{(XA_B-IT_B){1'b0}}, cc};
     always @(posedge clk) begin
         if (rst) begin
-            ct <= {TOK_B{1'b0}}; cc <= {IT_B{1'b0}}; ccoff <= {DIM_B{1'b0}}; clear_done <= 1'b0;
+            ct <= {TOK_B{1'b0}}; cc <= {IT_B{1'b0}}; ccoff <= {OFF_B{1'b0}}; clear_done <= 1'b0;
         end else if (!clear_done) begin
             if (!c_last_c) begin
                 cc <= cc + 1'b1; ccoff <= ccoff + T_D;
             end else begin
-                cc <= {IT_B{1'b0}}; ccoff <= {DIM_B{1'b0}}; ct <= ct + 1'b1;
+                cc <= {IT_B{1'b0}}; ccoff <= {OFF_B{1'b0}}; ct <= ct + 1'b1;
                 if (ct + 1'b1 == ntok) clear_done <= 1'b1;
             end
         end
@@ -427,7 +443,7 @@ module hwmoe_moe #(
     reg              ro_act, ro_end, ro_inflight;
     reg  [TOK_B-1:0] rt;
     reg  [IT_B-1:0]  rc;
-    reg  [DIM_B-1:0] rcoff, rcoff1;
+    reg  [OFF_B-1:0] rcoff, rcoff1;
     reg  [2:0]       f_cnt;
     reg  [1:0]       f_rd, f_wr;
     reg  [T*OUT_W-1:0] fifo [0:3];
@@ -438,7 +454,7 @@ module hwmoe_moe #(
     always @(posedge clk) begin
         if (rst) begin
             ro_act <= 1'b0; ro_end <= 1'b0; ro_inflight <= 1'b0; rt <= {TOK_B{1'b0}}; rc <= {IT_B{1'b0}};
-            rcoff <= {DIM_B{1'b0}}; f_cnt <= 3'd0; f_rd <= 2'd0; f_wr <= 2'd0;
+            rcoff <= {OFF_B{1'b0}}; f_cnt <= 3'd0; f_rd <= 2'd0; f_wr <= 2'd0;
         end else begin
             if (scan_done && q_busy == 2'b00 && clear_done) ro_act <= 1'b1;
             ro_inflight <= ro_issue;
@@ -446,7 +462,7 @@ module hwmoe_moe #(
                 if (!ro_last_c) begin
                     rc <= rc + 1'b1; rcoff <= rcoff + T_D;
                 end else begin
-                    rc <= {IT_B{1'b0}}; rcoff <= {DIM_B{1'b0}}; rt <= rt + 1'b1;
+                    rc <= {IT_B{1'b0}}; rcoff <= {OFF_B{1'b0}}; rt <= rt + 1'b1;
                     if (rt + 1'b1 == ntok) ro_end <= 1'b1;
                 end
             end
@@ -477,7 +493,7 @@ module hwmoe_moe #(
     generate
         for (gi = 0; gi < T; gi = gi + 1) begin : g_out
             localparam integer LI = gi;
-            localparam [DIM_B-1:0] LID = LI[DIM_B-1:0];
+            localparam [OFF_B-1:0] LID = LI[OFF_B-1:0];
             wire signed [OUT_W-1:0] yq;
             hwmoe_requant #(.IN_W(ACC2_W), .SHIFT(E_FRAC + 15 - OUT_FRAC), .OUT_W(OUT_W))
                 u_rq (.din(acc_q[gi*ACC2_W +: ACC2_W]), .dout(yq));

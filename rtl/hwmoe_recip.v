@@ -1,67 +1,54 @@
-// hwmoe_recip: reciprocal of an unsigned integer x > 0 as r * 2^-(15 + p) (docs/numerics.md section 4,
-// hwmoe.kernels.softmax.reciprocal): p = msb(x), index = the 8 bits below the leading one (floor, zero-filled
-// when p < 8), r = RECIP[index] (U1.15). x = 0 gives p = 0 and an unspecified r.
-// A stream-less pipeline: x is taken at every rising edge where en is high; r and p are the results for the x
-// taken two enabled edges earlier (latency 2: leading-one detection and normalisation register, then table
-// read register). No reset.
+// hwmoe_recip: the reciprocal unit as a stream, 1/x ~= r * 2^-(15 + p) per word (hwmoe_recip_lane,
+// docs/numerics.md section 4, hwmoe.numerics.softmax.reciprocal). The unit the attention and router softmax
+// use, with the valid/ready interface that lets it be tested (and reused) alone.
+// LANES words per beat, one beat per cycle, 2-cycle latency, stalls as a whole on back-pressure.
 //
 // Parameters
-//   X_W   : width of x (unsigned), at least 2
+//   LANES : words per stream beat
+//   X_W   : width of x (unsigned, x > 0; x = 0 gives p = 0 and an unspecified r), at least 2
 //   P_W   : width of p, at least $clog2(X_W)
-//   TABLE : $readmemh file of the 256 RECIP words, 16 bits each (hwmoe.kernels.tables.recip_table)
+//   TABLE : $readmemh file of the 256 RECIP words, 16 bits each (hwmoe.numerics.tables.recip_table)
 //
-// Ports: clk, en, x [X_W-1:0] in, r [15:0] out (U1.15), p [P_W-1:0] out (leading-one position of x).
+// Streams (AXI4-Stream style): x_* in (LANES x X_W bits: x), y_* out (LANES x (P_W + 16) bits: {p, r}, r in
+// the low 16 bits); lane i in bits [i*W +: W].
 `default_nettype none
 module hwmoe_recip #(
+    parameter integer LANES = 1,
     parameter integer X_W   = 24,
     parameter integer P_W   = 5,
     parameter         TABLE = "recip.mem"
 ) (
-    input  wire           clk,
-    input  wire           en,
-    input  wire [X_W-1:0] x,
-    output wire [15:0]    r,
-    output wire [P_W-1:0] p
+    input  wire                       clk,
+    input  wire                       rst,
+    input  wire [LANES*X_W-1:0]       x_tdata,
+    input  wire                       x_tvalid,
+    output wire                       x_tready,
+    output wire [LANES*(P_W+16)-1:0]  y_tdata,
+    output wire                       y_tvalid,
+    input  wire                       y_tready
 );
-    localparam integer TOP_I = X_W - 1;
-    localparam [P_W-1:0] TOP = TOP_I[P_W-1:0];
-
-    (* rom_style = "block" *) reg [15:0] table_rom [0:255];
-    initial $readmemh(TABLE, table_rom);
-
-    // leading one
-    reg [P_W-1:0] lead;
-    integer i;
-    always @* begin
-        lead = {P_W{1'b0}};
-        for (i = 0; i < X_W; i = i + 1)
-            if (x[i]) lead = i[P_W-1:0];
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (LANES < 1) begin
+            $error("hwmoe_recip: LANES = %0d, need at least one lane", LANES);
+            $finish;
+        end
     end
-    // normalise: the leading one moves to bit X_W-1, the 8 bits below it index the table
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [X_W-1:0] norm = x << (TOP - lead);   // the leading one and bits below the index are dropped
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [7:0] index;
+
+    wire advance;
+    hwmoe_pipe_valid #(.LATENCY(2)) u_valid (
+        .clk(clk), .rst(rst), .x_tvalid(x_tvalid), .x_tready(x_tready), .y_tvalid(y_tvalid), .y_tready(y_tready),
+        .advance(advance)
+    );
+
+    genvar i;
     generate
-        if (X_W >= 9) begin : g_index_top
-            assign index = norm[X_W-2 -: 8];
-        end else begin : g_index_fill
-            assign index = {norm[X_W-2:0], {(9-X_W){1'b0}}};
+        for (i = 0; i < LANES; i = i + 1) begin : g_lane
+            hwmoe_recip_lane #(.X_W(X_W), .P_W(P_W), .TABLE(TABLE)) u_lane (
+                .clk(clk), .en(advance), .x(x_tdata[i*X_W +: X_W]),
+                .r(y_tdata[i*(P_W+16) +: 16]), .p(y_tdata[i*(P_W+16) + 16 +: P_W])
+            );
         end
     endgenerate
-
-    reg [7:0]     index1;
-    reg [P_W-1:0] lead1, lead2;
-    reg [15:0]    r2;
-    always @(posedge clk) begin
-        if (en) begin
-            index1 <= index;
-            lead1  <= lead;
-            r2     <= table_rom[index1];
-            lead2  <= lead1;
-        end
-    end
-    assign r = r2;
-    assign p = lead2;
 endmodule
 `default_nettype wire

@@ -11,26 +11,26 @@
 //
 // Parameters
 //   LANES      : words per beat of the x and w streams
-//   DIM        : largest token dimension (runtime `dim` <= DIM, LANES <= DIM)
+//   MAX_DIM    : largest token dimension (runtime `dim` <= MAX_DIM, LANES <= MAX_DIM)
 //   EXPERTS    : number of experts; TOP_K: experts chosen per token; EXPERT_PAR: logits computed at once
 //                (divides EXPERTS)
 //   X_W, X_FRAC: token words (signed);  W_W, W_FRAC: gate weights (signed)
 //   L_W, L_FRAC: logit format
-//   TMAX       : largest `tokens` per layer (queue memory EXPERTS x TMAX)
+//   MAX_TOKENS : largest `tokens` per layer (queue memory EXPERTS x MAX_TOKENS)
 //   LOG2E      : round(log2(e) * 2^15);  EXP2, RECIP: $readmemh files of the exp2 and reciprocal tables
 //
-// Control inputs (held from reset): dim (1..DIM), tokens (per layer, 1..TMAX), renorm (1: renormalise gates).
+// Control inputs (held from reset): dim (1..MAX_DIM), tokens (per layer, 1..MAX_TOKENS), renorm (1: renormalise gates).
 // Streams (valid/ready; lane i in bits [i*W +: W]):
 //   x : LANES x X_W bits; a token is ceil(dim/LANES) beats, lanes past dim in its last beat ignored.
 //   w : LANES x W_W bits; per layer EXPERTS x ceil(dim/LANES) beats, expert 0's row first, same padding.
 //       A layer's weights are taken after the previous layer's last token has been read by the MAC array.
-//   r : 2*TOP_K lanes of 16 bits per token: expert indices (largest logit first), then gate weights (U1.15).
+//   y : 2*TOP_K lanes of 16 bits per token: expert indices (largest logit first), then gate weights (U1.15).
 //   q : 5 lanes of 16 bits (hwmoe_router_queues): per layer, per expert a header [1, e, count, 0, 0] then
 //       [0, e, token, slot, gate] for each token that chose e, in increasing token order.
 `default_nettype none
 module hwmoe_router #(
     parameter integer LANES      = 4,
-    parameter integer DIM        = 24,
+    parameter integer MAX_DIM    = 24,
     parameter integer EXPERTS    = 4,
     parameter integer TOP_K      = 2,
     parameter integer EXPERT_PAR = 4,
@@ -40,14 +40,16 @@ module hwmoe_router #(
     parameter integer W_FRAC     = 14,
     parameter integer L_W        = 16,
     parameter integer L_FRAC     = 10,
-    parameter integer TMAX       = 16,
+    parameter integer MAX_TOKENS = 16,
     parameter integer LOG2E      = 47274,
     parameter         EXP2       = "exp2.mem",
-    parameter         RECIP      = "recip.mem"
+    parameter         RECIP      = "recip.mem",
+    // derived (do not override)
+    parameter integer DIM_B      = $clog2(MAX_DIM + 1)
 ) (
     input  wire                      clk,
     input  wire                      rst,
-    input  wire [$clog2(DIM+1)-1:0]  dim,
+    input  wire [DIM_B-1:0]          dim,
     input  wire [15:0]               tokens,
     input  wire                      renorm,
     input  wire [LANES*X_W-1:0]      x_tdata,
@@ -56,15 +58,25 @@ module hwmoe_router #(
     input  wire [LANES*W_W-1:0]      w_tdata,
     input  wire                      w_tvalid,
     output wire                      w_tready,
-    output wire [2*TOP_K*16-1:0]     r_tdata,
-    output wire                      r_tvalid,
-    input  wire                      r_tready,
+    output wire [2*TOP_K*16-1:0]     y_tdata,
+    output wire                      y_tvalid,
+    input  wire                      y_tready,
     output wire [5*16-1:0]           q_tdata,
     output wire                      q_tvalid,
     input  wire                      q_tready
 );
-    localparam integer DIM_W  = $clog2(DIM + 1);
-    localparam integer BMAX   = (DIM + LANES - 1) / LANES;
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (LANES < 1 || LANES > MAX_DIM) begin
+            $error("hwmoe_router: LANES = %0d with MAX_DIM = %0d: need 1 <= LANES <= MAX_DIM", LANES, MAX_DIM);
+            $finish;
+        end
+        if (EXPERT_PAR < 1 || EXPERTS % EXPERT_PAR != 0) begin
+            $error("hwmoe_router: EXPERT_PAR = %0d does not divide EXPERTS = %0d", EXPERT_PAR, EXPERTS);
+            $finish;
+        end
+    end
+    localparam integer BMAX   = (MAX_DIM + LANES - 1) / LANES;
     localparam integer BEAT_W = $clog2(BMAX + 1);
     localparam integer LANE_W = $clog2(LANES + 1);
     localparam integer NPASS  = EXPERTS / EXPERT_PAR;
@@ -76,13 +88,13 @@ module hwmoe_router #(
     localparam integer WA_W   = (WDEPTH > 1) ? $clog2(WDEPTH) : 1;
     localparam integer BA_W   = (BMAX > 1) ? $clog2(BMAX) : 1;     // beat part of an address
     localparam integer PR_W   = X_W + W_W;
-    localparam integer ACC_W  = PR_W + $clog2(DIM + 1);
+    localparam integer ACC_W  = PR_W + DIM_B;
     localparam integer SHIFT  = X_FRAC + W_FRAC - L_FRAC;
 
     // ------------------------------------------------------------------ init: row layout
-    localparam [DIM_W:0] LANES_D = LANES[DIM_W:0];
+    localparam [DIM_B:0] LANES_D = LANES[DIM_B:0];
     reg cnt_busy, init_done;
-    reg [DIM_W:0] cnt_rem;                // ends as the lanes used in a token's last beat
+    reg [DIM_B:0] cnt_rem;                // ends as the lanes used in a token's last beat
     reg [BEAT_W-1:0] beats;
     always @(posedge clk) begin
         if (rst) begin
@@ -295,12 +307,12 @@ module hwmoe_router #(
 
     // the routing beat goes to the r stream and to the queues together
     wire g_tready;
-    assign r_tdata = {sm_gate, sm_idx};
-    assign r_tvalid = sm_valid && g_tready;
-    assign sm_ready = r_tready && g_tready;
-    hwmoe_router_queues #(.EXPERTS(EXPERTS), .TOP_K(TOP_K), .TMAX(TMAX)) u_queues (
+    assign y_tdata = {sm_gate, sm_idx};
+    assign y_tvalid = sm_valid && g_tready;
+    assign sm_ready = y_tready && g_tready;
+    hwmoe_router_queues #(.EXPERTS(EXPERTS), .TOP_K(TOP_K), .MAX_TOKENS(MAX_TOKENS)) u_queues (
         .clk(clk), .rst(rst), .tokens(tokens),
-        .g_tdata({sm_gate, sm_idx}), .g_tvalid(sm_valid && r_tready), .g_tready(g_tready),
+        .g_tdata({sm_gate, sm_idx}), .g_tvalid(sm_valid && y_tready), .g_tready(g_tready),
         .q_tdata(q_tdata), .q_tvalid(q_tvalid), .q_tready(q_tready));
 endmodule
 `default_nettype wire

@@ -1,7 +1,7 @@
 // hwmoe_router_queues: per-expert token queues for the MoE dispatch, exactly the order of
 // hwmoe.kernels.moe.expert_queues.  Takes one routing beat per token (its k expert indices and gate weights,
 // the router's output) and files the token into the queue of each chosen expert (a bucket memory of
-// EXPERTS x TMAX entries, k writes per token).  After `tokens` tokens it emits, for expert 0..EXPERTS-1 in
+// EXPERTS x MAX_TOKENS entries, k writes per token).  After `tokens` tokens it emits, for expert 0..EXPERTS-1 in
 // turn, a header beat with the expert's token count, then one beat per queued token in increasing token
 // order with the slot that chose the expert and the gate weight; then it clears the counts and takes the
 // next layer's tokens.
@@ -9,9 +9,9 @@
 // Parameters
 //   EXPERTS : experts (>= 2)
 //   TOP_K   : expert choices per token (1 .. EXPERTS, distinct per token)
-//   TMAX    : largest `tokens` (bucket memory depth per expert)
+//   MAX_TOKENS : largest `tokens` (bucket memory depth per expert)
 //
-// Control input (held from reset): tokens (tokens per layer, 1 .. TMAX).
+// Control input (held from reset): tokens (tokens per layer, 1 .. MAX_TOKENS).
 // Streams (valid/ready; lane i in bits [i*16 +: 16]):
 //   g : 2*TOP_K lanes of 16 bits: lanes 0..TOP_K-1 expert indices (slot order), TOP_K..2*TOP_K-1 gate
 //       weights (U1.15).  One beat per token; a beat is taken every TOP_K + 1 cycles at most.
@@ -21,7 +21,7 @@
 module hwmoe_router_queues #(
     parameter integer EXPERTS = 4,
     parameter integer TOP_K   = 2,
-    parameter integer TMAX    = 16
+    parameter integer MAX_TOKENS = 16
 ) (
     input  wire                    clk,
     input  wire                    rst,
@@ -33,17 +33,32 @@ module hwmoe_router_queues #(
     output wire                    q_tvalid,
     input  wire                    q_tready
 );
+    // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
+    initial begin
+        if (EXPERTS < 2 || EXPERTS > 1 << 15) begin
+            $error("hwmoe_router_queues: EXPERTS = %0d outside 2..2^15", EXPERTS);
+            $finish;
+        end
+        if (TOP_K < 1 || TOP_K > EXPERTS) begin
+            $error("hwmoe_router_queues: TOP_K = %0d with EXPERTS = %0d: need 1 <= TOP_K <= EXPERTS", TOP_K, EXPERTS);
+            $finish;
+        end
+        if (MAX_TOKENS < 1 || MAX_TOKENS >= 1 << 16) begin
+            $error("hwmoe_router_queues: MAX_TOKENS = %0d outside 1..2^16-1", MAX_TOKENS);
+            $finish;
+        end
+    end
     localparam integer IDX_W  = $clog2(EXPERTS);
-    localparam integer TOK_W  = (TMAX > 1) ? $clog2(TMAX) : 1;
+    localparam integer TOK_W  = (MAX_TOKENS > 1) ? $clog2(MAX_TOKENS) : 1;
     localparam integer SLOT_W = (TOP_K > 1) ? $clog2(TOP_K) : 1;
-    localparam integer CNT_W  = $clog2(TMAX + 1);
+    localparam integer TOKENS_B = $clog2(MAX_TOKENS + 1);
     localparam integer ENT_W  = TOK_W + SLOT_W + 16;
-    localparam integer DEPTH  = EXPERTS * TMAX;
+    localparam integer DEPTH  = EXPERTS * MAX_TOKENS;
     localparam integer ADDR_W = $clog2(DEPTH);
     localparam integer KJ_W   = $clog2(TOP_K + 1);
 
     (* ram_style = "block" *) reg [ENT_W-1:0] bucket [0:DEPTH-1];
-    reg [CNT_W-1:0] count [0:EXPERTS-1];
+    reg [TOKENS_B-1:0] count [0:EXPERTS-1];
 
     // ------------------------------------------------------------------ filing: k writes per token
     reg busy, emitting;
@@ -56,28 +71,28 @@ module hwmoe_router_queues #(
     wire [IDX_W-1:0] w_e = held[wj[SLOT_W-1:0]*16 +: IDX_W];
     wire [31:0] gate_lane = TOP_K + {{(32-SLOT_W){1'b0}}, wj[SLOT_W-1:0]};
     wire [15:0] w_gate = held[gate_lane*16 +: 16];
-    wire [CNT_W-1:0] w_pos = count[w_e];
-    wire [ADDR_W-1:0] w_addr = w_e * TMAX[ADDR_W-1:0] + {{(ADDR_W-TOK_W){1'b0}}, w_pos[TOK_W-1:0]};
+    wire [TOKENS_B-1:0] w_pos = count[w_e];
+    wire [ADDR_W-1:0] w_addr = w_e * MAX_TOKENS[ADDR_W-1:0] + {{(ADDR_W-TOK_W){1'b0}}, w_pos[TOK_W-1:0]};
     wire w_last = (wj == TOP_K[KJ_W-1:0] - 1'b1);
     wire layer_end = w_last && (token == tokens - 16'd1);
 
     // ------------------------------------------------------------------ emission
     reg [IDX_W:0] e_cur;                  // expert being emitted
     reg in_header;                        // next item is e_cur's header
-    reg [CNT_W-1:0] pos;                  // next entry of e_cur
+    reg [TOKENS_B-1:0] pos;                  // next entry of e_cur
     reg [ADDR_W-1:0] ebase;
     reg v1, v2;
     wire adv = !v2 || q_tready;
-    wire [CNT_W-1:0] e_count = count[e_cur[IDX_W-1:0]];
+    wire [TOKENS_B-1:0] e_count = count[e_cur[IDX_W-1:0]];
     wire items_left = emitting;
     wire issue = adv && items_left;
     wire entry_last = (pos == e_count - 1'b1);
     wire e_last = (e_cur == EXPERTS[IDX_W:0] - 1'b1);
-    wire issue_done = issue && (in_header ? (e_count == {CNT_W{1'b0}} && e_last) : (entry_last && e_last));
+    wire issue_done = issue && (in_header ? (e_count == {TOKENS_B{1'b0}} && e_last) : (entry_last && e_last));
 
     reg h1;
     reg [IDX_W-1:0] e1;
-    reg [CNT_W-1:0] c1;
+    reg [TOKENS_B-1:0] c1;
     reg [ENT_W-1:0] ent1;
     reg [5*16-1:0] q2;
 
@@ -85,9 +100,9 @@ module hwmoe_router_queues #(
     always @(posedge clk) begin
         if (rst) begin
             busy <= 1'b0; emitting <= 1'b0; wj <= {KJ_W{1'b0}}; token <= 16'd0;
-            e_cur <= {(IDX_W+1){1'b0}}; in_header <= 1'b1; pos <= {CNT_W{1'b0}}; ebase <= {ADDR_W{1'b0}};
+            e_cur <= {(IDX_W+1){1'b0}}; in_header <= 1'b1; pos <= {TOKENS_B{1'b0}}; ebase <= {ADDR_W{1'b0}};
             v1 <= 1'b0; v2 <= 1'b0;
-            for (i = 0; i < EXPERTS; i = i + 1) count[i] <= {CNT_W{1'b0}};
+            for (i = 0; i < EXPERTS; i = i + 1) count[i] <= {TOKENS_B{1'b0}};
         end else begin
             if (g_fire) begin
                 held <= g_tdata;
@@ -110,17 +125,17 @@ module hwmoe_router_queues #(
             end
             if (issue) begin
                 if (in_header) begin
-                    if (e_count != {CNT_W{1'b0}}) in_header <= 1'b0;
+                    if (e_count != {TOKENS_B{1'b0}}) in_header <= 1'b0;
                     else begin
                         e_cur <= e_cur + 1'b1;
-                        ebase <= ebase + TMAX[ADDR_W-1:0];
+                        ebase <= ebase + MAX_TOKENS[ADDR_W-1:0];
                     end
-                    pos <= {CNT_W{1'b0}};
+                    pos <= {TOKENS_B{1'b0}};
                 end else begin
                     if (entry_last) begin
                         in_header <= 1'b1;
                         e_cur <= e_cur + 1'b1;
-                        ebase <= ebase + TMAX[ADDR_W-1:0];
+                        ebase <= ebase + MAX_TOKENS[ADDR_W-1:0];
                     end
                     pos <= pos + 1'b1;
                 end
@@ -129,7 +144,7 @@ module hwmoe_router_queues #(
                     e_cur <= {(IDX_W+1){1'b0}};
                     in_header <= 1'b1;
                     ebase <= {ADDR_W{1'b0}};
-                    for (i = 0; i < EXPERTS; i = i + 1) count[i] <= {CNT_W{1'b0}};
+                    for (i = 0; i < EXPERTS; i = i + 1) count[i] <= {TOKENS_B{1'b0}};
                 end
             end
         end
@@ -139,7 +154,7 @@ module hwmoe_router_queues #(
             h1 <= in_header;
             e1 <= e_cur[IDX_W-1:0];
             c1 <= e_count;
-            if (h1) q2 <= {16'd0, 16'd0, {(16-CNT_W){1'b0}}, c1, {(16-IDX_W){1'b0}}, e1, 16'd1};
+            if (h1) q2 <= {16'd0, 16'd0, {(16-TOKENS_B){1'b0}}, c1, {(16-IDX_W){1'b0}}, e1, 16'd1};
             else q2 <= {ent1[15:0], {(16-SLOT_W){1'b0}}, ent1[16 +: SLOT_W], {(16-TOK_W){1'b0}},
                         ent1[16+SLOT_W +: TOK_W], {(16-IDX_W){1'b0}}, e1, 16'd0};
         end

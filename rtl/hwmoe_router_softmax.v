@@ -2,8 +2,8 @@
 // hwmoe.kernels.router.router after the logits (docs/numerics.md section 4):
 //   top-k of the integer logits, largest first, ties to the lower expert index (top_k_lowest_index);
 //   d_i = (max - logit_i) * LOG2E (= t_max - t_i with t = logit * round(log2(e) * 2^15)),
-//   e_i = exp2_neg(d_i) (hwmoe_exp2), sum = sum_i e_i, gate_j = normalise(e_topj, sum) in U1.15
-//   (hwmoe_recip: g = sat16(round(e * r / 2^p))); with `renorm`, gate_j = normalise(gate_j, sum_j gate_j).
+//   e_i = exp2_neg(d_i) (hwmoe_exp2_lane), sum = sum_i e_i, gate_j = normalise(e_topj, sum) in U1.15
+//   (hwmoe_recip_lane: g = sat16(round(e * r / 2^p))); with `renorm`, gate_j = normalise(gate_j, sum_j gate_j).
 // Two stages, one token each: a sweep over the experts (one per cycle: exp2, running sum, top-k insertion;
 // EXPERTS + 4 cycles), then the normalisation (11 cycles to the output register).
 //
@@ -74,7 +74,7 @@ module hwmoe_router_softmax #(
     wire sw_start = !sw_busy && !res_valid && lv_valid;
 
     wire [15:0] e3;
-    hwmoe_exp2 #(.D_W(D_W), .FRAC(L_FRAC + 15), .TABLE(EXP2)) u_exp2 (.clk(clk), .en(1'b1), .d(d1), .e(e3));
+    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(L_FRAC + 15), .TABLE(EXP2)) u_exp2 (.clk(clk), .en(1'b1), .d(d1), .e(e3));
 
     // insertion of (sl3, si3, e3): entries holding a logit >= the new one stay (they have lower indices)
     reg [TOP_K-1:0] ge;
@@ -139,7 +139,7 @@ module hwmoe_router_softmax #(
     wire [RX_W-1:0] rx = second ? {{(RX_W-GS_W){1'b0}}, gsum} : {{(RX_W-SUM_W){1'b0}}, n_sum};
     wire [15:0] rr;
     wire [P_W-1:0] rp;
-    hwmoe_recip #(.X_W(RX_W), .P_W(P_W), .TABLE(RECIP)) u_recip (.clk(clk), .en(1'b1), .x(rx), .r(rr), .p(rp));
+    hwmoe_recip_lane #(.X_W(RX_W), .P_W(P_W), .TABLE(RECIP)) u_recip (.clk(clk), .en(1'b1), .x(rx), .r(rr), .p(rp));
 
     // round(prod / 2^p_sh) saturated to 16 bits
     function automatic [15:0] norm16;

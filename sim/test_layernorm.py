@@ -24,7 +24,7 @@ CASES = {
     # 8-bit words (narrower than the statistics), one lane, eps 0, output saturating, two row buffers
     "w8-lane1": {"x_width": "8", "x_frac": "4", "out_width": "8", "out_frac": "6", "lanes": "1",
                  "dim": "13", "dim_max": "16", "tokens": "5", "eps": "0", "nbuf": "2"},
-    # tiny rows (one beat): throughput bound by the buffers; dim smaller than the buffers' DIM
+    # tiny rows (one beat): throughput bound by the buffers; dim smaller than the buffers' MAX_DIM
     "one-beat-rows": {"lanes": "4", "dim": "3", "dim_max": "8", "tokens": "12", "p_frac": "14"},
     # m3vit-t: 129 tokens of dim 192
     "m3vit-t": {"lanes": "4", "dim": "192", "dim_max": "192", "tokens": "129"},

@@ -24,8 +24,8 @@ FITTED_PY = Path(__file__).resolve().parent / "fitted.py"
 def run_points(kernel, log=print) -> list[dict]:
     rows = []
     for p in kernel.calibration_points():
-        sources, top, vparams, memories = kernel.synth_case(p)
-        r = synth(sources, top, vparams, memories)
+        top, vparams, memories = kernel.synth_case(p)
+        r = synth(top, vparams, memories)
         rows.append({"params": asdict(p), "verilog": {k: v for k, v in vparams.items()}, **r})
         log(f"  {kernel.name} {vparams}: {r['counts']} ({r['seconds']} s)")
     return rows

@@ -172,8 +172,6 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
     exp2, recip = tables.exp2_table(), tables.recip_table()
     return SimCase(
         toplevel="hwmoe_attention",
-        sources=["hwmoe_requant.v", "hwmoe_exp2.v", "hwmoe_recip.v", "hwmoe_attention_lane.v",
-                 "hwmoe_attention_norm.v", "hwmoe_attention_row.v", "hwmoe_attention.v"],
         parameters={"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "HEADS": p.heads,
                     "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes,
                     "Q_W": p.q_width, "Q_FRAC": p.q_frac, "K_W": p.k_width, "K_FRAC": p.k_frac,
@@ -181,8 +179,8 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
                     "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
                     "C_VALUE": int(c), "C_W": c_fmt.width, "C_FRAC": c_fmt.frac},
         inputs={name: to_stream(x, p.heads, p.lanes) for name, x in d.inputs.items()},
-        expected={"out": to_stream(d.expected["out"], p.heads, p.lanes)},
-        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "out": -p.out_width},
+        expected={"y": to_stream(d.expected["out"], p.heads, p.lanes)},
+        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "y": -p.out_width},
         predicted_cycles=cycles(p, p.tokens, p.heads, p.head_dim),
         config={"tokens": p.tokens},
         memories={"EXP_TABLE": (exp2, 16), "RECIP_TABLE": (recip, 16)})

@@ -55,8 +55,7 @@ class SimCase:
 
     Streams are arrays of beats x lanes of raw integers; ``widths`` gives each stream's bits per lane
     (negative = signed) so the testbench can pack and unpack them."""
-    toplevel: str
-    sources: list[str]                             # rtl/ files, top last
+    toplevel: str                                  # its sources: rtl/<toplevel>.f
     parameters: dict[str, int | str]               # Verilog parameters
     inputs: dict[str, np.ndarray]                  # stream name -> [beats, lanes]
     expected: dict[str, np.ndarray]                # stream name -> [beats, lanes]
@@ -135,9 +134,10 @@ class Kernel(ABC):
         """Small Params (each synthesises in seconds) spanning the features."""
 
     def synth_case(self, params):
-        """(sources, top, verilog parameters, memories) for yosys, from the kernel's simulation case."""
+        """(top, verilog parameters, memories) for yosys, from the kernel's simulation case (the sources are
+        the top's ``.f`` list)."""
         case = self.make_case(params, 0)
-        return case.sources, case.toplevel, case.parameters, case.memories
+        return case.toplevel, case.parameters, case.memories
 
     @abstractmethod
     def engine_params(self, choice: dict, maxima, formats: dict[str, Fmt]):

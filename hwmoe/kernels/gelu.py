@@ -76,7 +76,7 @@ def make_case(p: GeluParams, seed: int = 0) -> SimCase:
     x, y, table = d.inputs["x"], d.expected["y"], d.table
     beats = p.words // p.lanes
     return SimCase(
-        toplevel="hwmoe_gelu", sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_gelu.v"],
+        toplevel="hwmoe_gelu",
         parameters={"LANES": p.lanes, "IN_W": p.in_width, "IN_FRAC": p.in_frac, "OUT_W": p.out_width,
                     "OUT_FRAC": p.out_frac, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
                     "D_W": GELU_FMT.width},

@@ -163,8 +163,7 @@ def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
     params = [np.concatenate([rows(g), rows(be)], 1) for g, be in zip(d.weights["gamma"], d.weights["beta"])]
     return SimCase(
         toplevel="hwmoe_layernorm",
-        sources=["hwmoe_rsqrt.v", "hwmoe_layernorm_lane.v", "hwmoe_layernorm.v"],
-        parameters={"LANES": p.lanes, "DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width,
+        parameters={"LANES": p.lanes, "MAX_DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width,
                     "P_FRAC": p.p_frac, "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
                     "STAT_W": p.stat_width, "NORM_W": p.norm_width,
                     "EPS_RAW": eps_raw(p.eps, 2 * p.stat_frac), "NBUF": p.nbuf},

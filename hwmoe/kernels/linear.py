@@ -180,12 +180,10 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
     mt, mi, mo = p.maxima()
     return SimCase(
         toplevel="hwmoe_linear",
-        sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_linear_biasq.v", "hwmoe_pad_mask.v",
-                 "hwmoe_linear_core.v", "hwmoe_linear.v"],
         parameters={"T_IN": p.t_in, "T_OUT": p.t_out, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac,
                     "W_W": p.w_width, "W_FRAC": p.w_frac, "B_W": p.b_width, "B_FRAC": p.b_frac,
                     "HAS_BIAS": int(p.bias), "GELU": int(p.gelu), "H_W": p.h_width, "H_FRAC": p.h_frac,
-                    "OUT_W": p.out_width, "OUT_FRAC": p.out_frac, "MAX_TOKENS": mt, "MAX_IN": mi, "MAX_OUT": mo,
+                    "OUT_W": p.out_width, "OUT_FRAC": p.out_frac, "MAX_TOKENS": mt, "MAX_D_IN": mi, "MAX_D_OUT": mo,
                     "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS, "D_W": GELU_FMT.width},
         inputs=inputs, expected={"y": y_beats}, widths=widths, predicted_cycles=cycles(p),
         config={"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out},

@@ -212,14 +212,12 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     mt, md, mh = p.maxima()
     return SimCase(
         toplevel="hwmoe_moe",
-        sources=["hwmoe_requant.v", "hwmoe_gelu_lane.v", "hwmoe_linear_biasq.v", "hwmoe_pad_mask.v",
-                 "hwmoe_linear_core.v", "hwmoe_moe.v"],
         parameters={"T": t, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
                     "W1_FRAC": p.w1_frac, "W2_FRAC": p.w2_frac, "B_W": p.b_width, "B1_FRAC": p.b1_frac,
                     "B2_FRAC": p.b2_frac, "H_W": p.h_width, "H_FRAC": p.h_frac, "A_W": p.a_width,
                     "A_FRAC": p.a_frac, "E_W": p.e_width, "E_FRAC": p.e_frac, "OUT_W": p.out_width,
                     "OUT_FRAC": p.out_frac, "EXPERTS": p.experts, "TOP_K": p.top_k, "MAX_TOKENS": mt,
-                    "MAX_DIM": md, "MAX_HID": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
+                    "MAX_DIM": md, "MAX_HIDDEN": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
                     "D_W": GELU_FMT.width},
         inputs={"x": pad_rows(x, t, rng, p.x_width), "idx": index, "gate": gates,
                 "w": np.concatenate(w_beats), "b": np.concatenate(b_beats)},

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from .attention import ATTENTION
 from .base import Kernel
+from .exp2 import EXP2
 from .gelu import GELU
 from .layernorm import LAYERNORM
 from .linear import LINEAR
 from .moe import MOE
+from .recip import RECIP
 from .router import ROUTER
 
-KERNELS: dict[str, Kernel] = {k.name: k for k in (LINEAR, ATTENTION, LAYERNORM, GELU, ROUTER, MOE)}
+KERNELS: dict[str, Kernel] = {k.name: k for k in (LINEAR, ATTENTION, LAYERNORM, GELU, ROUTER, MOE, EXP2, RECIP)}
 
 #: IR node kind -> the kernel that runs it (each kind claimed by exactly one kernel)
 _BY_NODE_KIND: dict[str, Kernel] = {kind: k for k in KERNELS.values() for kind in k.node_kinds}

@@ -163,15 +163,13 @@ def make_case(p: RouterParams, seed: int = 0) -> SimCase:
     ws = [row_beats(w, b, p.lanes) for w in d.weights["w"]]
     return SimCase(
         toplevel="hwmoe_router",
-        sources=["hwmoe_requant.v", "hwmoe_exp2.v", "hwmoe_recip.v", "hwmoe_router_softmax.v",
-                 "hwmoe_router_queues.v", "hwmoe_router.v"],
-        parameters={"LANES": p.lanes, "DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
+        parameters={"LANES": p.lanes, "MAX_DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
                     "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
-                    "W_FRAC": p.w_frac, "L_W": p.logit_width, "L_FRAC": p.logit_frac, "TMAX": p.tmax,
+                    "W_FRAC": p.w_frac, "L_W": p.logit_width, "L_FRAC": p.logit_frac, "MAX_TOKENS": p.tmax,
                     "LOG2E": LOG2E_RAW},
         inputs={"x": np.concatenate(xs), "w": np.concatenate(ws)},
-        expected={"r": np.concatenate(routes), "q": np.concatenate(queues)},
-        widths={"x": -p.x_width, "w": -p.w_width, "r": 16, "q": 16},
+        expected={"y": np.concatenate(routes), "q": np.concatenate(queues)},
+        widths={"x": -p.x_width, "w": -p.w_width, "y": 16, "q": 16},
         predicted_cycles=cycles(p.lanes, p.dim, p.experts, p.top_k, p.tokens, p.layers, p.expert_par),
         config={"dim": p.dim, "tokens": p.tokens, "renorm": int(p.renormalize)},
         memories={"EXP2": (EXP2, 16), "RECIP": (RECIP, 16)})
@@ -192,8 +190,8 @@ def make_queue_case(experts: int = 5, top_k: int = 2, tokens: int = 9, tmax: int
         routes.append(route_beats(index, gates))
         queues.append(queue_beats(index, gates, experts))
     return SimCase(
-        toplevel="hwmoe_router_queues", sources=["hwmoe_router_queues.v"],
-        parameters={"EXPERTS": experts, "TOP_K": top_k, "TMAX": tmax},
+        toplevel="hwmoe_router_queues",
+        parameters={"EXPERTS": experts, "TOP_K": top_k, "MAX_TOKENS": tmax},
         inputs={"g": np.concatenate(routes)}, expected={"q": np.concatenate(queues)},
         widths={"g": 16, "q": 16},
         predicted_cycles=queue_cycles(experts, top_k, tokens, layers), config={"tokens": tokens})

@@ -15,7 +15,8 @@ import numpy as np
 from ...kernels.base import SimCase
 from ...kernels.registry import get_kernel
 from ...numerics.tables import write_memh
-from ...paths import REPO, RTL_DIR, SIM_DIR
+from ...paths import REPO, SIM_DIR
+from .filelist import sources
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -65,8 +66,9 @@ def save_case(case: SimCase, run_dir: Path) -> Path:
 
 def _build_key(case: SimCase, simulator: str) -> str:
     """Identifies a build: top, RTL file contents, parameters, simulator and table contents."""
-    rtl = [hashlib.sha1((RTL_DIR / s).read_bytes()).hexdigest() for s in case.sources]
-    text = json.dumps([case.toplevel, case.sources, rtl, sorted(case.parameters.items()), simulator,
+    files = sources(case.toplevel)
+    rtl = [hashlib.sha1(f.read_bytes()).hexdigest() for f in files]
+    text = json.dumps([case.toplevel, [f.name for f in files], rtl, sorted(case.parameters.items()), simulator,
                        {k: hashlib.sha1(np.asarray(v[0], np.int64).tobytes()).hexdigest()
                         for k, v in sorted(case.memories.items())}], default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
@@ -95,7 +97,7 @@ def run_case(case: SimCase, kernel: str, simulator: str = "icarus", work: Path |
         if simulator == "verilator" else []
     stamp = build_dir / ".built"
     if not stamp.exists():
-        runner.build(sources=[RTL_DIR / s for s in case.sources], hdl_toplevel=case.toplevel,
+        runner.build(sources=sources(case.toplevel), hdl_toplevel=case.toplevel,
                      parameters=params, build_dir=build_dir, build_args=build_args, always=True,
                      timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
         stamp.touch()

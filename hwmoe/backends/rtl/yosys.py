@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...paths import RTL_DIR
+from .filelist import sources
 
 _LUT = re.compile(r"^(LUT[1-6](_2)?|RAM\d+[XM].*|RAM(32|64|128|256)X1[SD].*|SRL(16|C32)E?)$")
 _FF = re.compile(r"^FD[RSCP]E$")
@@ -68,9 +68,9 @@ def _value(v) -> str:
     return str(int(v))
 
 
-def synth(sources: list[str], top: str, parameters: dict, memories: dict | None = None,
+def synth(top: str, parameters: dict, memories: dict | None = None,
           family: str = "xcup", timeout: float = 300.0) -> dict:
-    """Synthesise ``top`` from ``sources`` (file names in rtl/) with ``parameters``; ``memories`` maps a string
+    """Synthesise ``top`` from its file list (rtl/<top>.f) with ``parameters``; ``memories`` maps a string
     parameter to (words, width) to write as a $readmemh file.  Returns the resource counts, the raw cell
     counts and the run time."""
     exe = yosys_path()
@@ -84,7 +84,7 @@ def synth(sources: list[str], top: str, parameters: dict, memories: dict | None 
             mask = (1 << int(width)) - 1
             mem.write_text("".join(f"{int(w) & mask:x}\n" for w in words))
             params[name] = str(mem)
-        files = " ".join(str(RTL_DIR / s) for s in sources)
+        files = " ".join(str(f) for f in sources(top))
         sets = " ".join(f"-set {k} {_value(v)}" for k, v in params.items())
         # -defer: elaborate once, with the parameters (not first with the defaults, which may name files
         # that do not exist).  No I/O buffers: a kernel is a block inside a design, not a chip.

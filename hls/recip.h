@@ -1,0 +1,26 @@
+// hwmoe HLS kernels: the reciprocal unit of the softmax normalisation (attention and MoE router), leading
+// one and a 256-entry table on the mantissa (hwmoe/numerics/softmax.py, docs/numerics.md section 4; RTL
+// rtl/hwmoe_recip_lane.v).  The table is generated from hwmoe/numerics/tables.py into hwmoe_tables.h.
+#ifndef HWMOE_RECIP_H
+#define HWMOE_RECIP_H
+
+#include "hwmoe_common.h"
+#include "hwmoe_tables.h"
+
+namespace hwmoe {
+
+// reciprocal(x): for raw x > 0, r (U1.15) and p with 1/x ~= r * 2**-(15 + p): p = msb(x), r the
+// reciprocal of the mantissa x / 2**p in [1, 2), looked up by its 8 bits below the leading one.
+template <int W> void reciprocal(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
+    HWMOE_HLS(INLINE)
+    p = msb(x);
+    ap_uint<W + RECIP_INDEX_BITS> t = x;
+    ap_uint<W + RECIP_INDEX_BITS> m = p >= RECIP_INDEX_BITS ? ap_uint<W + RECIP_INDEX_BITS>(t >> (p - RECIP_INDEX_BITS))
+                                                            : ap_uint<W + RECIP_INDEX_BITS>(t << (RECIP_INDEX_BITS - p));
+    ap_uint<RECIP_INDEX_BITS> index = m & ((1 << RECIP_INDEX_BITS) - 1);
+    r = RECIP_LUT[index];
+}
+
+}  // namespace hwmoe
+
+#endif

@@ -1,0 +1,114 @@
+"""exp2 unit: e = 2^-d in U1.15 for an unsigned fixed-point d, the exponential of the log2-domain softmax in
+the attention and router kernels (docs/numerics.md §4).  Tested alone here, with its own stream top."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..numerics.softmax import exp2_neg
+from ..numerics.tables import exp2_table
+from ..cost.usage import brams_for
+from ..numerics.intmath import ceil_div
+from .base import Kernel, KernelData, SimCase
+
+EXHAUSTIVE_BITS = 13        # inputs this narrow are tested with every value (8192 words run in seconds)
+LATENCY = 2                 # table read register, then shift register (rtl/hwmoe_exp2_lane.v)
+E_WIDTH = 16                # e in U1.15
+
+
+@dataclass(frozen=True)
+class Exp2Params:
+    """Hardware parameters of the exp2 unit and the size of a test case."""
+    lanes: int = 2
+    d_width: int = 12
+    frac: int = 5
+    words: int = 6000           # random words (besides the edges) when d_width > EXHAUSTIVE_BITS
+
+    def check(self) -> None:
+        for name in ("lanes", "d_width", "words"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.frac < 0:
+            raise ValueError(f"frac {self.frac} must not be negative")
+
+
+def cycles(beats: int) -> int:
+    """First input beat accepted to last output beat, without stalls: one beat per cycle + latency."""
+    return beats + LATENCY
+
+
+def sample_inputs(p: Exp2Params, rng: np.random.Generator) -> np.ndarray:
+    """Every d when d_width <= EXHAUSTIVE_BITS; else the edges (0, the largest d, each whole number and the
+    words beside it) and ``words`` random d."""
+    top = (1 << p.d_width) - 1
+    if p.d_width <= EXHAUSTIVE_BITS:
+        return np.arange(top + 1, dtype=np.int64)
+    wholes = np.arange(min(top >> p.frac, 20) + 1, dtype=np.int64) << p.frac
+    edges = np.concatenate([[0, 1, top - 1, top], wholes, wholes + 1, np.maximum(wholes - 1, 0)])
+    return np.concatenate([edges[edges <= top], rng.integers(0, top + 1, p.words)])
+
+
+def make_data(p: Exp2Params, seed: int = 0) -> KernelData:
+    d = sample_inputs(p, np.random.default_rng(seed))
+    return KernelData(inputs={"x": d}, weights={}, expected={"y": exp2_neg(d, p.frac)})
+
+
+def make_case(p: Exp2Params, seed: int = 0) -> SimCase:
+    data = make_data(p, seed)
+    d, e = data.inputs["x"], data.expected["y"]
+    fill = -len(d) % p.lanes                     # a whole last beat: repeat the first words
+    d, e = np.concatenate([d, d[:fill]]), np.concatenate([e, e[:fill]])
+    beats = len(d) // p.lanes
+    return SimCase(
+        toplevel="hwmoe_exp2",
+        parameters={"LANES": p.lanes, "D_W": p.d_width, "FRAC": p.frac},
+        inputs={"x": d.reshape(beats, p.lanes)}, expected={"y": e.reshape(beats, p.lanes)},
+        widths={"x": p.d_width, "y": E_WIDTH}, predicted_cycles=cycles(beats),
+        memories={"TABLE": (exp2_table(), E_WIDTH)})
+
+
+@dataclass(frozen=True)
+class Exp2Work:
+    """One run of the unit: ``words`` values."""
+    words: int
+
+
+class Exp2Kernel(Kernel):
+    """The exp2 unit on its own (inside the attention and router kernels it is a lane of their datapath; no
+    IR node runs on it alone)."""
+    name = "exp2"
+    Params = Exp2Params
+    Work = Exp2Work
+    description = "exp2 unit: 2^-d from a 256-entry table and a shift"
+    node_kinds = ()
+    reference = staticmethod(exp2_neg)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> Exp2Work:
+        raise TypeError(f"no IR node runs on the exp2 unit alone (node {node.name!r})")
+
+    def macs(self, work: Exp2Work) -> int:
+        return 0
+
+    def cycles(self, params: Exp2Params, work: Exp2Work) -> int:
+        return cycles(ceil_div(work.words, params.lanes))
+
+    def features(self, p: Exp2Params) -> dict[str, float]:
+        return {"lanes": p.lanes, "lane_bits": p.lanes * p.d_width}
+
+    def dsp(self, p: Exp2Params, dsp_kind: str = "DSP48E2") -> float:
+        return 0.0                                  # a table read and a shift: no multiplier
+
+    def bram36(self, p: Exp2Params) -> float:
+        return p.lanes * brams_for(len(exp2_table()), E_WIDTH)   # one table ROM per lane
+
+    def calibration_points(self) -> list:
+        return [Exp2Params(lanes=1), Exp2Params(lanes=2), Exp2Params(lanes=4), Exp2Params(lanes=2, d_width=18)]
+
+    def engine_params(self, choice: dict, maxima: Exp2Work, formats) -> Exp2Params:
+        return replace(Exp2Params(), lanes=choice["lanes"], words=maxima.words)
+
+
+EXP2 = Exp2Kernel()

@@ -1,0 +1,116 @@
+"""Reciprocal unit: 1/x ~= r * 2^-(15 + p) for an unsigned integer x > 0, the divider of the softmax
+normalisation in the attention and router kernels (docs/numerics.md §4).  Tested alone here, with its own
+stream top whose output word is {p, r} (r in the low 16 bits)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..numerics.softmax import reciprocal
+from ..numerics.tables import recip_table
+from ..cost.usage import brams_for
+from ..numerics.intmath import ceil_div
+from .base import Kernel, KernelData, SimCase
+
+EXHAUSTIVE_BITS = 13        # inputs this narrow are tested with every value (8191 words run in seconds)
+LATENCY = 2                 # leading-one register, then table read register (rtl/hwmoe_recip_lane.v)
+R_WIDTH = 16                # r in U1.15
+
+
+@dataclass(frozen=True)
+class RecipParams:
+    """Hardware parameters of the reciprocal unit and the size of a test case."""
+    lanes: int = 2
+    x_width: int = 22
+    p_width: int = 5
+    words: int = 3000           # random words (besides the edges) when x_width > EXHAUSTIVE_BITS
+
+    def check(self) -> None:
+        for name in ("lanes", "words"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.x_width < 2 or (1 << self.p_width) < self.x_width:
+            raise ValueError(f"need x_width >= 2 and p_width >= log2(x_width): got {self.x_width}, {self.p_width}")
+
+
+def cycles(beats: int) -> int:
+    """First input beat accepted to last output beat, without stalls: one beat per cycle + latency."""
+    return beats + LATENCY
+
+
+def sample_inputs(p: RecipParams, rng: np.random.Generator) -> np.ndarray:
+    """Every x > 0 when x_width <= EXHAUSTIVE_BITS; else 1..599, the powers of two and the words below
+    them (every leading-one position, each with the smallest and largest mantissa), and ``words`` random x."""
+    top = (1 << p.x_width) - 1
+    if p.x_width <= EXHAUSTIVE_BITS:
+        return np.arange(1, top + 1, dtype=np.int64)
+    powers = np.int64(1) << np.arange(p.x_width, dtype=np.int64)
+    edges = np.concatenate([np.arange(1, 600), powers, powers[2:] - 1, [top]])
+    return np.concatenate([edges, rng.integers(1, top + 1, p.words)])
+
+
+def make_data(p: RecipParams, seed: int = 0) -> KernelData:
+    x = sample_inputs(p, np.random.default_rng(seed))
+    r, power = reciprocal(x)
+    return KernelData(inputs={"x": x}, weights={}, expected={"r": r, "p": power})
+
+
+def make_case(p: RecipParams, seed: int = 0) -> SimCase:
+    data = make_data(p, seed)
+    x, y = data.inputs["x"], (data.expected["p"] << R_WIDTH) | data.expected["r"]
+    fill = -len(x) % p.lanes                     # a whole last beat: repeat the first words
+    x, y = np.concatenate([x, x[:fill]]), np.concatenate([y, y[:fill]])
+    beats = len(x) // p.lanes
+    return SimCase(
+        toplevel="hwmoe_recip",
+        parameters={"LANES": p.lanes, "X_W": p.x_width, "P_W": p.p_width},
+        inputs={"x": x.reshape(beats, p.lanes)}, expected={"y": y.reshape(beats, p.lanes)},
+        widths={"x": p.x_width, "y": p.p_width + R_WIDTH}, predicted_cycles=cycles(beats),
+        memories={"TABLE": (recip_table(), R_WIDTH)})
+
+
+@dataclass(frozen=True)
+class RecipWork:
+    """One run of the unit: ``words`` values."""
+    words: int
+
+
+class RecipKernel(Kernel):
+    """The recip unit on its own (inside the attention and router kernels it is a lane of their datapath; no
+    IR node runs on it alone)."""
+    name = "recip"
+    Params = RecipParams
+    Work = RecipWork
+    description = "reciprocal unit: leading one, then a 256-entry table on the mantissa"
+    node_kinds = ()
+    reference = staticmethod(reciprocal)
+    make_data = staticmethod(make_data)
+    make_case = staticmethod(make_case)
+
+    def work(self, node, graph) -> RecipWork:
+        raise TypeError(f"no IR node runs on the recip unit alone (node {node.name!r})")
+
+    def macs(self, work: RecipWork) -> int:
+        return 0
+
+    def cycles(self, params: RecipParams, work: RecipWork) -> int:
+        return cycles(ceil_div(work.words, params.lanes))
+
+    def features(self, p: RecipParams) -> dict[str, float]:
+        return {"lanes": p.lanes, "lane_bits": p.lanes * p.x_width}
+
+    def dsp(self, p: RecipParams, dsp_kind: str = "DSP48E2") -> float:
+        return 0.0                                  # a leading-one detector and a table read: no multiplier
+
+    def bram36(self, p: RecipParams) -> float:
+        return p.lanes * brams_for(len(recip_table()), R_WIDTH)   # one table ROM per lane
+
+    def calibration_points(self) -> list:
+        return [RecipParams(lanes=1), RecipParams(lanes=2), RecipParams(lanes=4), RecipParams(lanes=2, x_width=32)]
+
+    def engine_params(self, choice: dict, maxima: RecipWork, formats) -> RecipParams:
+        return replace(RecipParams(), lanes=choice["lanes"], words=maxima.words)
+
+
+RECIP = RecipKernel()

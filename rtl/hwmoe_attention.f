@@ -1,0 +1,7 @@
+hwmoe_requant.v
+hwmoe_exp2_lane.v
+hwmoe_recip_lane.v
+hwmoe_attention_lane.v
+hwmoe_attention_norm.v
+hwmoe_attention_row.v
+hwmoe_attention.v

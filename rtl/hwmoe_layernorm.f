@@ -1,0 +1,3 @@
+hwmoe_rsqrt.v
+hwmoe_layernorm_lane.v
+hwmoe_layernorm.v

@@ -1,0 +1,6 @@
+hwmoe_requant.v
+hwmoe_gelu_lane.v
+hwmoe_linear_biasq.v
+hwmoe_pad_mask.v
+hwmoe_linear_core.v
+hwmoe_moe.v

@@ -1,0 +1,1 @@
+hwmoe_router_queues.v

@@ -1,7 +1,7 @@
 // hwmoe HLS kernels: the exp2 and reciprocal units shared by the attention softmax and the MoE router
 // (hwmoe/kernels/softmax.py, docs/numerics.md section 4).  Softmax runs in the log2 domain: exp becomes
 // 2**-d for d >= 0, an integer shift and a 256-entry table on the fraction.  The tables are generated
-// from hwmoe/kernels/tables.py into hwmoe_tables.h.
+// from hwmoe/numerics/tables.py into hwmoe_tables.h.
 #ifndef HWMOE_SOFTMAX_H
 #define HWMOE_SOFTMAX_H
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
+from .errors import UserError
+
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:
     """["a=1", "b=x"] -> {"a": "1", "b": "x"}; one clear error for an item without '='."""
@@ -10,7 +12,7 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected key=value")
+            raise UserError(f"--set {item!r}: expected key=value")
         out[key.strip()] = value.strip()
     return out
 
@@ -23,7 +25,7 @@ def _convert(kind: type, key: str, text: str):
             return str(text).lower() in ("1", "true", "yes")
         return kind(text)
     except ValueError:
-        raise ValueError(f"{key}={text!r} is not a valid {kind.__name__}") from None
+        raise UserError(f"{key}={text!r} is not a valid {kind.__name__}") from None
 
 
 def apply_overrides(obj, overrides: dict[str, str] | None, what: str):
@@ -32,6 +34,6 @@ def apply_overrides(obj, overrides: dict[str, str] | None, what: str):
     changes = {}
     for key, text in (overrides or {}).items():
         if key not in names:
-            raise ValueError(f"unknown {what} field {key!r}: expected one of {', '.join(names)}")
+            raise UserError(f"unknown {what} field {key!r}: expected one of {', '.join(names)}")
         changes[key] = _convert(type(getattr(obj, key)), key, text)
     return replace(obj, **changes)

@@ -5,7 +5,7 @@
 * a layer class ``HwmoeGELU`` (exact-erf GELU), registered with ``hls4ml.model.layers.register_layer``;
 * a PyTorch frontend handler for ``torch.nn.GELU`` (``approximate="none"``) producing that layer;
 * a config template and a function call template on the backend, which write the config struct of hwmoe's
-  GELU unit (``hls/gelu.h``: formats, table size and the table of ``hwmoe/kernels/tables.py``) and call it
+  GELU unit (``hls/gelu.h``: formats, table size and the table of ``hwmoe/numerics/tables.py``) and call it
   element by element;
 * the sources ``hwmoe_common.h``, ``gelu.h``, a generated ``hwmoe_tables.h`` and a small adapter header,
   copied into the project's ``nnet_utils/``.

@@ -82,3 +82,14 @@ def row_beats(rows: np.ndarray, beats: int, lanes: int) -> np.ndarray:
     padded = np.zeros((rows.shape[0], beats * lanes), np.int64)
     padded[:, :rows.shape[1]] = rows
     return padded.reshape(-1, lanes)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A named parameter point of a kernel (``POINTS`` at the end of its module), verified on every face:
+    its RTL simulated on ``simulators`` (``sim/test_<name>.py``) and its HLS design C-simulated
+    (``tests/test_hls.py``), both bit-exact against the kernel's reference on ``make_data``.
+
+    overrides: Params fields as ``--set`` gives them (field -> text)."""
+    overrides: dict[str, str]
+    simulators: tuple[str, ...] = ("icarus",)

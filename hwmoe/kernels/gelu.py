@@ -84,3 +84,18 @@ def make_case(p: GeluParams, seed: int = 0) -> SimCase:
 
 KERNEL = Kernel("gelu", GeluParams, make_case, cycles, "GELU unit: ReLU minus interpolated table",
                 make_data=make_data)
+
+
+from .base import Point  # noqa: E402  (appended: the shared parameter points)
+
+_BOTH = ("icarus", "verilator")
+POINTS = {
+    # 16-bit words in and out, two lanes, the full table (149 intervals of 1/32)
+    "default": Point({}, _BOTH),
+    # 8-bit words with 3 fractional bits (coarser than the table's step), one lane
+    "w8-coarse": Point({"lanes": "1", "in_frac": "3", "in_width": "8", "out_width": "8", "out_frac": "4",
+                        "words": "64"}, _BOTH),
+    # 32-bit words, a table shorter than the cutoff (96 intervals)
+    "w32-short-table": Point({"in_width": "32", "in_frac": "22", "out_width": "32", "out_frac": "22",
+                              "entries": "96"}, _BOTH),
+}

@@ -223,3 +223,36 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
 KERNEL = Kernel("linear", LinearParams, make_case, cycles,
                 "Linear layer: T_OUT x T_IN weight tile x N_PE token lanes, double-buffered weight stream, "
                 "bias, requant and optional fused GELU", make_data=make_data)
+
+
+from .base import Point  # noqa: E402  (appended: the shared parameter points)
+
+_SMALL_TILES = {"t_in": "4", "t_out": "4", "n_pe": "2"}
+POINTS = {
+    # the default tiles (16 x 16 x 3), bias, no GELU, dims not divisible by the tiles
+    "default": Point({}),
+    # small tiles, dims not divisible by the tiles, bias
+    "ragged": Point({**_SMALL_TILES, "tokens": "11", "d_in": "18", "d_out": "14"}),
+    # N_PE = 1, no bias, many saturating tokens
+    "npe1-nobias-sat": Point({**_SMALL_TILES, "n_pe": "1", "tokens": "5", "d_in": "9", "d_out": "10", "bias": "0",
+                              "saturating": "0.3"}),
+    # 8-bit words, T_IN = 3, bias with more fractional bits than the accumulator (rounded when aligned)
+    "w8-bias-round": Point({**_SMALL_TILES, "t_in": "3", "x_width": "8", "x_frac": "4", "w_width": "8",
+                            "w_frac": "6", "b_width": "16", "b_frac": "14", "out_width": "8", "out_frac": "4",
+                            "tokens": "9", "d_in": "20", "d_out": "7"}),
+    # fused GELU, runtime dims below the compile-time maxima, one chunk per row (It < N_PE)
+    "gelu-max": Point({**_SMALL_TILES, "n_pe": "3", "gelu": "1", "tokens": "10", "d_in": "4", "d_out": "9",
+                       "max_tokens": "16", "max_in": "12", "max_out": "16"}),
+    # fused GELU on 8-bit words, no bias, odd tiles (T_IN = 5, T_OUT = 3), 3 token lanes
+    "gelu-w8": Point({"bias": "0", "gelu": "1", "x_width": "8", "x_frac": "4", "w_width": "8", "w_frac": "6",
+                      "h_width": "16", "h_frac": "11", "out_width": "8", "out_frac": "4", "t_in": "5", "t_out": "3",
+                      "n_pe": "3", "tokens": "7"}),
+    # fused GELU on 32-bit activations (W16A32-like), no bias
+    "gelu-w32": Point({**_SMALL_TILES, "gelu": "1", "bias": "0", "x_width": "32", "x_frac": "20", "h_width": "32",
+                       "h_frac": "22", "out_width": "32", "out_frac": "22", "tokens": "13", "d_in": "30",
+                       "d_out": "22"}, ("verilator",)),
+    # an M3ViT-T layer at W16A32 (32-bit activations): 129 tokens, 192 -> 768, the default UbiMoE-like tiles
+    # (16 x 16 x 3)
+    "m3vit-t": Point({"tokens": "129", "d_in": "192", "d_out": "768", "x_width": "32", "x_frac": "22",
+                      "out_width": "32", "out_frac": "18"}, ("verilator",)),
+}

@@ -90,6 +90,7 @@ class Point:
     its RTL simulated on ``simulators`` (``sim/test_<name>.py``) and its HLS design C-simulated
     (``tests/test_hls.py``), both bit-exact against the kernel's reference on ``make_data``.
 
-    overrides: Params fields as ``--set`` gives them (field -> text)."""
+    overrides: Params fields as ``--set`` gives them (field -> text).
+    simulators: empty for a point the RTL cannot run (HLS only; the point's comment says why)."""
     overrides: dict[str, str]
     simulators: tuple[str, ...] = ("icarus",)

@@ -243,10 +243,12 @@ POINTS = {
     # fused GELU, runtime dims below the compile-time maxima, one chunk per row (It < N_PE)
     "gelu-max": Point({**_SMALL_TILES, "n_pe": "3", "gelu": "1", "tokens": "10", "d_in": "4", "d_out": "9",
                        "max_tokens": "16", "max_in": "12", "max_out": "16"}),
-    # fused GELU on 8-bit words, no bias, odd tiles (T_IN = 5, T_OUT = 3), 3 token lanes
+    # fused GELU on 8-bit words, no bias, odd tiles (T_IN = 5, T_OUT = 3), 3 token lanes.  HLS only: the RTL
+    # does not elaborate a fused GELU whose output (8 bits) is narrower than its input format h (16 bits)
+    # (rtl/hwmoe_linear_core.v, the pass-B bypass sign extension {(O_W-H_W){...}} has a negative repeat)
     "gelu-w8": Point({"bias": "0", "gelu": "1", "x_width": "8", "x_frac": "4", "w_width": "8", "w_frac": "6",
                       "h_width": "16", "h_frac": "11", "out_width": "8", "out_frac": "4", "t_in": "5", "t_out": "3",
-                      "n_pe": "3", "tokens": "7"}),
+                      "n_pe": "3", "tokens": "7"}, ()),
     # fused GELU on 32-bit activations (W16A32-like), no bias
     "gelu-w32": Point({**_SMALL_TILES, "gelu": "1", "bias": "0", "x_width": "32", "x_frac": "20", "h_width": "32",
                        "h_frac": "22", "out_width": "32", "out_frac": "22", "tokens": "13", "d_in": "30",

@@ -82,13 +82,28 @@ def array_init(values, per_line: int = 16, indent: str = "        ") -> str:
 
 
 # ------------------------------------------------------------------------------------- config structs
+def word_ctype(width: int) -> str:
+    """The C integer type of a table of unsigned ``width``-bit words.  Tables are plain constant arrays: a
+    ROM in synthesis as an ap_uint array would be, but constant-initialised in C simulation, where an array of
+    ap_uint runs (and g++ compiles) a constructor per word."""
+    for bits, ctype in ((8, "unsigned char"), (16, "unsigned short"), (32, "unsigned int")):
+        if width <= bits:
+            return ctype
+    raise ValueError(f"no table words wider than 32 bits, not {width}")
+
+
+def gelu_lut(table: tables.GeluTable) -> list[str]:
+    """The ``lut(i)`` member of a gelu.h config struct: the design's GELU table."""
+    values, width = table.values(), tables.GELU_FMT.width
+    return [f"    static ap_uint<{width}> lut(int i) {{",
+            f"        static const {word_ctype(width)} table[{len(values)}] = {{",
+            "        " + array_init(values) + "};",
+            "        return table[i];",
+            "    }"]
+
+
 def gelu_struct(name: str, in_fmt: Fmt, out_fmt: Fmt, table: tables.GeluTable, words: int = 0) -> str:
-    values = table.values()
-    lut = [f"    static ap_uint<{tables.GELU_FMT.width}> lut(int i) {{",
-           f"        static const ap_uint<{tables.GELU_FMT.width}> table[{len(values)}] = {{",
-           "        " + array_init(values) + "};",
-           "        return table[i];",
-           "    }"]
+    lut = gelu_lut(table)
     return struct(name, f"GELU unit: {in_fmt} -> {out_fmt}, table of {table.entries} intervals of 1/32",
                   {"in_t": in_fmt.ctype(), "out_t": out_fmt.ctype()},
                   {"entries": table.entries, "n_words": words}, lut)
@@ -165,7 +180,7 @@ def add_struct(name: str, a_fmt: Fmt, b_fmt: Fmt, out_fmt: Fmt, words: int) -> s
 def tables_header() -> str:
     """hwmoe_tables.h: the constants and shared lookup tables of hwmoe/numerics/tables.py."""
     def table(name, values, doc):
-        return (f"// {doc}\nstatic const ap_uint<16> {name}[{len(values)}] = {{\n    "
+        return (f"// {doc}\nstatic const {word_ctype(tables.U1_15.width)} {name}[{len(values)}] = {{\n    "
                 + array_init(values, indent="    ") + "};\n")
     consts = {"Q15": tables.Q15, "EXP_INDEX_BITS": tables.EXP_INDEX_BITS, "RECIP_INDEX_BITS": tables.RECIP_INDEX_BITS,
               "RSQRT_INDEX_BITS": tables.RSQRT_INDEX_BITS, "GELU_STEP_BITS": tables.GELU_STEP_BITS,

@@ -176,8 +176,8 @@ def design_function(name: str) -> Callable[..., Design]:
 def checked_params(defaults, overrides: dict | None, what: str):
     """``defaults`` (a Params dataclass) with ``overrides`` (field -> value, as ``--set``), checked; a bad field
     or value is the user's mistake."""
+    p = apply_overrides(defaults, {k: str(v) for k, v in (overrides or {}).items()}, what)
     try:
-        p = apply_overrides(defaults, {k: str(v) for k, v in (overrides or {}).items()}, what)
         p.check()
     except ValueError as e:
         raise UserError(f"{what}: {e}") from None

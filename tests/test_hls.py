@@ -51,43 +51,43 @@ def tiny():
 _results: dict = {}
 
 
-def _build_kernel_case(hls_work, case: str):
-    kernel, params = KERNEL_CASES[case]
-    project = generate_project(hls_work / case, kernel=kernel, params=params, seed=1)
+def _build(hls_work, case: str, tiny=None):
+    """Generate and simulate a kernel point or (with the tiny model) an encoder block."""
+    if case in KERNEL_CASES:
+        kernel, params = KERNEL_CASES[case]
+        project = generate_project(hls_work / case, kernel=kernel, params=params, seed=1)
+    else:
+        from hwmoe.numerics.calibration import calibrate
+        block, precision = BLOCK_CASES[case]
+        graph, x = tiny
+        plan = calibrate(graph, precision, x)
+        project = generate_project(hls_work / case, graph=graph, plan=plan, inputs=x, params={"block": block})
     return project, csim(project.path)
 
 
 def _project(hls_work, case: str, tiny=None):
-    """Generate and simulate a case once per session."""
+    """A case's project and C-simulation result, made once per session."""
     if case not in _results:
-        if case in KERNEL_CASES:
-            _results[case] = _build_kernel_case(hls_work, case)
-        else:
-            from hwmoe.numerics.calibration import calibrate
-            block, precision = BLOCK_CASES[case]
-            graph, x = tiny
-            plan = calibrate(graph, precision, x)
-            project = generate_project(hls_work / case, graph=graph, plan=plan, inputs=x, params={"block": block})
-            _results[case] = (project, csim(project.path))
+        _results[case] = _build(hls_work, case, tiny)
     return _results[case]
 
 
 @pytest.fixture(scope="session")
-def kernel_builds(request, hls_work):
-    """Builds the kernel cases this session runs, BUILD_JOBS g++ at a time; a case whose generation or build
-    failed is left to its own test, which repeats it and reports the error."""
-    wanted = sorted({item.callspec.params["case"] for item in request.session.items
-                     if getattr(item, "callspec", None) and item.callspec.params.get("case") in KERNEL_CASES}
-                    - set(_results))
+def builds(request, hls_work):
+    """Builds the cases that this session's tests run, BUILD_JOBS at a time (blocks, the longest, first); a
+    case whose generation or build failed is left to its test, which repeats it and reports the error."""
+    selected = {item.callspec.params.get("case") for item in request.session.items if hasattr(item, "callspec")}
+    wanted = [c for c in [*BLOCK_CASES, *KERNEL_CASES] if c in selected and c not in _results]
+    tiny = request.getfixturevalue("tiny") if set(wanted) & set(BLOCK_CASES) else None
     with ThreadPoolExecutor(BUILD_JOBS) as pool:
-        futures = {case: pool.submit(_build_kernel_case, hls_work, case) for case in wanted}
+        futures = {case: pool.submit(_build, hls_work, case, tiny) for case in wanted}
     for case, future in futures.items():
         if future.exception() is None:
             _results[case] = future.result()
 
 
 @pytest.mark.parametrize("case", list(KERNEL_CASES))
-def test_kernel_csim_bit_exact(case, hls_work, kernel_builds):
+def test_kernel_csim_bit_exact(case, hls_work, builds):
     project, r = _project(hls_work, case)
     assert r.bit_exact, r.summary() + "\n" + r.output[-2000:]
     assert r.words == project.expected_words > 0 and r.mismatches == 0
@@ -95,7 +95,7 @@ def test_kernel_csim_bit_exact(case, hls_work, kernel_builds):
 
 
 @pytest.mark.parametrize("case", list(BLOCK_CASES))
-def test_block_csim_bit_exact(case, hls_work, tiny):
+def test_block_csim_bit_exact(case, hls_work, tiny, builds):
     project, r = _project(hls_work, case, tiny)
     assert r.bit_exact, r.summary() + "\n" + r.output[-2000:]
     assert r.words == 17 * 32 and r.mismatches == 0           # tiny: 17 tokens x 32

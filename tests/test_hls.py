@@ -243,3 +243,19 @@ def test_hls_command_user_errors(tmp_path):
     with pytest.raises(UserError, match="expected key=value"):
         hls_command(kernel="gelu", set=["words"], out=str(tmp_path / "p"))
     assert not (tmp_path / "p").exists()
+
+
+def test_hls_command_block_of_model_and_preset(tmp_path, capsys):
+    """A block of an ONNX model (plan calibrated and saved beside it) and of a preset (model fields set)."""
+    import json
+    from hwmoe.frontend.export import export_model
+    from hwmoe.frontend.model import make_config
+    model = tmp_path / "tiny.onnx"
+    export_model(make_config("tiny"), str(model), seed=2)
+    assert hls_command(model=str(model), set=["block=1", "precision=w16a16", "t_in=4"], out=str(tmp_path / "m")) == 0
+    assert (tmp_path / "tiny.w16a16.plan.json").is_file()
+    meta = json.loads((tmp_path / "m" / "project.json").read_text())
+    assert meta["name"] == "block" and "moe" in (tmp_path / "m" / "top.cpp").read_text()
+    assert hls_command(preset="tiny", set=["block=0", "mlp_hidden=48"], out=str(tmp_path / "p")) == 0
+    assert "n_out = 48" in (tmp_path / "p" / "config.h").read_text()
+    assert capsys.readouterr().out.count("wrote ") == 2

@@ -234,6 +234,14 @@ def test_bad_parameters():
         generate_project("/nonexistent", kernel="gelu", params={"words": 0})
 
 
+def test_kernel_without_design_fails_loudly(monkeypatch):
+    """Every registered kernel needs an HLS design; a missing one is named, not skipped."""
+    from hwmoe.backends.hls import kernels as hls_kernels
+    monkeypatch.delitem(hls_kernels.DESIGNS, "gelu")
+    with pytest.raises(LookupError, match="'gelu' is registered but has no HLS design"):
+        generate_project("/nonexistent", kernel="gelu")
+
+
 def test_hls_command_user_errors(tmp_path):
     """Mistakes in what the user hands to ``hwmoe hls`` are one-line UserErrors, nothing written."""
     with pytest.raises(UserError, match="no such file"):

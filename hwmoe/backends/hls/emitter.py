@@ -1,6 +1,7 @@
-"""C++ text of a generated HLS project: the tables header, config structs, top function, testbench, Vitis
+"""C++ text of a generated HLS project: the tables header, config structs, top function, testbench main, Vitis
 HLS tcl script and README.  Everything here is generated from Python values (formats from the plan, tables
-from ``hwmoe/numerics/tables.py``); the kernels themselves are the hand-written headers in ``hls/``."""
+from ``hwmoe/numerics/tables.py``); the kernels and the testbench's fixed part are the hand-written headers
+in ``hls/``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

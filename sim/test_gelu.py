@@ -3,7 +3,9 @@ the reference exactly; run on Icarus and Verilator with idle input beats and out
 import cocotb
 import pytest
 
+from hwmoe.kernels.gelu import POINTS
 from kernel_check import assert_kernel
+from points import point_runs
 from tb import TB
 
 
@@ -13,11 +15,6 @@ async def run_gelu(dut):
     assert result["bit_exact"], result["first_mismatch"]
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("overrides", [{}, {"lanes": "1", "in_frac": "3", "in_width": "8", "out_width": "8",
-                                            "out_frac": "4", "words": "64"},
-                                       {"in_width": "32", "in_frac": "22", "out_width": "32", "out_frac": "22",
-                                        "entries": "96"}],
-                         ids=["default", "w8-coarse", "w32-short-table"])
+@pytest.mark.parametrize("simulator,overrides", point_runs(POINTS))
 def test_gelu(simulator, overrides, sim_work):
     assert_kernel("gelu", simulator, overrides, sim_work)

@@ -5,7 +5,9 @@ input beats and output back-pressure, cycle formulas checked on clean runs."""
 import cocotb
 import pytest
 
+from hwmoe.kernels.router import POINTS
 from kernel_check import assert_kernel
+from points import point_runs
 from tb import TB
 
 
@@ -15,28 +17,9 @@ async def run_router(dut):
     assert result["bit_exact"], result["first_mismatch"]
 
 
-CASES = {
-    # 4 experts, top-2, all logits at once; dim 22 over 4 lanes (padded last beat)
-    "default": {},
-    # identical gate rows (exact logit ties), renormalised gates, 8 experts in 4 passes of 2, top-3, 2 layers
-    "ties-renorm": {"experts": "8", "top_k": "3", "expert_par": "2", "ties": "1", "renormalize": "1",
-                    "layers": "2", "tokens": "5", "dim": "16", "lanes": "2", "dim_max": "16"},
-    # 8-bit logits that saturate (ties at the limit), 8-bit words, top-1, one lane
-    "sat-logits-top1": {"logit_width": "8", "logit_frac": "5", "x_width": "8", "x_frac": "4", "w_width": "8",
-                        "w_frac": "6", "top_k": "1", "lanes": "1", "dim": "9", "dim_max": "12", "tokens": "7"},
-    # m3vit-t: 129 tokens of dim 192, 16 experts, top-2
-    "m3vit-t": {"lanes": "4", "dim": "192", "dim_max": "192", "experts": "16", "expert_par": "16",
-                "tokens": "129", "tmax": "129"},
-}
-# Verilator for the m3vit-t case (64 multipliers: much faster there than on Icarus)
-SIMS = {"default": ("icarus",), "ties-renorm": ("icarus", "verilator"),
-        "sat-logits-top1": ("icarus",), "m3vit-t": ("verilator",)}
-
-
-@pytest.mark.parametrize("simulator,case", [(s, c) for c in CASES for s in SIMS[c]],
-                         ids=[f"{c}-{s}" for c in CASES for s in SIMS[c]])
-def test_router(simulator, case, sim_work):
-    assert_kernel("router", simulator, CASES[case], sim_work)
+@pytest.mark.parametrize("simulator,overrides", point_runs(POINTS))
+def test_router(simulator, overrides, sim_work):
+    assert_kernel("router", simulator, overrides, sim_work)
 
 
 @pytest.mark.parametrize("simulator", ["icarus"])

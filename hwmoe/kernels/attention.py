@@ -19,7 +19,7 @@ from ..numerics.fixed import Fmt, Q, int_bits_for, quantize, requant, shift_roun
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.softmax import DEFAULT_BLOCK, LOG2E, exp2_neg, normalise
 from ..numerics.tables import Q15
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 
 
 def score_constant(scale: float, width: int = 16) -> tuple[int, Fmt]:
@@ -285,3 +285,32 @@ class AttentionKernel(Kernel):
 
 
 ATTENTION = AttentionKernel()
+
+
+_W16A32 = {"q_width": "18", "q_frac": "14", "k_width": "18", "k_frac": "14", "v_width": "18", "v_frac": "14",
+           "t_width": "24", "t_frac": "18", "out_width": "32", "out_frac": "26"}
+POINTS = {
+    # w16a16 formats (16-bit q/k/v, score, output); 21 tokens: neither P = 4 nor block = 16 divides it
+    "default-w16a16": Point({}),
+    # w16a32 formats (18-bit q/k/v, 24-bit score, 32-bit output), P = 5, block = 8, 3 heads
+    "w16a32": Point(dict(_W16A32, tokens="19", block="8", rows="5", heads="3"), ("icarus", "verilator")),
+    # one row in flight, block of one key, one head, one chunk per row (lanes = head_dim)
+    "p1-block1": Point({"rows": "1", "block": "1", "heads": "1", "tokens": "7", "lanes": "16"}),
+    # P = 3, block = 5 (neither divides 13), 4 lanes, 2 chunks per row; K/V buffers larger than the run
+    "p3-block5": Point({"rows": "3", "block": "5", "lanes": "4", "head_dim": "8", "tokens": "13",
+                        "max_tokens": "40"}),
+    # every q, k, v word at its format's extremes: saturated scores, e = 0 shifts, saturated outputs
+    "saturating": Point({"rows": "2", "block": "4", "head_dim": "8", "tokens": "9", "saturating": "1.0",
+                         "out_frac": "14"}),
+    # fewer tokens than rows, 3 chunks of 2 lanes (head_dim 6), 3 heads; a block wider than the buffer
+    "few-tokens": Point({"tokens": "3", "rows": "4", "block": "64", "lanes": "2", "head_dim": "6", "heads": "3"}),
+    # a short last group (1 of 6 rows) after a full one: it waits for the previous group's output
+    "short-last-group": Point({"rows": "6", "block": "1", "lanes": "2", "tokens": "7"}),
+    # odd sizes everywhere: head dim 5 in one chunk, k narrower than q and v, P = 3 and block = 4 on 10 tokens
+    "odd": Point({"tokens": "10", "heads": "1", "head_dim": "5", "lanes": "5", "q_width": "18", "q_frac": "13",
+                  "k_width": "14", "k_frac": "9", "v_width": "18", "v_frac": "13", "t_width": "24", "t_frac": "16",
+                  "out_width": "18", "out_frac": "13", "block": "4", "rows": "3"}),
+    # m3vit-t attention dims: 129 tokens, 3 heads, head dim 64 (default hardware parameters: P = 4, block = 16;
+    # w16a16 formats; about 233k cycles per RTL run)
+    "m3vit-t": Point({"tokens": "129", "heads": "3", "head_dim": "64"}, ("verilator",)),
+}

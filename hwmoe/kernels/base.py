@@ -177,3 +177,15 @@ class Kernel(ABC):
     @property
     def hls_header(self) -> str:
         return f"{self.name}.h"
+
+
+@dataclass(frozen=True)
+class Point:
+    """A named parameter point of a kernel (``POINTS`` at the end of its module), verified on every face:
+    its RTL simulated on ``simulators`` (``sim/test_<name>.py``) and its HLS design C-simulated
+    (``tests/test_hls.py``), both bit-exact against the kernel's reference on ``make_data``.
+
+    overrides: Params fields as ``--set`` gives them (field -> text).
+    simulators: empty for a point the RTL cannot run (HLS only; the point's comment says why)."""
+    overrides: dict[str, str]
+    simulators: tuple[str, ...] = ("icarus",)

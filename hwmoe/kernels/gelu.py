@@ -9,7 +9,7 @@ from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, Q, align, quantize, requant, shift_round
 from ..numerics.intmath import ceil_div
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 from .testdata import signed_range
 
 
@@ -134,3 +134,16 @@ class GeluKernel(Kernel):
 
 
 GELU = GeluKernel()
+
+
+_BOTH = ("icarus", "verilator")
+POINTS = {
+    # 16-bit words in and out, two lanes, the full table (149 intervals of 1/32)
+    "default": Point({}, _BOTH),
+    # 8-bit words with 3 fractional bits (coarser than the table's step), one lane
+    "w8-coarse": Point({"lanes": "1", "in_frac": "3", "in_width": "8", "out_width": "8", "out_frac": "4",
+                        "words": "64"}, _BOTH),
+    # 32-bit words, a table shorter than the cutoff (96 intervals)
+    "w32-short-table": Point({"in_width": "32", "in_frac": "22", "out_width": "32", "out_frac": "22",
+                              "entries": "96"}, _BOTH),
+}

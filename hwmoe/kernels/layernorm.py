@@ -10,7 +10,7 @@ from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
 from ..numerics.intmath import ceil_div
 from ..numerics.tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 from .testdata import row_beats, signed_range
 
 RSQRT = rsqrt_table()
@@ -236,3 +236,22 @@ class LayerNormKernel(Kernel):
 
 
 LAYERNORM = LayerNormKernel()
+
+
+POINTS = {
+    # dim 22 over 4 lanes: a padded last beat; 6 rows, 4 buffers
+    "default": Point({}, ("icarus", "verilator")),
+    # 32-bit residual words (w16a32): x cut to 16 statistics bits, two layers with their own gamma/beta
+    "w32-two-layers": Point({"x_width": "32", "x_frac": "22", "out_width": "32", "out_frac": "22", "tokens": "5",
+                             "layers": "2", "dim": "24", "lanes": "8", "dim_max": "32"}, ("icarus", "verilator")),
+    # 8-bit words (narrower than the statistics), one lane, eps 0, output saturating, two row buffers
+    "w8-lane1": Point({"x_width": "8", "x_frac": "4", "out_width": "8", "out_frac": "6", "lanes": "1",
+                       "dim": "13", "dim_max": "16", "tokens": "5", "eps": "0", "nbuf": "2"}),
+    # tiny rows (one beat): throughput bound by the buffers; dim smaller than the buffers' DIM
+    "one-beat-rows": Point({"lanes": "4", "dim": "3", "dim_max": "8", "tokens": "12", "p_frac": "14"}),
+    # 32-bit words (20 fractional bits in, 24 out) on rows of m3vit-t's dim 192
+    "w32-dim192": Point({"tokens": "9", "dim": "192", "dim_max": "192", "x_width": "32", "x_frac": "20",
+                         "out_width": "32", "out_frac": "24", "eps": "1e-5"}),
+    # m3vit-t: 129 tokens of dim 192
+    "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "tokens": "129"}),
+}

@@ -11,7 +11,7 @@ from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, align, matmul, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 from .gelu import gelu
 from .testdata import linear_operands, pad_rows
 
@@ -295,3 +295,36 @@ class LinearKernel(Kernel):
 
 
 LINEAR = LinearKernel()
+
+
+_SMALL_TILES = {"t_in": "4", "t_out": "4", "n_pe": "2"}
+POINTS = {
+    # the default tiles (16 x 16 x 3), bias, no GELU, dims not divisible by the tiles
+    "default": Point({}),
+    # small tiles, dims not divisible by the tiles, bias
+    "ragged": Point({**_SMALL_TILES, "tokens": "11", "d_in": "18", "d_out": "14"}),
+    # N_PE = 1, no bias, many saturating tokens
+    "npe1-nobias-sat": Point({**_SMALL_TILES, "n_pe": "1", "tokens": "5", "d_in": "9", "d_out": "10", "bias": "0",
+                              "saturating": "0.3"}),
+    # 8-bit words, T_IN = 3, bias with more fractional bits than the accumulator (rounded when aligned)
+    "w8-bias-round": Point({**_SMALL_TILES, "t_in": "3", "x_width": "8", "x_frac": "4", "w_width": "8",
+                            "w_frac": "6", "b_width": "16", "b_frac": "14", "out_width": "8", "out_frac": "4",
+                            "tokens": "9", "d_in": "20", "d_out": "7"}),
+    # fused GELU, runtime dims below the compile-time maxima, one chunk per row (It < N_PE)
+    "gelu-max": Point({**_SMALL_TILES, "n_pe": "3", "gelu": "1", "tokens": "10", "d_in": "4", "d_out": "9",
+                       "max_tokens": "16", "max_in": "12", "max_out": "16"}),
+    # fused GELU on 8-bit words, no bias, odd tiles (T_IN = 5, T_OUT = 3), 3 token lanes.  HLS only: the RTL
+    # does not elaborate a fused GELU whose output (8 bits) is narrower than its input format h (16 bits)
+    # (rtl/hwmoe_linear_core.v, the pass-B bypass sign extension {(O_W-H_W){...}} has a negative repeat)
+    "gelu-w8": Point({"bias": "0", "gelu": "1", "x_width": "8", "x_frac": "4", "w_width": "8", "w_frac": "6",
+                      "h_width": "16", "h_frac": "11", "out_width": "8", "out_frac": "4", "t_in": "5", "t_out": "3",
+                      "n_pe": "3", "tokens": "7"}, ()),
+    # fused GELU on 32-bit activations (W16A32-like), no bias
+    "gelu-w32": Point({**_SMALL_TILES, "gelu": "1", "bias": "0", "x_width": "32", "x_frac": "20", "h_width": "32",
+                       "h_frac": "22", "out_width": "32", "out_frac": "22", "tokens": "13", "d_in": "30",
+                       "d_out": "22"}, ("verilator",)),
+    # an M3ViT-T layer at W16A32 (32-bit activations): 129 tokens, 192 -> 768, the default UbiMoE-like tiles
+    # (16 x 16 x 3)
+    "m3vit-t": Point({"tokens": "129", "d_in": "192", "d_out": "768", "x_width": "32", "x_frac": "22",
+                      "out_width": "32", "out_frac": "18"}, ("verilator",)),
+}

@@ -13,7 +13,7 @@ from ..numerics.fixed import Fmt, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.routing import expert_queues
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 from .gelu import gelu
 from .linear import LINEAR, LinearParams, block_schedule, linear
 from .testdata import linear_operands, pad_rows
@@ -372,3 +372,25 @@ class MoeKernel(Kernel):
 
 
 MOE = MoeKernel()
+
+
+POINTS = {
+    # expert 0 chosen by every token, expert 3 by none (not requested, no weights streamed), dims not
+    # divisible by the tile, some outputs saturate
+    "default": Point({}, ("icarus", "verilator")),
+    # N_PE = 1, top-1 (gate exactly 1.0 on one token): one expert gets every token, two get none
+    "npe1-top1": Point({"n_pe": "1", "top_k": "1", "experts": "3", "tokens": "6", "dim": "7", "hidden": "9"}),
+    # 8-bit words, b1 with more fractional bits than its accumulator (rounded), saturating tokens
+    "w8-bias-round": Point({"t": "3", "tokens": "8", "dim": "8", "hidden": "12", "x_width": "8", "x_frac": "4",
+                            "w_width": "8", "w1_frac": "6", "w2_frac": "7", "b1_frac": "14", "b2_frac": "3",
+                            "h_width": "12", "h_frac": "7", "a_width": "10", "a_frac": "6", "e_width": "12",
+                            "e_frac": "6", "out_width": "8", "out_frac": "3", "saturating": "0.3"}),
+    # top-3 of 6, N_PE = 3, uniform routing, runtime dims below the compile-time maxima
+    "top3-max": Point({"n_pe": "3", "experts": "6", "top_k": "3", "routing": "uniform", "tokens": "11", "dim": "6",
+                       "hidden": "8", "max_tokens": "16", "max_dim": "12", "max_hid": "16"}),
+    # top-1 of 8 with uniform routing, 32-bit activations, hidden and expert outputs (W16A32-like)
+    "top1-uniform-w32": Point({"experts": "8", "top_k": "1", "routing": "uniform", "tokens": "9", "x_width": "32",
+                               "x_frac": "24", "w1_frac": "13", "b2_frac": "10", "h_width": "32", "h_frac": "24",
+                               "a_width": "32", "a_frac": "24", "e_width": "32", "e_frac": "24", "out_width": "32",
+                               "out_frac": "24"}),
+}

@@ -16,7 +16,7 @@ from ..numerics.intmath import ceil_div, clog2
 from ..numerics.routing import expert_queues, top_k_lowest_index
 from ..numerics.softmax import EXP2, LOG2E, RECIP, normalise, softmax_row_probs
 from ..numerics.tables import Q15, U1_15
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 from .linear import linear
 from .testdata import row_beats, signed_range
 
@@ -304,3 +304,24 @@ class RouterKernel(Kernel):
 
 
 ROUTER = RouterKernel()
+
+
+POINTS = {
+    # 4 experts, top-2, all logits at once; dim 22 over 4 lanes (padded last beat)
+    "default": Point({}),
+    # identical gate rows (exact logit ties), renormalised gates, 8 experts in 4 passes of 2, top-3, 2 layers
+    "ties-renorm": Point({"experts": "8", "top_k": "3", "expert_par": "2", "ties": "1", "renormalize": "1",
+                          "layers": "2", "tokens": "5", "dim": "16", "lanes": "2", "dim_max": "16"},
+                         ("icarus", "verilator")),
+    # 8-bit logits that saturate (ties at the limit), 8-bit words, top-1, one lane
+    "sat-logits-top1": Point({"logit_width": "8", "logit_frac": "5", "x_width": "8", "x_frac": "4", "w_width": "8",
+                              "w_frac": "6", "top_k": "1", "lanes": "1", "dim": "9", "dim_max": "12",
+                              "tokens": "7"}),
+    # tied gate rows, renormalised top-3 of 8 experts, 32-bit words and logits
+    "renorm-top3-w32": Point({"renormalize": "1", "ties": "1", "top_k": "3", "experts": "8", "logit_width": "32",
+                              "logit_frac": "24", "x_width": "32", "x_frac": "24"}),
+    # m3vit-t: 129 tokens of dim 192, 16 experts, top-2 (Verilator: 64 multipliers, much faster there than
+    # on Icarus)
+    "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "experts": "16", "expert_par": "16",
+                      "tokens": "129", "tmax": "129"}, ("verilator",)),
+}

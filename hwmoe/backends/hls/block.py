@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import ir
+from ...errors import UserError
 from .emitter import (Design, Port, add_struct, attention_struct, gelu_struct, layernorm_struct, linear_struct,
-                         moe_struct, router_struct)
+                      moe_struct, router_struct)
 from ...numerics.plan import Plan
 from ...reference import FixedRunner
 
@@ -25,9 +26,9 @@ class BlockHls:
     def check(self) -> None:
         for n in ("t_in", "t_out", "n_pe", "rows"):
             if getattr(self, n) <= 0:
-                raise ValueError(f"{n} must be positive, not {getattr(self, n)}")
+                raise UserError(f"{n} must be positive, not {getattr(self, n)}")
         if self.block < 0:
-            raise ValueError(f"block must be >= 0, not {self.block}")
+            raise UserError(f"block must be >= 0, not {self.block}")
 
 
 @dataclass
@@ -58,13 +59,13 @@ def _consumer(graph: ir.Graph, tensor: str, kind: type) -> ir.Node:
     for n in graph.nodes:
         if isinstance(n, kind) and tensor in n.inputs:
             return n
-    raise ValueError(f"the graph is not an encoder block: no {kind.__name__} reads {tensor!r}")
+    raise UserError(f"the graph is not an encoder block: no {kind.__name__} reads {tensor!r}")
 
 
 def _producer(graph: ir.Graph, tensor: str, kind: type) -> ir.Node:
     n = graph.producer(tensor)
     if not isinstance(n, kind):
-        raise ValueError(f"the graph is not an encoder block: {tensor!r} is not made by a {kind.__name__}")
+        raise UserError(f"the graph is not an encoder block: {tensor!r} is not made by a {kind.__name__}")
     return n
 
 
@@ -72,19 +73,19 @@ def find_block(graph: ir.Graph, index: int) -> BlockNodes:
     """The ``index``-th encoder block (counting attention nodes) of ``graph``."""
     attns = [n for n in graph.nodes if isinstance(n, ir.Attention)]
     if not attns:
-        raise ValueError("the graph has no attention node: no encoder block to generate")
+        raise UserError("the graph has no attention node: no encoder block to generate")
     if not 0 <= index < len(attns):
-        raise ValueError(f"block {index} does not exist: the graph has {len(attns)} encoder blocks")
+        raise UserError(f"block {index} does not exist: the graph has {len(attns)} encoder blocks")
     attn = attns[index]
     q, k, v = (_producer(graph, t, ir.Linear) for t in attn.inputs)
     norm1 = _producer(graph, q.inputs[0], ir.LayerNorm)
     if k.inputs[0] != q.inputs[0] or v.inputs[0] != q.inputs[0]:
-        raise ValueError("the graph is not an encoder block: q, k and v read different tensors")
+        raise UserError("the graph is not an encoder block: q, k and v read different tensors")
     x = norm1.inputs[0]
     proj = _consumer(graph, attn.outputs[0], ir.Linear)
     add1 = _consumer(graph, proj.outputs[0], ir.Add)
     if x not in add1.inputs:
-        raise ValueError("the graph is not an encoder block: the first residual does not add the block input")
+        raise UserError("the graph is not an encoder block: the first residual does not add the block input")
     norm2 = _consumer(graph, add1.outputs[0], ir.LayerNorm)
     b = BlockNodes(x, norm1, q, k, v, attn, proj, add1, norm2, add2=None)   # type: ignore[arg-type]
     routers = [n for n in graph.nodes if isinstance(n, ir.Router) and norm2.outputs[0] in n.inputs]
@@ -99,7 +100,7 @@ def find_block(graph: ir.Graph, index: int) -> BlockNodes:
         mlp_out = b.fc2.outputs[0]
     b.add2 = _consumer(graph, mlp_out, ir.Add)
     if add1.outputs[0] not in b.add2.inputs:
-        raise ValueError("the graph is not an encoder block: the second residual does not add the first")
+        raise UserError("the graph is not an encoder block: the second residual does not add the first")
     return b
 
 

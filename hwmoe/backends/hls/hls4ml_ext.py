@@ -5,7 +5,7 @@
 * a layer class ``HwmoeGELU`` (exact-erf GELU), registered with ``hls4ml.model.layers.register_layer``;
 * a PyTorch frontend handler for ``torch.nn.GELU`` (``approximate="none"``) producing that layer;
 * a config template and a function call template on the backend, which write the config struct of hwmoe's
-  GELU unit (``hls/gelu.h``: formats, table size and the table of ``hwmoe/kernels/tables.py``) and call it
+  GELU unit (``hls/gelu.h``: formats, table size and the table of ``hwmoe/numerics/tables.py``) and call it
   element by element;
 * the sources ``hwmoe_common.h``, ``gelu.h``, a generated ``hwmoe_tables.h`` and a small adapter header,
   copied into the project's ``nnet_utils/``.
@@ -130,7 +130,7 @@ def parse_gelu(operation, layer_name, input_names, input_shapes, node, class_obj
 def _make_templates(layer_cls):
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 
-    from .emitter import array_init, struct
+    from .emitter import gelu_lut, struct
 
     class HwmoeGeluConfigTemplate(LayerConfigTemplate):
         def __init__(self):
@@ -142,17 +142,10 @@ def _make_templates(layer_cls):
             inp, out = node.get_input_variable(), node.get_output_variable()
             in_fmt, out_fmt = fmt_of(inp.type.precision), fmt_of(out.type.precision)
             table = table_for(in_fmt)
-            values = table.values()
-            w = tables.GELU_FMT.width
-            lut = [f"    static ap_uint<{w}> lut(int i) {{",
-                   f"        static const ap_uint<{w}> table[{len(values)}] = {{",
-                   "        " + array_init(values) + "};",
-                   "        return table[i];",
-                   "    }"]
             return struct(f"config{node.index}",
                           f"hwmoe GELU unit: {in_fmt.ctype()} -> {out_fmt.ctype()}, {table.entries} intervals of 1/32",
                           {"in_t": inp.type.name, "out_t": out.type.name},
-                          {"entries": table.entries, "n_words": node.get_attr("n_in")}, lut)
+                          {"entries": table.entries, "n_words": node.get_attr("n_in")}, gelu_lut(table))
 
     class HwmoeGeluFunctionTemplate(FunctionCallTemplate):
         def __init__(self):

@@ -8,25 +8,48 @@ packs into beats for the RTL testbench.  Here only the HLS face is added: config
 What the HLS kernels take from each Params (the rest sizes or parallelises the RTL only):
   linear     everything; max_* (RTL buffer maxima) unused, the HLS buffers are sized by tokens/d_in/d_out.
   gelu       lanes unused (the HLS unit takes one word per beat).
-  layernorm  lanes, dim_max, nbuf unused; one layer per project (layers must be 1).
+  layernorm  lanes, dim_max, nbuf unused; the top runs the kernel once per layer (layers), each with its
+             own gamma/beta.
   attention  rows is the HLS p (query rows in flight); lanes, max_tokens unused.
   router     the gate logits run on the HLS linear kernel with t_in = lanes (words of a token per step) and
              t_out = expert_par (logits at once), one token at a time (n_pe 1, as the RTL's MAC array);
-             dim_max, tmax unused; one layer per project (layers must be 1).
+             dim_max, tmax unused; the top runs the router once per layer (layers), each with its own
+             gate weights.
   moe        t is both tiles of the two expert linears (t_in = t_out = t); max_* unused.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .emitter import (Design, Port, attention_struct, gelu_struct, layernorm_struct, linear_struct,
-                         moe_struct, router_struct)
+                      moe_struct, router_struct)
+from ...errors import UserError
 from ...kernels.base import KernelData
-from ...kernels.registry import get_kernel
+from ...kernels.registry import kernels
 from ...overrides import apply_overrides
+
+#: kernel name -> its HLS design function, filled by @hls_design (the function's name is <kernel>_design).
+DESIGNS: dict[str, Callable[..., Design]] = {}
+
+
+def hls_design(function: Callable[..., Design]) -> Callable[..., Design]:
+    """Declare ``<kernel>_design(params, data) -> Design`` as the HLS face of the registered kernel <kernel>."""
+    DESIGNS[function.__name__.removesuffix("_design")] = function
+    return function
+
+
+def per_layer(layers: int, call: str, layer_words: int) -> str:
+    """The top's kernel call, once per layer for a case of several layers: ``{p}`` after an m_axi array in
+    ``call`` becomes the offset of the layer's parameters (``layer_words`` words per layer)."""
+    if layers == 1:
+        return call.format(p="")
+    return f"for (int layer = 0; layer < {layers}; layer++) " + call.format(p=f" + layer * {layer_words}")
 
 
 # -------------------------------------------------------------------------------------------- linear
+@hls_design
 def linear_design(p, d: KernelData) -> Design:
     f = d.formats
     b_fmt = f["b"] if p.bias else None
@@ -47,6 +70,7 @@ def linear_design(p, d: KernelData) -> Design:
 
 
 # ---------------------------------------------------------------------------------------------- gelu
+@hls_design
 def gelu_design(p, d: KernelData) -> Design:
     x_fmt, y_fmt = d.formats["x"], d.formats["y"]
     config = gelu_struct("gelu_config", x_fmt, y_fmt, d.table, p.words)
@@ -57,20 +81,24 @@ def gelu_design(p, d: KernelData) -> Design:
 
 
 # ------------------------------------------------------------------------------------------ layernorm
+@hls_design
 def layernorm_design(p, d: KernelData) -> Design:
     x_fmt, p_fmt, y_fmt = d.formats["x"], d.formats["p"], d.formats["y"]
     config = layernorm_struct("layernorm_config", tokens=p.tokens, dim=p.dim, x_fmt=x_fmt, p_fmt=p_fmt,
                               out_fmt=y_fmt, eps=p.eps, stat_width=p.stat_width, norm_width=p.norm_width)
-    ports = [Port("x", "layernorm_config::in_t", "in", d.inputs["x"][0]),
-             Port("gamma", "layernorm_config::param_t", "mem", d.weights["gamma"][0]),
-             Port("beta", "layernorm_config::param_t", "mem", d.weights["beta"][0]),
-             Port("y", "layernorm_config::out_t", "out", d.expected["y"][0])]
-    return Design("layernorm", "hwmoe_layernorm", config,
-                  "hwmoe::layernorm_stream<layernorm_config>(x, gamma, beta, y);", ports,
-                  f"LayerNorm unit: {p.tokens} tokens x {p.dim}, {x_fmt} -> {y_fmt}", {"gamma/beta": str(p_fmt)})
+    ports = [Port("x", "layernorm_config::in_t", "in", d.inputs["x"]),
+             Port("gamma", "layernorm_config::param_t", "mem", d.weights["gamma"]),
+             Port("beta", "layernorm_config::param_t", "mem", d.weights["beta"]),
+             Port("y", "layernorm_config::out_t", "out", d.expected["y"])]
+    call = per_layer(p.layers, "hwmoe::layernorm_stream<layernorm_config>(x, gamma{p}, beta{p}, y);",
+                     p.dim)
+    return Design("layernorm", "hwmoe_layernorm", config, call, ports,
+                  f"LayerNorm unit: {p.layers} x {p.tokens} tokens x {p.dim}, {x_fmt} -> {y_fmt}",
+                  {"gamma/beta": str(p_fmt)})
 
 
 # ------------------------------------------------------------------------------------------ attention
+@hls_design
 def attention_design(p, d: KernelData) -> Design:
     f = d.formats
     config = attention_struct("attention_config", tokens=p.tokens, heads=p.heads, head_dim=p.head_dim,
@@ -87,6 +115,7 @@ def attention_design(p, d: KernelData) -> Design:
 
 
 # --------------------------------------------------------------------------------------------- router
+@hls_design
 def router_design(p, d: KernelData) -> Design:
     x_fmt, w_fmt, l_fmt = d.formats["x"], d.formats["w"], d.formats["logit"]
     config = linear_struct("router_gate_config", tokens=p.tokens, n_in=p.dim, n_out=p.experts, x_fmt=x_fmt,
@@ -94,16 +123,19 @@ def router_design(p, d: KernelData) -> Design:
     config += "\n" + router_struct("router_config", "router_gate_config", tokens=p.tokens, dim=p.dim,
                                    experts=p.experts, top_k=p.top_k, renormalize=p.renormalize, x_fmt=x_fmt,
                                    w_fmt=w_fmt, logit_fmt=l_fmt)
-    ports = [Port("x", "router_config::in_t", "in", d.inputs["x"][0]),
-             Port("w", "router_config::weight_t", "mem", d.weights["w"][0]),
-             Port("index", "router_config::index_t", "out", d.expected["index"][0]),
-             Port("gates", "router_config::gate_t", "out", d.expected["gates"][0])]
-    return Design("router", "hwmoe_router", config, "hwmoe::router_stream<router_config>(x, w, index, gates);",
-                  ports, f"router: {p.tokens} tokens, {p.dim} -> {p.experts} experts, top-{p.top_k}"
+    ports = [Port("x", "router_config::in_t", "in", d.inputs["x"]),
+             Port("w", "router_config::weight_t", "mem", d.weights["w"]),
+             Port("index", "router_config::index_t", "out", d.expected["index"]),
+             Port("gates", "router_config::gate_t", "out", d.expected["gates"])]
+    call = per_layer(p.layers, "hwmoe::router_stream<router_config>(x, w{p}, index, gates);",
+                     p.experts * p.dim)
+    return Design("router", "hwmoe_router", config, call,
+                  ports, f"router: {p.layers} x {p.tokens} tokens, {p.dim} -> {p.experts} experts, top-{p.top_k}"
                          + (", renormalised" if p.renormalize else ""), {"x": str(x_fmt), "logits": str(l_fmt)})
 
 
 # ------------------------------------------------------------------------------------------------ moe
+@hls_design
 def moe_design(p, d: KernelData) -> Design:
     f = d.formats
     config = (gelu_struct("moe_gelu_config", f["h"], f["a"], d.table) + "\n"
@@ -130,29 +162,31 @@ def moe_design(p, d: KernelData) -> Design:
                   f"top-{p.top_k}, {p.routing} routing", {"experts without tokens (skipped)": idle or "none"})
 
 
-KERNEL_DESIGNS = {
-    "linear": linear_design,
-    "attention": attention_design,
-    "layernorm": layernorm_design,
-    "gelu": gelu_design,
-    "router": router_design,
-    "moe": moe_design,
-}
+def design_function(name: str) -> Callable[..., Design]:
+    """The HLS design of a registered kernel; an unknown name is the user's mistake, a registered kernel
+    without a design is hwmoe's."""
+    registered = kernels()
+    if name not in registered:
+        raise UserError(f"unknown kernel {name!r}: expected one of {', '.join(registered)}")
+    if name not in DESIGNS:
+        raise LookupError(f"kernel {name!r} is registered but has no HLS design: write {name}_design() in {__name__}")
+    return DESIGNS[name]
 
 
-def kernel_params(name: str, overrides: dict | None = None):
-    """The kernel's Params with ``overrides`` (field -> value, as ``--set``), checked for the RTL and HLS."""
-    if name not in KERNEL_DESIGNS:
-        raise ValueError(f"unknown kernel {name!r}: expected one of {', '.join(KERNEL_DESIGNS)}")
-    p = apply_overrides(get_kernel(name).params(), {k: str(v) for k, v in (overrides or {}).items()},
-                        f"{name} kernel")
-    p.check()
-    if getattr(p, "layers", 1) != 1:
-        raise ValueError(f"the {name} HLS project runs one layer: layers must be 1, not {p.layers}")
+def checked_params(defaults, overrides: dict | None, what: str):
+    """``defaults`` (a Params dataclass) with ``overrides`` (field -> value, as ``--set``), checked; a bad field
+    or value is the user's mistake."""
+    p = apply_overrides(defaults, {k: str(v) for k, v in (overrides or {}).items()}, what)
+    try:
+        p.check()
+    except ValueError as e:
+        raise UserError(f"{what}: {e}") from None
     return p
 
 
 def kernel_design(name: str, overrides: dict | None = None, seed: int = 0) -> Design:
     """The HLS design of kernel ``name`` on the case ``make_data(params, seed)`` (the RTL testbench's data)."""
-    p = kernel_params(name, overrides)
-    return KERNEL_DESIGNS[name](p, get_kernel(name).make_data(p, seed))
+    design = design_function(name)
+    kernel = kernels()[name]
+    p = checked_params(kernel.params(), overrides, f"{name} kernel")
+    return design(p, kernel.make_data(p, seed))

@@ -13,34 +13,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import resource
 import shutil
 import subprocess
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from .emitter import (Design, config_header, project_readme, run_hls_tcl, tables_header, testbench,
-                         top_header, top_source, write_words)
-from ...overrides import apply_overrides
-from ...paths import HLS_DIR
-#: The hand-written kernel sources copied into every project (the generated headers come on top).
-KERNEL_SOURCES = ("hwmoe_common.h", "softmax.h", "gelu.h", "linear.h", "layernorm.h", "attention.h", "router.h",
-                  "moe.h", "block.h")
-#: Which kernel header a design's top includes.
-TOP_HEADER = {"linear": "linear.h", "gelu": "gelu.h", "layernorm": "layernorm.h", "attention": "attention.h",
-              "router": "router.h", "moe": "moe.h", "block": "block.h"}
+                      top_header, top_source, write_words)
+from ...errors import UserError
+from ...kernels.registry import kernels
+from ...overrides import parse_assignments
+from ...paths import HLS_DIR, REPO
+
+#: Headers under hls/ that every project carries besides the registered kernels' own (``Kernel.hls_header``):
+#: the shared helpers and the encoder-block composition (``block.h``, the top of block designs).
+BLOCK_HEADER = "block.h"
+SHARED_SOURCES = ("hwmoe_common.h", "softmax.h", BLOCK_HEADER)
+#: The fixed part of the C-simulation testbench (a testbench file for Vitis: ``add_files -tb``).
+TESTBENCH_HEADER = "testbench.h"
 DEFAULT_BOARD = "zcu102"          # part xczu9eg-ffvb1156-2-e
-DEFAULT_PART, DEFAULT_CLOCK_MHZ = "xczu9eg-ffvb1156-2-e", 300.0
 CXXFLAGS = ("-std=c++14", "-Wall", "-Wextra")
 
 
-def kernel_names() -> list[str]:
-    from .kernels import KERNEL_DESIGNS
-    return list(KERNEL_DESIGNS)
+def kernel_sources() -> list[str]:
+    """The hand-written design headers copied into every project (the generated headers come on top)."""
+    return [*SHARED_SOURCES, *(k.hls_header for k in kernels().values())]
+
+
+def top_header_of(design: Design) -> str:
+    """The header that declares the kernel template a design's top calls."""
+    return BLOCK_HEADER if design.name == "block" else kernels()[design.name].hls_header
 
 
 @dataclass
@@ -63,12 +72,6 @@ def _board(board) -> tuple[str, float, str]:
     return b.part, float(b.clock_mhz), b.name
 
 
-def _params(cls, params: dict | None, what: str):
-    p = apply_overrides(cls(), {k: str(v) for k, v in (params or {}).items()}, what)
-    p.check()
-    return p
-
-
 def _block_input(graph, inputs, seed: int) -> np.ndarray:
     want = tuple(graph.shapes[graph.input])
     if inputs is None:
@@ -77,23 +80,21 @@ def _block_input(graph, inputs, seed: int) -> np.ndarray:
     if x.shape == want:
         x = x[None]
     if x.shape[1:] != want:
-        raise ValueError(f"inputs of shape {x.shape} do not match the graph input (batch, "
-                         f"{', '.join(map(str, want))})")
+        raise UserError(f"inputs of shape {x.shape} do not match the graph input (batch, "
+                        f"{', '.join(map(str, want))})")
     return x
 
 
 def make_design(*, graph=None, plan=None, kernel: str | None = None, params: dict | None = None,
                 inputs=None, seed: int = 0, precision: str = "w16a32") -> Design:
     """The design (config structs, top call, ports with their words) without writing anything."""
-    if kernel is not None:
-        from .kernels import kernel_design
-        if kernel == "block":
-            raise ValueError("kernel 'block' needs a model: pass graph= (and plan= or inputs=)")
+    from .kernels import checked_params, kernel_design
+    if kernel not in (None, "block"):
         return kernel_design(kernel, params, seed)
     if graph is None:
-        raise ValueError("generate_project needs kernel= or graph=")
+        raise UserError("an encoder block needs a model: pass graph= (and plan= or inputs=)")
     from .block import BlockHls, block_design
-    hp = _params(BlockHls, params, "HLS block")
+    hp = checked_params(BlockHls(), params, "HLS block")
     x = _block_input(graph, inputs, seed)
     if plan is None:
         from ...numerics.calibration import calibrate
@@ -105,7 +106,7 @@ def generate_project(out_dir, *, graph=None, plan=None, kernel: str | None = Non
                      board=None, inputs=None, seed: int = 0, precision: str = "w16a32") -> Project:
     """Write a self-contained Vitis HLS project to ``out_dir``.
 
-    kernel: one of linear, attention, layernorm, gelu, router, moe: the kernel's test case at the formats
+    kernel: a registered kernel (``hwmoe.kernels.registry``): the kernel's test case at the formats
         and dimensions of ``params`` (overrides of that kernel's Params, ``hwmoe/kernels/<kernel>.py``, as
         for ``hwmoe sim``): the words of ``make_data(params, seed)``, the same as the RTL testbench's, and
         the expected words from the kernel's reference function.
@@ -120,13 +121,14 @@ def generate_project(out_dir, *, graph=None, plan=None, kernel: str | None = Non
     part, clock, board_name = _board(board)
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
-    for src in KERNEL_SOURCES:
+    sources = kernel_sources()
+    for src in (*sources, TESTBENCH_HEADER):
         shutil.copyfile(HLS_DIR / src, out / src)
-    headers = [TOP_HEADER[design.name]]
     files = {"hwmoe_tables.h": tables_header(), "config.h": config_header(design),
-             "top.h": top_header(design, headers), "top.cpp": top_source(design), "tb.cpp": testbench(design),
-             "run_hls.tcl": run_hls_tcl(design, list(KERNEL_SOURCES), part, clock, board_name),
-             "README.md": project_readme(design, part, clock, board_name)}
+             "top.h": top_header(design, [top_header_of(design)]), "top.cpp": top_source(design),
+             "tb.cpp": testbench(design),
+             "run_hls.tcl": run_hls_tcl(design, sources, [TESTBENCH_HEADER], part, clock, board_name),
+             "README.md": project_readme(design, sources, part, clock, board_name)}
     for name, text in files.items():
         (out / name).write_text(text)
     for p in design.ports:
@@ -164,13 +166,35 @@ class CsimError(RuntimeError):
 
 
 def ap_types_dir() -> Path:
-    try:
-        from .aptypes import include_dir
-        return include_dir()
-    except ImportError:               # pragma: no cover - the aptypes module is part of hwmoe
-        import importlib.util
-        spec = importlib.util.find_spec("hls4ml")
-        return Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
+    from .aptypes import include_dir
+    return include_dir()
+
+
+#: What every project includes before its own code (hwmoe_common.h, testbench.h): parsed once per compiler
+#: and flags into a precompiled header, which halves a project's compile time.
+PRECOMPILED_INCLUDES = ("ap_fixed.h", "ap_int.h", "hls_stream.h", "cstdio", "cstdlib", "fstream", "string",
+                        "vector")
+PCH_DIR = REPO / "build" / "hls-pch"
+
+
+def precompiled_header(cxx: str, flags: list[str]) -> Path:
+    """A header of PRECOMPILED_INCLUDES with its .gch beside it, built once for ``cxx`` and ``flags``; g++
+    uses the .gch when a compile passes ``-include`` of the header with the same flags (and would parse the
+    header's text otherwise: the result is the same)."""
+    text = "".join(f"#include <{h}>\n" for h in PRECOMPILED_INCLUDES)
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha1(json.dumps([cxx, version, flags, text]).encode()).hexdigest()[:16]
+    header = PCH_DIR / key / "hwmoe_pch.h"
+    if not (header.parent / "hwmoe_pch.h.gch").exists():
+        header.parent.mkdir(parents=True, exist_ok=True)
+        header.write_text(text)
+        partial = header.parent / f"hwmoe_pch.h.gch.{os.getpid()}.{threading.get_ident()}"
+        r = subprocess.run([cxx, *flags, "-x", "c++-header", str(header), "-o", str(partial)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise CsimError(f"{cxx} could not precompile the ap_types headers: " + r.stderr.strip()[-500:])
+        os.replace(partial, header.parent / "hwmoe_pch.h.gch")     # atomic: parallel builds may race here
+    return header
 
 
 _WARNING = re.compile(r"^(?P<file>[^:\s][^:]*):(?P<line>\d+):(?:\d+:)? warning: (?P<text>.*)$")
@@ -198,8 +222,8 @@ def _raise_stack() -> None:
 def csim(project_dir, *, cxx: str = "g++", opt: str = "-O1", extra_flags=(), rebuild: bool = False,
          timeout: float = 1200.0) -> CsimResult:
     """Compile the project's top.cpp and tb.cpp with g++ (one translation unit, -std=c++14 -Wall -Wextra,
-    the ap_types headers as -isystem) and run the testbench on data/.  A build is reused while the sources
-    and flags are unchanged."""
+    the ap_types headers as -isystem and precompiled) and run the testbench on data/.  A build is reused
+    while the sources and flags are unchanged; builds of several projects may run in parallel threads."""
     proj = Path(project_dir).resolve()
     if not (proj / "project.json").is_file():
         raise CsimError(f"{proj}: not a project generated by hwmoe hls (no project.json)")
@@ -211,7 +235,8 @@ def csim(project_dir, *, cxx: str = "g++", opt: str = "-O1", extra_flags=(), reb
     build.mkdir(exist_ok=True)
     unity = build / "csim_unity.cpp"
     unity.write_text('// one translation unit for the C simulation\n#include "../top.cpp"\n#include "../tb.cpp"\n')
-    flags = [*CXXFLAGS, opt, *extra_flags, "-isystem", str(inc), "-I."]    # run in the project directory
+    flags = [*CXXFLAGS, opt, *extra_flags, "-isystem", str(inc)]
+    flags += ["-include", str(precompiled_header(cxx, flags)), "-Winvalid-pch", "-I."]   # run in the project
     sources = sorted(p for p in proj.iterdir() if p.suffix in (".h", ".cpp"))
     key = hashlib.sha1(json.dumps([cxx, flags, [p.name for p in sources]]).encode()
                        + b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -243,80 +268,68 @@ def csim(project_dir, *, cxx: str = "g++", opt: str = "-O1", extra_flags=(), reb
 
 
 # -------------------------------------------------------------------------------------------- CLI
-def _model_graph(model: str | None, preset: str | None, model_overrides: dict, seed: int, calib: int):
-    """(graph, calibration inputs) for a model path or a preset."""
+#: ``--set`` keys of a model's block project that are not BlockHls fields or model fields.
+BLOCK_COMMAND_KEYS = ("precision", "seed", "calib", "plan")
+
+
+def _integer(key: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"{key}={text!r} is not an integer") from None
+
+
+def _block_project(out, model: str | None, preset: str | None, assignments: dict[str, str], board) -> Project:
+    """The project of an encoder block of ``model`` (an ONNX path) or of a preset's model; ``assignments``
+    holds BLOCK_COMMAND_KEYS, BlockHls fields and, for a preset, model fields."""
+    from ...inputs import load_graph, load_npy, plan_for
+    opts = {k: assignments.pop(k) for k in BLOCK_COMMAND_KEYS if k in assignments}
+    seed = _integer("seed", opts.get("seed", "0"))
     if model:
-        from ...frontend.onnx_import import import_onnx
-        if not Path(model).is_file():
-            raise ValueError(f"{model}: no such file")
-        graph = import_onnx(model)
-        x = np.random.default_rng(seed).standard_normal((calib,) + tuple(graph.shapes[graph.input]))
-        return graph, x
-    from ...frontend.from_torch import graph_from_model
-    from ...frontend.model import build_model, make_config, sample_input
-    cfg = make_config(preset or "tiny", model_overrides)
-    model_ = build_model(cfg, seed)
-    return graph_from_model(model_), sample_input(cfg, seed, batch=calib).numpy().astype(np.float64)
+        graph = load_graph(model)
+        shape = (4,) + tuple(graph.shapes[graph.input])
+        x = load_npy(opts["calib"]) if "calib" in opts else np.random.default_rng(seed).standard_normal(shape)
+    else:
+        from ...frontend.from_torch import graph_from_model
+        from ...frontend.model import ModelConfig, build_model, make_config, sample_input
+        model_keys = {f.name for f in fields(ModelConfig)} & set(assignments)
+        cfg = make_config(preset or "tiny", {k: assignments.pop(k) for k in model_keys})
+        graph = graph_from_model(build_model(cfg, seed))
+        x = load_npy(opts["calib"]) if "calib" in opts else sample_input(cfg, seed, batch=4).numpy()
+    x = _block_input(graph, x, seed)
+    plan, _, _ = plan_for(graph, model, opts.get("precision", "w16a32"), opts.get("plan"), x, seed)
+    return generate_project(out, graph=graph, plan=plan, params=assignments, board=board, inputs=x, seed=seed)
 
 
-HLS_COMMAND_KEYS = ("precision", "seed", "calib", "plan")
-
-
-def hls_command(args=None, /, **fields) -> int:
+def hls_command(*, model: str | None = None, preset: str | None = None, kernel: str | None = None,
+                set: list[str] | None = None, board: str | None = None, out: str, csim: bool = False) -> int:
     """``hwmoe hls MODEL.onnx | --preset NAME [--kernel K] [--set key=value ...] [--board B] -o DIR [--csim]``.
 
-    Fields (attributes of an argparse namespace, or keywords): model, preset, kernel, overrides (dict, or
-    ``set``: a list of key=value), board, out (or output / o), csim.  With a kernel, the overrides are the
-    kernel's Params fields (as for ``hwmoe sim``) and seed; with a model, they may set precision (default
-    w16a32), block, seed, calib (calibration batch), plan (a plan JSON), t_in, t_out, n_pe, rows, and for a
-    preset any model field.
+    With a kernel, ``set`` gives the kernel's Params fields (as for ``hwmoe sim``) and seed.  Without (or with
+    kernel ``block``), an encoder block of the model: ``set`` may give block (which one), precision (default
+    w16a32), seed, calib (a .npy batch of model inputs: calibration and, the first of them, the block's
+    input; default random normal, or the preset's sample images), plan (a plan JSON; default beside the
+    model, calibrated and saved there if missing), t_in, t_out, n_pe, rows, and for a preset any model field.
     Prints what was written and, with csim, ``bit-exact yes|no, N words compared, M mismatches``.
     Returns 0, or 1 when the C simulation is not bit-exact."""
-    f = dict(vars(args)) if args is not None else {}
-    f.update(fields)
-    overrides = f.get("overrides")
-    if overrides is None:
-        from ...overrides import parse_assignments
-        overrides = parse_assignments(f.get("set"))
-    overrides = {k: str(v) for k, v in overrides.items()}
-    out = f.get("out") or f.get("output") or f.get("o")
-    if not out:
-        raise ValueError("hwmoe hls needs an output directory (-o DIR)")
-    kernel = f.get("kernel")
-    board = f.get("board")
-    if kernel and kernel != "block":
-        seed = int(overrides.pop("seed", f.get("seed") or 0))
-        proj = generate_project(out, kernel=kernel, params=overrides, board=board, seed=seed)
+    assignments = parse_assignments(set)
+    if kernel not in (None, "block"):
+        seed = _integer("seed", assignments.pop("seed", "0"))
+        proj = generate_project(out, kernel=kernel, params=assignments, board=board, seed=seed)
     else:
-        from ...frontend.model import ModelConfig
-        from dataclasses import fields as dc_fields
-        model_keys = {x.name for x in dc_fields(ModelConfig)}
-        model_over = {k: overrides.pop(k) for k in list(overrides) if k in model_keys and not f.get("model")}
-        opts = {k: overrides.pop(k) for k in list(overrides) if k in HLS_COMMAND_KEYS}
-        seed = int(opts.get("seed", f.get("seed") or 0))
-        precision = opts.get("precision", "w16a32")
-        graph, x = _model_graph(f.get("model"), f.get("preset"), model_over, seed, int(opts.get("calib", 4)))
-        plan = None
-        plan_path = opts.get("plan") or (str(Path(f["model"]).with_suffix(f".{precision}.plan.json"))
-                                         if f.get("model") else None)
-        if plan_path and Path(plan_path).is_file():
-            from ...numerics.plan import Plan
-            plan = Plan.load(plan_path)
-            if plan.precision != precision and "precision" in opts:
-                raise ValueError(f"{plan_path}: plan is for {plan.precision}, not {precision}")
-        elif opts.get("plan"):
-            raise ValueError(f"{opts['plan']}: no such file")
-        proj = generate_project(out, graph=graph, plan=plan, params=overrides, board=board, inputs=x, seed=seed,
-                                precision=precision)
+        proj = _block_project(out, model, preset, assignments, board)
     print(f"wrote {proj.path}: {proj.description}; top {proj.top}, part {proj.part} ({proj.board}), "
           f"{proj.clock_mhz:g} MHz; run it with: cd {proj.path} && vitis_hls -f run_hls.tcl")
-    if not f.get("csim"):
-        return 0
-    r = csim(proj.path)
+    return 0 if not csim or _report_csim(proj.path) else 1
+
+
+def _report_csim(path) -> bool:
+    """Run and print the C simulation of a project; True when bit-exact."""
+    r = csim(path)
     print(f"C simulation (g++, {r.compile_seconds:.1f} s compile, {r.run_seconds:.1f} s run): {r.summary()}")
     for w in r.warnings:
         print(f"warning: {w}")
-    return 0 if r.bit_exact else 1
+    return r.bit_exact
 
 
 def write_tables_header(path) -> None:
@@ -325,4 +338,4 @@ def write_tables_header(path) -> None:
 
 
 __all__ = ["generate_project", "make_design", "csim", "CsimResult", "CsimError", "Project", "hls_command",
-           "kernel_names", "write_tables_header"]
+           "kernel_sources", "write_tables_header"]

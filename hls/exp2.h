@@ -24,6 +24,14 @@ template <int FRAC, int W> u1_15_raw_t exp2_neg(const ap_int<W> &d) {
     return e >> whole.to_uint();
 }
 
+// exp2_stream<C>: C::n_words words d (C::in_t, unsigned values with C::frac fractional bits) -> 2**-d.
+template <class C> void exp2_stream(hls::stream<typename C::in_t> &x, hls::stream<u1_15_raw_t> &y) {
+    for (int i = 0; i < C::n_words; i++) {
+        HWMOE_HLS(PIPELINE II=1)
+        y.write(exp2_neg<C::frac, C::in_width>(x.read()));
+    }
+}
+
 }  // namespace hwmoe
 
 #endif

@@ -21,6 +21,19 @@ template <int W> void reciprocal(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
     r = RECIP_LUT[index];
 }
 
+// recip_stream<C>: C::n_words words x > 0 (C::in_t) -> the word {p, r} (r in the low 16 bits), as the RTL
+// unit's stream top gives it.
+template <class C> void recip_stream(hls::stream<typename C::in_t> &x, hls::stream<typename C::out_t> &y) {
+    for (int i = 0; i < C::n_words; i++) {
+        HWMOE_HLS(PIPELINE II=1)
+        u1_15_raw_t r;
+        int p;
+        reciprocal<C::in_width>(x.read(), r, p);
+        typename C::out_t word = p;
+        y.write((word << 16) | r);
+    }
+}
+
 }  // namespace hwmoe
 
 #endif

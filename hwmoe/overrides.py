@@ -37,3 +37,16 @@ def apply_overrides(obj, overrides: dict[str, str] | None, what: str):
             raise UserError(f"unknown {what} field {key!r}: expected one of {', '.join(names)}")
         changes[key] = _convert(type(getattr(obj, key)), key, text)
     return replace(obj, **changes)
+
+
+def checked(defaults, overrides: dict | None, what: str):
+    """``defaults`` (a Params dataclass with ``check()``) with ``overrides`` (field -> value, as ``--set`` gives
+    them), checked: an unknown field, a bad value or an illegal combination is the user's mistake."""
+    params = apply_overrides(defaults, {k: str(v) for k, v in (overrides or {}).items()}, what)
+    try:
+        params.check()
+    except UserError:
+        raise
+    except ValueError as e:
+        raise UserError(f"{what}: {e}") from None
+    return params

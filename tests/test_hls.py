@@ -2,7 +2,6 @@
 the RTL testbenches simulate) and whole encoder blocks, compiled with g++ (-std=c++14 -Wall -Wextra) against
 the ap_types headers and simulated; every output word must equal the NumPy reference's.  One build per
 parameter set, two at a time (kept in a session directory and reused by the tests that only read it)."""
-import inspect
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -16,20 +15,15 @@ if shutil.which("g++") is None:
 
 from hwmoe.backends.hls.project import csim, generate_project, hls_command  # noqa: E402
 from hwmoe.errors import UserError  # noqa: E402
-from hwmoe.kernels.registry import kernels  # noqa: E402
+from hwmoe.kernels.registry import KERNELS  # noqa: E402
 from hwmoe.numerics import tables  # noqa: E402
-
-
-def points(kernel) -> dict:
-    """A kernel's shared parameter points: ``POINTS`` of the module that defines it."""
-    return inspect.getmodule(kernel.params).POINTS
 
 
 #: "<kernel>-<point>" -> (kernel, overrides), for every registered kernel (each must have an HLS design)
 KERNEL_CASES = {f"{k.name}-{name}": (k.name, point.overrides)
-                for k in kernels().values() for name, point in points(k).items()}
+                for k in KERNELS.values() for name, point in k.points.items()}
 #: each kernel's first point, its default one
-DEFAULT_CASES = [f"{k.name}-{next(iter(points(k)))}" for k in kernels().values()]
+DEFAULT_CASES = [f"{k.name}-{next(iter(k.points))}" for k in KERNELS.values()]
 BLOCK_CASES = {"block0-dense-w16a16": (0, "w16a16"), "block1-moe-w16a32": (1, "w16a32")}
 BUILD_JOBS = 2
 

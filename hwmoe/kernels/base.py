@@ -23,14 +23,14 @@ Faces (every kernel answers every one):
 """
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 from ..cost.fit import predict_lut_ff
-from ..errors import UserError
-from ..overrides import apply_overrides
+from ..overrides import checked
 from ..cost.usage import Usage
 from ..numerics.fixed import Fmt
 from ..numerics.tables import GeluTable
@@ -82,12 +82,13 @@ class Kernel(ABC):
     def configure(self, overrides: dict[str, str] | None = None):
         """Params from a user's ``key=value`` strings (``hwmoe sim/hls --set``), checked: an unknown field, a
         bad value or an illegal combination is the user's mistake, named with the kernel."""
-        params = apply_overrides(self.params(), overrides, f"{self.name} kernel")
-        try:
-            params.check()
-        except ValueError as e:
-            raise UserError(f"{self.name} kernel: {e}") from None
-        return params
+        return checked(self.params(), overrides, f"{self.name} kernel")
+
+    @property
+    def points(self) -> dict[str, "Point"]:
+        """The shared parameter points (``POINTS`` at the end of the kernel's module), verified on the RTL and
+        the HLS face alike."""
+        return sys.modules[type(self).__module__].POINTS
 
     @staticmethod
     @abstractmethod

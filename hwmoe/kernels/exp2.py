@@ -10,7 +10,7 @@ from ..numerics.softmax import exp2_neg
 from ..numerics.tables import exp2_table
 from ..cost.usage import brams_for
 from ..numerics.intmath import ceil_div
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 
 EXHAUSTIVE_BITS = 13        # inputs this narrow are tested with every value (8192 words run in seconds)
 LATENCY = 2                 # table read register, then shift register (rtl/hwmoe_exp2_lane.v)
@@ -112,3 +112,15 @@ class Exp2Kernel(Kernel):
 
 
 EXP2 = Exp2Kernel()
+
+
+POINTS = {
+    # 12-bit d, 5 fractional bits (fewer than the 8 index bits: the index is zero-filled), every d
+    "default": Point({}, ("icarus", "verilator")),
+    # the attention's score format: 16 bits, 10 fractional; random words and the edges
+    "d16-frac10": Point({"d_width": "16", "frac": "10", "lanes": "1"}, ("icarus",)),
+    # the router's: 24 bits with 18 fractional (the whole part shifts e to 0 from 16 up)
+    "d24-frac18": Point({"d_width": "24", "frac": "18", "lanes": "3"}, ("icarus",)),
+    # more fractional bits than bits (d < 1, no whole part), every d
+    "d8-frac12": Point({"d_width": "8", "frac": "12"}, ("icarus",)),
+}

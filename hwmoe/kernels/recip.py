@@ -11,7 +11,7 @@ from ..numerics.softmax import reciprocal
 from ..numerics.tables import recip_table
 from ..cost.usage import brams_for
 from ..numerics.intmath import ceil_div
-from .base import Kernel, KernelData, SimCase
+from .base import Kernel, KernelData, Point, SimCase
 
 EXHAUSTIVE_BITS = 13        # inputs this narrow are tested with every value (8191 words run in seconds)
 LATENCY = 2                 # leading-one register, then table read register (rtl/hwmoe_recip_lane.v)
@@ -114,3 +114,13 @@ class RecipKernel(Kernel):
 
 
 RECIP = RecipKernel()
+
+
+POINTS = {
+    # 22-bit x (the attention's running sum at 16-bit q/k/v), 5-bit p: edges and random words
+    "default": Point({}, ("icarus", "verilator")),
+    # x narrower than the 8 index bits (the index is zero-filled), every x
+    "x6": Point({"x_width": "6", "p_width": "3", "lanes": "1"}, ("icarus",)),
+    # 13 bits: every x, 3 lanes
+    "x13": Point({"x_width": "13", "p_width": "4", "lanes": "3"}, ("icarus",)),
+}

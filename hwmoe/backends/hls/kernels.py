@@ -24,11 +24,10 @@ from typing import Callable
 import numpy as np
 
 from .emitter import (Design, Port, attention_struct, gelu_struct, layernorm_struct, linear_struct,
-                      moe_struct, router_struct)
+                      moe_struct, router_struct, struct)
 from ...errors import UserError
 from ...kernels.base import KernelData
-from ...kernels.registry import kernels
-from ...overrides import apply_overrides
+from ...kernels.registry import KERNELS
 
 #: kernel name -> its HLS design function, filled by @hls_design (the function's name is <kernel>_design).
 DESIGNS: dict[str, Callable[..., Design]] = {}
@@ -162,10 +161,35 @@ def moe_design(p, d: KernelData) -> Design:
                   f"top-{p.top_k}, {p.routing} routing", {"experts without tokens (skipped)": idle or "none"})
 
 
+# ------------------------------------------------------------------------------------------ exp2, recip
+@hls_design
+def exp2_design(p, d: KernelData) -> Design:
+    """exp2_neg takes a signed word: one bit wider than d keeps every d >= 0 positive."""
+    config = struct("exp2_config", f"exp2 unit: {p.d_width}-bit d with {p.frac} fractional bits",
+                    {"in_t": f"ap_int<{p.d_width + 1}>"},
+                    {"in_width": p.d_width + 1, "frac": p.frac, "n_words": d.inputs["x"].size})
+    ports = [Port("x", "exp2_config::in_t", "in", d.inputs["x"]),
+             Port("y", "hwmoe::u1_15_raw_t", "out", d.expected["y"])]
+    return Design("exp2", "hwmoe_exp2", config, "hwmoe::exp2_stream<exp2_config>(x, y);", ports,
+                  f"exp2 unit: {d.inputs['x'].size} words of {p.d_width} bits, {p.frac} fractional", {})
+
+
+@hls_design
+def recip_design(p, d: KernelData) -> Design:
+    words = (d.expected["p"] << 16) | d.expected["r"]
+    config = struct("recip_config", f"reciprocal unit: {p.x_width}-bit x",
+                    {"in_t": f"ap_uint<{p.x_width}>", "out_t": f"ap_uint<{p.p_width + 16}>"},
+                    {"in_width": p.x_width, "n_words": d.inputs["x"].size})
+    ports = [Port("x", "recip_config::in_t", "in", d.inputs["x"]),
+             Port("y", "recip_config::out_t", "out", words)]
+    return Design("recip", "hwmoe_recip", config, "hwmoe::recip_stream<recip_config>(x, y);", ports,
+                  f"reciprocal unit: {d.inputs['x'].size} words of {p.x_width} bits", {})
+
+
 def design_function(name: str) -> Callable[..., Design]:
     """The HLS design of a registered kernel; an unknown name is the user's mistake, a registered kernel
     without a design is hwmoe's."""
-    registered = kernels()
+    registered = KERNELS
     if name not in registered:
         raise UserError(f"unknown kernel {name!r}: expected one of {', '.join(registered)}")
     if name not in DESIGNS:
@@ -173,20 +197,9 @@ def design_function(name: str) -> Callable[..., Design]:
     return DESIGNS[name]
 
 
-def checked_params(defaults, overrides: dict | None, what: str):
-    """``defaults`` (a Params dataclass) with ``overrides`` (field -> value, as ``--set``), checked; a bad field
-    or value is the user's mistake."""
-    p = apply_overrides(defaults, {k: str(v) for k, v in (overrides or {}).items()}, what)
-    try:
-        p.check()
-    except ValueError as e:
-        raise UserError(f"{what}: {e}") from None
-    return p
-
-
 def kernel_design(name: str, overrides: dict | None = None, seed: int = 0) -> Design:
     """The HLS design of kernel ``name`` on the case ``make_data(params, seed)`` (the RTL testbench's data)."""
     design = design_function(name)
-    kernel = kernels()[name]
-    p = checked_params(kernel.params(), overrides, f"{name} kernel")
+    kernel = KERNELS[name]
+    p = kernel.configure(overrides)
     return design(p, kernel.make_data(p, seed))

@@ -28,7 +28,7 @@ import numpy as np
 from .emitter import (Design, config_header, project_readme, run_hls_tcl, tables_header, testbench,
                       top_header, top_source, write_words)
 from ...errors import UserError
-from ...kernels.registry import kernels
+from ...kernels.registry import KERNELS
 from ...overrides import parse_assignments
 from ...paths import HLS_DIR, REPO
 
@@ -44,12 +44,12 @@ CXXFLAGS = ("-std=c++14", "-Wall", "-Wextra")
 
 def kernel_sources() -> list[str]:
     """The hand-written design headers copied into every project (the generated headers come on top)."""
-    return [*SHARED_SOURCES, *(k.hls_header for k in kernels().values())]
+    return [*SHARED_SOURCES, *(k.hls_header for k in KERNELS.values())]
 
 
 def top_header_of(design: Design) -> str:
     """The header that declares the kernel template a design's top calls."""
-    return BLOCK_HEADER if design.name == "block" else kernels()[design.name].hls_header
+    return BLOCK_HEADER if design.name == "block" else KERNELS[design.name].hls_header
 
 
 @dataclass
@@ -88,13 +88,14 @@ def _block_input(graph, inputs, seed: int) -> np.ndarray:
 def make_design(*, graph=None, plan=None, kernel: str | None = None, params: dict | None = None,
                 inputs=None, seed: int = 0, precision: str = "w16a32") -> Design:
     """The design (config structs, top call, ports with their words) without writing anything."""
-    from .kernels import checked_params, kernel_design
+    from ...overrides import checked
+    from .kernels import kernel_design
     if kernel not in (None, "block"):
         return kernel_design(kernel, params, seed)
     if graph is None:
         raise UserError("an encoder block needs a model: pass graph= (and plan= or inputs=)")
     from .block import BlockHls, block_design
-    hp = checked_params(BlockHls(), params, "HLS block")
+    hp = checked(BlockHls(), params, "HLS block")
     x = _block_input(graph, inputs, seed)
     if plan is None:
         from ...numerics.calibration import calibrate

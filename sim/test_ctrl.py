@@ -309,7 +309,8 @@ def test_ctrl(simulator, engines, addr_w, sim_work):
                  log_file=build_dir / "build.log")
     # under pytest a failing cocotb test ends runner.test in SystemExit: the log names the test
     results = runner.test(test_module="test_ctrl", hdl_toplevel="hwmoe_ctrl", build_dir=build_dir,
-                          test_dir=SIM_DIR, results_xml=str(build_dir / "results.xml"), extra_env={"HWMOE_ENGINES": str(engines), "HWMOE_ADDR_W": str(addr_w)},
+                          test_dir=SIM_DIR, results_xml=str(build_dir / "results.xml"),
+                          extra_env={"HWMOE_ENGINES": str(engines), "HWMOE_ADDR_W": str(addr_w)},
                           log_file=build_dir / "sim.log")
     tests, failed = get_results(results)
     assert (tests, failed) == (5, 0), f"{failed} of {tests} cocotb tests failed; see {build_dir / 'sim.log'}"

@@ -14,13 +14,15 @@ What the HLS kernels take from each Params (the rest sizes or parallelises the R
              t_out = expert_par (logits at once), one token at a time (n_pe 1, as the RTL's MAC array);
              dim_max, tmax unused; one layer per project (layers must be 1).
   moe        t is both tiles of the two expert linears (t_in = t_out = t); max_* unused.
+  add        lanes unused (one word per beat); the run-time formats and word count are arguments of the
+             kernel call, constants of the config here (the emitter's tops have stream and memory ports only).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .emitter import (Design, Port, attention_struct, gelu_struct, layernorm_struct, linear_struct,
-                         moe_struct, router_struct)
+                         moe_struct, router_struct, struct)
 from ...kernels.base import KernelData
 from ...kernels.registry import get_kernel
 from ...overrides import apply_overrides
@@ -130,6 +132,22 @@ def moe_design(p, d: KernelData) -> Design:
                   f"top-{p.top_k}, {p.routing} routing", {"experts without tokens (skipped)": idle or "none"})
 
 
+# ------------------------------------------------------------------------------------------------ add
+def add_design(p, d: KernelData) -> Design:
+    a_fmt, b_fmt, y_fmt = d.formats["a"], d.formats["b"], d.formats["y"]
+    config = struct("add_config", f"add engine: words of {p.a_width} + {p.b_width} -> {p.out_width} bits, run "
+                                  f"{a_fmt} + {b_fmt} -> {y_fmt}",
+                    {"a_t": f"ap_int<{p.a_width}>", "b_t": f"ap_int<{p.b_width}>", "out_t": f"ap_int<{p.out_width}>"},
+                    {"align_max": p.align_max, "a_frac": p.a_frac, "b_frac": p.b_frac, "out_width": p.run_out_width,
+                     "out_frac": p.out_frac, "n_words": p.words})
+    ports = [Port("a", "add_config::a_t", "in", d.inputs["a"]), Port("b", "add_config::b_t", "in", d.inputs["b"]),
+             Port("y", "add_config::out_t", "out", d.expected["y"])]
+    call = ("hwmoe::add_run_stream<add_config>(a, b, y, add_config::a_frac, add_config::b_frac, "
+            "add_config::out_width, add_config::out_frac, add_config::n_words);")
+    return Design("add", "hwmoe_add", config, call, ports, f"add engine: {p.words} words, {a_fmt} + {b_fmt} -> {y_fmt}",
+                  {"a": str(a_fmt), "b": str(b_fmt), "out": str(y_fmt)})
+
+
 KERNEL_DESIGNS = {
     "linear": linear_design,
     "attention": attention_design,
@@ -137,6 +155,7 @@ KERNEL_DESIGNS = {
     "gelu": gelu_design,
     "router": router_design,
     "moe": moe_design,
+    "add": add_design,
 }
 
 

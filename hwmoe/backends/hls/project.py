@@ -28,11 +28,11 @@ from .emitter import (Design, config_header, project_readme, run_hls_tcl, tables
 from ...overrides import apply_overrides
 from ...paths import HLS_DIR
 #: The hand-written kernel sources copied into every project (the generated headers come on top).
-KERNEL_SOURCES = ("hwmoe_common.h", "softmax.h", "gelu.h", "linear.h", "layernorm.h", "attention.h", "router.h",
-                  "moe.h", "block.h")
+KERNEL_SOURCES = ("hwmoe_common.h", "exp2.h", "recip.h", "softmax.h", "gelu.h", "linear.h", "layernorm.h",
+                  "attention.h", "router.h", "moe.h", "add.h", "block.h")
 #: Which kernel header a design's top includes.
 TOP_HEADER = {"linear": "linear.h", "gelu": "gelu.h", "layernorm": "layernorm.h", "attention": "attention.h",
-              "router": "router.h", "moe": "moe.h", "block": "block.h"}
+              "router": "router.h", "moe": "moe.h", "add": "add.h", "block": "block.h"}
 DEFAULT_BOARD = "zcu102"          # part xczu9eg-ffvb1156-2-e
 DEFAULT_PART, DEFAULT_CLOCK_MHZ = "xczu9eg-ffvb1156-2-e", 300.0
 CXXFLAGS = ("-std=c++14", "-Wall", "-Wextra")

@@ -1,5 +1,7 @@
 """LUT/FF coefficients fitted on yosys runs.  Written by ``python -m hwmoe.cost.calibrate``; do not edit."""
-FIT: dict = {'attention': {'ff': {'const': 335.6190066121723,
+FIT: dict = {'add': {'ff': {'const': 27.35521678564813, 'lane_bits': 0.9952229136415677, 'lanes': 0.0},
+         'lut': {'const': 337.16596458344276, 'lane_bits': 17.706734322426833, 'lanes': 0.0}},
+ 'attention': {'ff': {'const': 335.6190066121723,
                       'lane_bits': 1.2668753006496218,
                       'mem_ff_bits': 0.6359541171043905,
                       'mem_lut_bits': 0.0076166001523074464,

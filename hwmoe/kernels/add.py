@@ -130,8 +130,14 @@ class AddKernel(Kernel):
         return cycles(ceil_div(work.words, params.lanes))
 
     def features(self, p: AddParams) -> dict[str, float]:
+        """Registers grow with the lanes' sum and result bits, LUTs with their run-time barrel shifters
+        (bits x shift stages: the alignment, the rounding right shift, the left shift before saturation)."""
         sum_bits = max(p.a_width, p.b_width) + p.align_max + 1
-        return {"lanes": p.lanes, "lane_bits": p.lanes * (sum_bits + p.out_width)}
+        shifted_bits = sum_bits + 1 + p.out_width
+        stages = lambda n: max(1, int(n).bit_length())          # clog2(n + 1): bits of a shift amount
+        return {"lanes": p.lanes, "lane_bits": p.lanes * (sum_bits + p.out_width),
+                "shifter_bits": p.lanes * (2 * sum_bits * stages(p.align_max) + sum_bits * stages(sum_bits)
+                                           + shifted_bits * stages(p.out_width))}
 
     def dsp(self, p: AddParams, dsp_kind: str = "DSP48E2") -> float:
         return 0.0                                  # shifts and adds only

@@ -9,11 +9,12 @@
 //   typedef ... fc1, fc2;         (dense block)
 //   typedef ... router, moe;      (MoE block)
 //   static const int n_tokens, dim;
-// An add config has a_t, b_t, out_t and n_words.
+// An add config has a_t, b_t, out_t and n_words (add.h's add_stream).
 #ifndef HWMOE_BLOCK_H
 #define HWMOE_BLOCK_H
 
 #include "hwmoe_common.h"
+#include "add.h"
 #include "attention.h"
 #include "layernorm.h"
 #include "linear.h"
@@ -25,21 +26,6 @@
 #pragma GCC diagnostic ignored "-Wunused-label"
 
 namespace hwmoe {
-
-// Residual addition: both operands aligned to the larger fractional bits (exact), one requant.
-template <class C>
-void add_stream(hls::stream<typename C::a_t> &a, hls::stream<typename C::b_t> &b, hls::stream<typename C::out_t> &y) {
-    const int AW = fx<typename C::a_t>::width, AF = fx<typename C::a_t>::frac;
-    const int BW = fx<typename C::b_t>::width, BF = fx<typename C::b_t>::frac;
-    const int FR = cmax<AF, BF>::value;
-    const int SW = cmax<AW + FR - AF, BW + FR - BF>::value + 1;
-    for (int i = 0; i < C::n_words; i++) {
-        HWMOE_HLS(PIPELINE II=1)
-        ap_int<SW> s = shift_rnd<AF - FR>(raw(a.read()));
-        s += shift_rnd<BF - FR>(raw(b.read()));
-        y.write(requant<typename C::out_t, FR>(s));
-    }
-}
 
 // LN1, q/k/v, attention, projection and the first residual addition.
 template <class C>

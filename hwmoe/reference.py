@@ -10,13 +10,14 @@ from typing import Callable
 import numpy as np
 
 from . import ir
+from .kernels.add import add
 from .kernels.attention import attention
 from .kernels.gelu import gelu
 from .kernels.layernorm import layernorm
 from .kernels.linear import linear
 from .kernels.moe import moe
 from .kernels.router import router
-from .numerics.fixed import Fmt, align, quantize, requant, to_float
+from .numerics.fixed import quantize, to_float
 from .numerics.floating import gelu_float, layernorm_float, softmax_float
 from .numerics.plan import Plan
 from .numerics.routing import top_k_lowest_index
@@ -140,11 +141,6 @@ def float_step(stats: dict | None = None) -> Callable:
     return lambda node, args: _float_node(node, args, stats)
 
 
-def _add(a, a_fmt: Fmt, b, b_fmt: Fmt, out: Fmt) -> np.ndarray:
-    frac = max(a_fmt.frac, b_fmt.frac)
-    return requant(align(a, a_fmt.frac, frac) + align(b, b_fmt.frac, frac), frac, out)
-
-
 class FixedRunner:
     """Bit-accurate execution of a graph under a plan: each node calls its kernel's reference function."""
 
@@ -175,7 +171,7 @@ class FixedRunner:
         tok = linear(patches(args[0], node.patch), ins[0], w, w_fmt, b, b_fmt, tok_fmt)
         cls = quantize(node.cls_token, tok_fmt)[None, :]
         pos, pos_fmt = self.param(node, "pos_embed")
-        return [_add(np.concatenate([cls, tok]), tok_fmt, pos, pos_fmt, out)]
+        return [add(np.concatenate([cls, tok]), tok_fmt, pos, pos_fmt, out)]
 
     def _linear(self, node: ir.Linear, args, ins, out):
         w, w_fmt = self.param(node, "weight")
@@ -196,7 +192,7 @@ class FixedRunner:
         return [gelu(args[0], ins[0], out, self.plan.gelu_table)]
 
     def _add_node(self, node: ir.Add, args, ins, out):
-        return [_add(args[0], ins[0], args[1], ins[1], out)]
+        return [add(args[0], ins[0], args[1], ins[1], out)]
 
     def _attention(self, node: ir.Attention, args, ins, out):
         return [attention(*args, *ins, node.heads, node.scale, self.plan.internal[f"{node.name}.scores"], out,

@@ -68,12 +68,12 @@ def _work(name):
             "layernorm": dict(rows=6, dim=22), "gelu": dict(words=256),
             "moe": dict(tokens=9, dim=10, hidden=14, experts=4, top_k=2),
             "router": dict(tokens=6, dim=22, experts=4, top_k=2), "exp2": dict(words=99),
-            "recip": dict(words=99)}[name]
+            "recip": dict(words=99), "add": dict(words=99)}[name]
 
 
 def _formula(name, p, w):
     """The module's own cycle formula called with its own arguments (what the RTL testbenches check)."""
-    from hwmoe.kernels import attention, exp2, gelu, layernorm, linear, moe, recip, router
+    from hwmoe.kernels import add, attention, exp2, gelu, layernorm, linear, moe, recip, router
     return {"linear": lambda: linear.cycles(p, w.rows, w.d_in, w.d_out),
             "attention": lambda: attention.cycles(p, w.tokens, w.heads, w.head_dim),
             "layernorm": lambda: layernorm.cycles(p.lanes, w.dim, w.rows, 1, p.nbuf),
@@ -81,7 +81,8 @@ def _formula(name, p, w):
             "moe": lambda: moe.cycles(p, w.tokens, w.dim, w.hidden, w.experts, w.top_k),
             "router": lambda: router.cycles(p.lanes, w.dim, w.experts, w.top_k, w.tokens, 1, p.expert_par),
             "exp2": lambda: exp2.cycles(-(-w.words // p.lanes)),
-            "recip": lambda: recip.cycles(-(-w.words // p.lanes))}[name]()
+            "recip": lambda: recip.cycles(-(-w.words // p.lanes)),
+            "add": lambda: add.cycles(-(-w.words // p.lanes))}[name]()
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))

@@ -2,7 +2,8 @@
 
 A :class:`Workload` is a chain of *stages*, each run by one engine: the linear engine (every weight layer:
 patch embedding, q/k/v, projection, dense MLP, router gate, experts, head; LayerNorm and GELU are units on
-its stream, residual adds are fused into its output) and the attention engine.  Stages alternate:
+its stream) and the attention engine.  Residual adds run on the add engine, which takes the linear engine's
+output as it streams out: they overlap it and are not priced.  Stages alternate:
 ``linear(patch, ln1, q, k, v) -> attention -> linear(proj, ln2, mlp, ln1', q', k', v') -> attention -> ...``.
 Each op is one IR node with the Work its kernel reads from it (``Kernel.work``), so the topology and the MAC
 counts are derived once, by the kernels.  The cost model prices each op with the kernels' own cycle formulas;
@@ -87,7 +88,7 @@ def _chain(ops: list[Op], name: str, tokens: int, dim: int, macs: int, params: i
 
 def workload_from_graph(graph: ir.Graph, name: str = "model") -> Workload:
     """Each node's Work from the kernel that runs it, in execution order; a GELU after a linear layer is fused
-    into it and residual adds into the linear engine's output."""
+    into it; residual adds (the add engine, overlapping the linear engine's output) are not priced."""
     ops: list[Op] = []
     for n in graph.nodes:
         if n.kind == "add":

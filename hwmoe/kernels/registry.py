@@ -1,6 +1,7 @@
 """Every kernel by name, and the kernel that runs each IR node kind.  Adding a kernel adds one line here."""
 from __future__ import annotations
 
+from .add import ADD
 from .attention import ATTENTION
 from .base import Kernel
 from .exp2 import EXP2
@@ -11,7 +12,7 @@ from .moe import MOE
 from .recip import RECIP
 from .router import ROUTER
 
-KERNELS: dict[str, Kernel] = {k.name: k for k in (LINEAR, ATTENTION, LAYERNORM, GELU, ROUTER, MOE, EXP2, RECIP)}
+KERNELS: dict[str, Kernel] = {k.name: k for k in (LINEAR, ATTENTION, LAYERNORM, GELU, ROUTER, MOE, EXP2, RECIP, ADD)}
 
 #: IR node kind -> the kernel that runs it (each kind claimed by exactly one kernel)
 _BY_NODE_KIND: dict[str, Kernel] = {kind: k for k in KERNELS.values() for kind in k.node_kinds}

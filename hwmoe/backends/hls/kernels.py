@@ -16,6 +16,8 @@ What the HLS kernels take from each Params (the rest sizes or parallelises the R
              dim_max, tmax unused; the top runs the router once per layer (layers), each with its own
              gate weights.
   moe        t is both tiles of the two expert linears (t_in = t_out = t); max_* unused.
+  add        lanes unused (one word per beat); the run-time formats and word count are arguments of the
+             kernel call, constants of the config here (the emitter's tops have stream and memory ports only).
 """
 from __future__ import annotations
 
@@ -159,6 +161,23 @@ def moe_design(p, d: KernelData) -> Design:
                   "hwmoe::moe_stream<moe_config>(x, index, gates, w1, b1, w2, b2, y);", ports,
                   f"MoE dispatch: {p.tokens} tokens, {p.experts} experts {p.dim} -> {p.hidden} -> {p.dim}, "
                   f"top-{p.top_k}, {p.routing} routing", {"experts without tokens (skipped)": idle or "none"})
+
+
+# ------------------------------------------------------------------------------------------------ add
+@hls_design
+def add_design(p, d: KernelData) -> Design:
+    a_fmt, b_fmt, y_fmt = d.formats["a"], d.formats["b"], d.formats["y"]
+    config = struct("add_config", f"add engine: words of {p.a_width} + {p.b_width} -> {p.out_width} bits, run "
+                                  f"{a_fmt} + {b_fmt} -> {y_fmt}",
+                    {"a_t": f"ap_int<{p.a_width}>", "b_t": f"ap_int<{p.b_width}>", "out_t": f"ap_int<{p.out_width}>"},
+                    {"align_max": p.align_max, "a_frac": p.a_frac, "b_frac": p.b_frac, "out_width": p.run_out_width,
+                     "out_frac": p.out_frac, "n_words": p.words})
+    ports = [Port("a", "add_config::a_t", "in", d.inputs["a"]), Port("b", "add_config::b_t", "in", d.inputs["b"]),
+             Port("y", "add_config::out_t", "out", d.expected["y"])]
+    call = ("hwmoe::add_run_stream<add_config>(a, b, y, add_config::a_frac, add_config::b_frac, "
+            "add_config::out_width, add_config::out_frac, add_config::n_words);")
+    return Design("add", "hwmoe_add", config, call, ports, f"add engine: {p.words} words, {a_fmt} + {b_fmt} -> {y_fmt}",
+                  {"a": str(a_fmt), "b": str(b_fmt), "out": str(y_fmt)})
 
 
 # ------------------------------------------------------------------------------------------ exp2, recip

@@ -1,0 +1,3 @@
+hwmoe_pipe_valid.v
+hwmoe_add_lane.v
+hwmoe_add.v

@@ -1,0 +1,316 @@
+"""Control registers testbench: hwmoe_ctrl driven through cocotbext-axi's AxiLiteMaster with random ready/valid
+pauses on all five AXI4-Lite channels; the accelerator side (busy, done, errors, commands, engine activity) is
+driven from the testbench and mirrored in a Python model that every register read is compared with."""
+from __future__ import annotations
+
+import os
+import random
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
+
+CTRL, STATUS, ERROR, ID, BASE_LO, BASE_HI, PROG, COMMANDS, CYCLES_LO, CYCLES_HI = range(0, 0x28, 4)
+ENGINE0 = 0x40
+ID_VALUE = 0x484D4F45
+START, IRQ_EN = 1, 2
+BUSY, DONE, ERR = 1, 2, 4
+MASK32 = (1 << 32) - 1
+
+
+def engine_reg(e: int, stall: bool, hi: bool) -> int:
+    return ENGINE0 + 16 * e + 8 * stall + 4 * hi
+
+
+class CtrlTB:
+    """Clock, reset, the AXI4-Lite master, the accelerator-side inputs and a monitor of the `start` pulses."""
+
+    def __init__(self, dut, master: bool = True):
+        self.dut = dut
+        self.engines = int(os.environ["HWMOE_ENGINES"])
+        self.addr_w = int(os.environ["HWMOE_ADDR_W"])
+        self.rng = random.Random(int(os.environ.get("RANDOM_SEED", "1")))
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        if master:
+            self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+            w, r = self.axil.write_if, self.axil.read_if
+            for channel in (w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel):
+                channel.set_pause_generator(self._pauses())
+        for name in ("busy", "done_pulse", "error_valid", "error_code", "command_done", "engine_busy",
+                     "engine_moved"):
+            getattr(dut, name).value = 0
+        if not master:
+            for name in ("awvalid", "wvalid", "bready", "arvalid", "rready"):
+                getattr(dut, f"s_axil_{name}").value = 0
+        self.cycle = 0
+        self.start_cycles: list[int] = []
+
+    def _pauses(self):
+        while True:
+            yield self.rng.random() < 0.3
+
+    async def _monitor(self):
+        """Counts cycles (rising edges) and records the cycle of every `start` pulse."""
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycle += 1
+            if int(self.dut.start.value):
+                self.start_cycles.append(self.cycle)
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        for _ in range(4):
+            await RisingEdge(self.dut.clk)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        cocotb.start_soon(self._monitor())
+        await FallingEdge(self.dut.clk)
+
+    async def read(self, addr: int) -> int:
+        r = await self.axil.read(addr, 4)
+        assert r.resp == AxiResp.OKAY, f"read 0x{addr:03x}: {r.resp}"
+        return int.from_bytes(r.data, "little")
+
+    async def write(self, addr: int, value: int, nbytes: int = 4):
+        r = await self.axil.write(addr, value.to_bytes(nbytes, "little"))
+        assert r.resp == AxiResp.OKAY, f"write 0x{addr:03x}: {r.resp}"
+
+    async def read64(self, lo_addr: int) -> int:
+        lo = await self.read(lo_addr)
+        return (await self.read(lo_addr + 4)) << 32 | lo
+
+    async def pulse(self, name: str, value: int = 1, **others):
+        """Drive input `name` (and `others`) for exactly one cycle."""
+        await FallingEdge(self.dut.clk)
+        getattr(self.dut, name).value = value
+        for k, v in others.items():
+            getattr(self.dut, k).value = v
+        await FallingEdge(self.dut.clk)
+        getattr(self.dut, name).value = 0
+        for k in others:
+            getattr(self.dut, k).value = 0
+
+    async def start_run(self):
+        """Write START and wait for the start pulse; returns the cycle of the pulse."""
+        before = len(self.start_cycles)
+        await self.write(CTRL, START | IRQ_EN)
+        while len(self.start_cycles) == before:
+            await FallingEdge(self.dut.clk)
+        assert len(self.start_cycles) == before + 1
+        return self.start_cycles[-1]
+
+    async def drive_engines(self, cycles: int, model: list[list[int]]):
+        """Random engine_busy / engine_moved for ``cycles`` cycles, counted into ``model[e] = [busy, stall]``."""
+        for _ in range(cycles):
+            await FallingEdge(self.dut.clk)
+            busy = self.rng.getrandbits(self.engines)
+            moved = self.rng.getrandbits(self.engines)
+            self.dut.engine_busy.value = busy
+            self.dut.engine_moved.value = moved
+            for e in range(self.engines):
+                if busy >> e & 1:
+                    model[e][0] += 1
+                    model[e][1] += not (moved >> e & 1)
+        await FallingEdge(self.dut.clk)
+        self.dut.engine_busy.value = 0
+        self.dut.engine_moved.value = 0
+
+
+@cocotb.test()
+async def reset_values(dut):
+    """Every register's reset value; unmapped addresses read 0 with OKAY."""
+    tb = CtrlTB(dut)
+    await tb.reset()
+    want = {CTRL: 0, STATUS: 0, ERROR: 0, ID: ID_VALUE, BASE_LO: 0, BASE_HI: 0, PROG: 0, COMMANDS: 0,
+            CYCLES_LO: 0, CYCLES_HI: 0}
+    want.update({engine_reg(e, s, h): 0 for e in range(tb.engines) for s in (0, 1) for h in (0, 1)})
+    unmapped = [0x28, 0x2C, 0x3C, engine_reg(tb.engines, 0, 0), 0xFFC, 0x800]
+    want.update({a: 0 for a in unmapped if a >= engine_reg(tb.engines, 0, 0) or a < ENGINE0})
+    for addr, value in want.items():
+        assert await tb.read(addr) == value, f"0x{addr:03x}"
+    assert not int(dut.irq.value) and not int(dut.start.value)
+
+
+@cocotb.test()
+async def read_write(dut):
+    """RW registers keep what is written (byte strobes respected, BASE cut to ADDR_W bits), read-only
+    registers and unmapped addresses ignore writes, START reads back 0."""
+    tb = CtrlTB(dut)
+    await tb.reset()
+    base_mask = (1 << tb.addr_w) - 1
+    model = {BASE_LO: 0, BASE_HI: 0, PROG: 0}
+    for _ in range(40):
+        addr = tb.rng.choice(list(model))
+        value = tb.rng.getrandbits(32)
+        offset = tb.rng.choice([0, 0, 1, 2, 3])           # partial writes: strobes from the byte offset
+        nbytes = tb.rng.randint(1, 4 - offset) if offset else 4
+        data = value & ((1 << 8 * nbytes) - 1)
+        await tb.write(addr + offset, data, nbytes)
+        keep = ~(((1 << 8 * nbytes) - 1) << 8 * offset) & MASK32
+        model[addr] = model[addr] & keep | data << 8 * offset
+        base = (model[BASE_HI] << 32 | model[BASE_LO]) & base_mask
+        model[BASE_LO], model[BASE_HI] = base & MASK32, base >> 32
+        for a, v in model.items():
+            assert await tb.read(a) == v, f"0x{a:03x}"
+        assert int(dut.base.value) == base and int(dut.prog.value) == model[PROG]
+    for addr in [ERROR, ID, COMMANDS, CYCLES_LO, CYCLES_HI, 0x28, 0x3C, engine_reg(0, 1, 0),
+                 engine_reg(tb.engines - 1, 1, 1), 0xFFC]:
+        await tb.write(addr, 0xFFFFFFFF)
+    assert await tb.read(ID) == ID_VALUE
+    for addr in [ERROR, COMMANDS, CYCLES_LO, CYCLES_HI, 0x28, engine_reg(0, 1, 0), 0xFFC]:
+        assert await tb.read(addr) == 0, f"0x{addr:03x}"
+    for a, v in model.items():
+        assert await tb.read(a) == v
+    await tb.write(CTRL, IRQ_EN)
+    assert await tb.read(CTRL) == IRQ_EN
+    await tb.write(CTRL + 1, 0xFF, 1)                   # strobe of byte 1 only: CTRL's bits are in byte 0
+    assert await tb.read(CTRL) == IRQ_EN
+    assert tb.start_cycles == []
+    await tb.write(CTRL, 0)
+    assert await tb.read(CTRL) == 0
+
+
+@cocotb.test()
+async def run_sequence(dut):
+    """START -> one start pulse, BUSY, counters cleared; engine activity, commands and errors counted; DONE
+    sticky with irq = DONE & IRQ_EN, cleared by writing 1 and by the next START; START while busy ignored."""
+    tb = CtrlTB(dut)
+    await tb.reset()
+    for run in range(3):
+        s = await tb.start_run()
+        status = await tb.read(STATUS)
+        assert status == BUSY, f"run {run}: STATUS 0x{status:x}"
+        assert not int(dut.irq.value)
+        model = [[0, 0] for _ in range(tb.engines)]
+        engines = cocotb.start_soon(tb.drive_engines(60 + 20 * run, model))
+        commands = tb.rng.randint(1, 6)
+        for i in range(commands):
+            await tb.pulse("command_done")
+            if run == 1 and i == 0:
+                await tb.pulse("error_valid", error_code=3)
+            if run == 1 and i == 1:
+                await tb.pulse("error_valid", error_code=2)      # the first error of a run is kept
+        await tb.write(CTRL, START | IRQ_EN)                   # ignored: a run is in progress
+        await engines
+        assert await tb.read(COMMANDS) == commands
+        await tb.pulse("done_pulse")
+        d = tb.cycle
+        assert tb.start_cycles[-1] == s, "START while busy started a run"
+        error = 3 if run == 1 else 0
+        assert await tb.read(STATUS) == DONE | (ERR if error else 0)
+        assert await tb.read(ERROR) == error
+        assert await tb.read64(CYCLES_LO) == d - s
+        assert await tb.read(COMMANDS) == commands
+        for e in range(tb.engines):
+            assert await tb.read64(engine_reg(e, 0, 0)) == model[e][0], f"engine {e} busy"
+            assert await tb.read64(engine_reg(e, 1, 0)) == model[e][1], f"engine {e} stall"
+        assert int(dut.irq.value)
+        if run == 0:                                          # DONE cleared by writing 1; irq follows
+            await tb.write(STATUS, 0)
+            assert int(dut.irq.value)
+            await tb.write(STATUS, DONE)
+            assert await tb.read(STATUS) == 0 and not int(dut.irq.value)
+        elif run == 1:                                        # IRQ_EN off masks irq, DONE stays
+            await tb.write(CTRL, 0)
+            assert not int(dut.irq.value) and await tb.read(STATUS) == DONE | ERR
+        # run 2 ends with DONE set; the START of the next test run clears it (checked at the next start)
+    s = await tb.start_run()
+    assert await tb.read(STATUS) == BUSY and await tb.read(ERROR) == 0
+    assert 0 < await tb.read64(CYCLES_LO) <= tb.cycle - s             # restarted from 0 at this START
+    assert await tb.read(COMMANDS) == 0
+    for e in range(tb.engines):
+        assert await tb.read64(engine_reg(e, 0, 0)) == 0
+    dut.busy.value = 1                                        # the sequencer's busy shows in STATUS
+    await tb.pulse("done_pulse")
+    assert await tb.read(STATUS) == BUSY | DONE
+    dut.busy.value = 0
+    await tb.write(STATUS, DONE)
+    assert await tb.read(STATUS) == 0
+
+
+@cocotb.test()
+async def done_and_clear_in_one_cycle(dut):
+    """done_pulse in the cycle a DONE clear is taken: DONE is set (no run end is lost).  The write is driven by
+    hand (no AxiLiteMaster) to place it in that exact cycle; irq shows DONE."""
+    tb = CtrlTB(dut, master=False)
+    await tb.reset()
+
+    async def write_now(addr: int, value: int, **also):
+        """One AXI4-Lite write taken at the next rising edge (AW and W together, B always ready)."""
+        dut.s_axil_awaddr.value, dut.s_axil_wdata.value, dut.s_axil_wstrb.value = addr, value, 0xF
+        dut.s_axil_awvalid.value = dut.s_axil_wvalid.value = dut.s_axil_bready.value = 1
+        for k, v in also.items():
+            getattr(dut, k).value = v
+        await ReadOnly()
+        assert int(dut.s_axil_awready.value) and int(dut.s_axil_wready.value)
+        await FallingEdge(dut.clk)
+        dut.s_axil_awvalid.value = dut.s_axil_wvalid.value = 0
+        for k in also:
+            getattr(dut, k).value = 0
+
+    await write_now(CTRL, START | IRQ_EN)
+    await FallingEdge(dut.clk)
+    assert tb.start_cycles and not int(dut.irq.value)
+    await write_now(STATUS, DONE, done_pulse=1)
+    await FallingEdge(dut.clk)
+    assert int(dut.irq.value)
+    await write_now(STATUS, DONE)
+    await FallingEdge(dut.clk)
+    assert not int(dut.irq.value)
+
+
+@cocotb.test()
+async def counter_coherence(dut):
+    """A LO/HI read pair is one 64-bit sample: counters preloaded just below a 32-bit wrap (through the
+    simulator) are read while they cross it; every pair lies between the counter's values at the pair's first
+    request and its last response (an incoherent pair is off by 2^32)."""
+    tb = CtrlTB(dut)
+    await tb.reset()
+    await tb.start_run()
+    e = tb.engines - 1
+    await FallingEdge(dut.clk)
+    dut.engine_busy.value = 1 << e
+    for wrap in range(1, 4):
+        await FallingEdge(dut.clk)
+        near = (wrap << 32) - 24
+        dut.cycles.value = near
+        dut.busy_count.value = near << (64 * e)
+        pairs = 0
+        while pairs < 8:
+            for lo_addr, signal, slot in ((CYCLES_LO, dut.cycles, 0), (engine_reg(e, 0, 0), dut.busy_count, e)):
+                before = int(signal.value) >> (64 * slot) & ((1 << 64) - 1)
+                value = await tb.read64(lo_addr)
+                after = int(signal.value) >> (64 * slot) & ((1 << 64) - 1)
+                assert before <= value <= after, f"0x{lo_addr:03x}: {before:#x} <= {value:#x} <= {after:#x}"
+                pairs += 1
+        # a HI read without its LO read first returns the live HI word
+        assert await tb.read(CYCLES_HI) == int(dut.cycles.value) >> 32
+    dut.engine_busy.value = 0
+
+
+# ------------------------------------------------------------------------------------------------ pytest
+@pytest.mark.parametrize("simulator,engines,addr_w", [("icarus", 6, 40), ("icarus", 2, 64), ("verilator", 6, 40)],
+                         ids=["icarus-6-engines", "icarus-2-engines-addr64", "verilator-6-engines"])
+def test_ctrl(simulator, engines, addr_w, sim_work):
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    from hwmoe.backends.rtl.filelist import sources
+    from hwmoe.backends.rtl.simulate import simulator_path_setup
+    from hwmoe.paths import SIM_DIR
+    simulator_path_setup()
+    runner = get_runner(simulator)
+    build_dir = sim_work / f"ctrl-{simulator}-{engines}-{addr_w}"
+    runner.build(sources=sources("hwmoe_ctrl"), hdl_toplevel="hwmoe_ctrl", build_dir=build_dir,
+                 parameters={"ENGINES": engines, "ADDR_W": addr_w}, always=True, timescale=("1ns", "1ps"),
+                 build_args=["--x-assign", "0", "--x-initial", "0"] if simulator == "verilator" else [],
+                 log_file=build_dir / "build.log")
+    # under pytest a failing cocotb test ends runner.test in SystemExit: the log names the test
+    results = runner.test(test_module="test_ctrl", hdl_toplevel="hwmoe_ctrl", build_dir=build_dir,
+                          test_dir=SIM_DIR, results_xml=str(build_dir / "results.xml"),
+                          extra_env={"HWMOE_ENGINES": str(engines), "HWMOE_ADDR_W": str(addr_w)},
+                          log_file=build_dir / "sim.log")
+    tests, failed = get_results(results)
+    assert (tests, failed) == (5, 0), f"{failed} of {tests} cocotb tests failed; see {build_dir / 'sim.log'}"

@@ -1,9 +1,11 @@
 // hwmoe_layernorm: LayerNorm unit, bit-exact with hwmoe.kernels.layernorm.layernorm (docs/numerics.md
 // section 6).  Per row of `dim` words:
 //   xs = x cut to STAT_W bits (AP_TRN), mean = round(sum(xs) * R / 2^24), E[x^2] = round(sum(xs^2) * R / 2^24)
-//   with R = round(2^24 / dim); v = max(max(E[x^2] - mean^2, 0) + EPS_RAW, 1); 1/sqrt(v) from the two-half
+//   with R = round(2^24 / dim); v = max(max(E[x^2] - mean^2, 0) + eps, 1); 1/sqrt(v) from the two-half
 //   table (hwmoe_rsqrt); n = sat(round((x - mean) * r / 2^shift)) in the NORM_W-bit norm format (its
-//   fraction depends on dim); y = requant(n * gamma + beta, OUT_W/OUT_FRAC) with AP_RND and AP_SAT.
+//   fraction depends on dim); y = requant(n * gamma + beta, out_width/out_frac) with AP_RND and AP_SAT.
+// The input fraction never enters the datapath (the statistics keep x's integer bits; the normalisation
+// shift depends only on the widths); the formats that do are run-time inputs, so one build runs every layer.
 //
 // Organisation: three decoupled stages around NBUF row buffers (block RAM, NBUF * ceil(MAX_DIM/LANES) beats of
 // LANES words).  Stage A writes an incoming row into a free buffer while accumulating its sums; stage B (a
@@ -11,19 +13,29 @@
 // back and streams the normalised row out.  Rows overlap: row i+1 (and i+2, ...) arrive while row i is
 // normalised, so a steady stream runs at one beat per cycle in and out.
 //
-// Parameters
+// Parameters (build time: word widths and maxima)
 //   LANES    : words per beat on the x, p (2x) and y streams
 //   MAX_DIM  : largest row length (runtime `dim` <= MAX_DIM, LANES <= MAX_DIM, MAX_DIM < 2^20)
-//   X_W      : input word width (signed); only the widths matter for the datapath, not the input fraction
-//   P_W      : gamma/beta width (signed); P_FRAC their fractional bits
-//   OUT_W    : output width (signed); OUT_FRAC its fractional bits
+//   X_W      : input word width (signed); it fixes the statistics' cut (x's top STAT_W bits), so the input
+//              format's width is build time, its fraction irrelevant
+//   P_W      : gamma/beta word width (signed)
+//   OUT_W    : output port width (signed): the widest run-time out_width
 //   STAT_W   : statistics width (x cut to it, same integer bits)
 //   NORM_W   : width of the normalised value (x - mean) / std
-//   EPS_RAW  : eps with 2 * (statistics fraction) fractional bits, round(eps * 2^(2 fs)) (0 .. 2^31-1)
 //   NBUF     : row buffers (power of two >= 2; 4 keeps the stream busy for rows of >= 8 beats)
-//   RSQRT    : $readmemh file of hwmoe.kernels.tables.rsqrt_table() (512 x 16 bits)
+//   RSQRT    : $readmemh file of hwmoe.kernels.tables.rsqrt_table() (512 x 16 bits; format-independent:
+//              it maps a mantissa in [1, 4) to its U1.15 1/sqrt, the exponent is handled by shifts)
+//   FRAC_B   : width of the signed run-time fraction inputs (8: the program's format fields; derived)
+//   OW_B     : width of out_width, $clog2(OUT_W + 1) (derived)
 //
-// Control inputs (held from reset): dim (row length, 1..MAX_DIM), tokens (rows per layer, >= 1).
+// Control inputs (run time, held from reset):
+//   dim       : row length, 1..MAX_DIM;  tokens: rows per layer, >= 1
+//   p_frac    : gamma/beta fractional bits (signed FRAC_B bits)
+//   out_frac  : output fractional bits (signed FRAC_B bits)
+//   out_width : output format width, 2..OUT_W: y saturates at it and is sign-extended to OUT_W on the port
+//   eps       : eps with 2 * (statistics fraction) fractional bits, round(eps * 2^(2 fs)), 0 .. 2^31-1, where
+//               fs = x_frac - X_W + STAT_W (hwmoe.kernels.layernorm.eps_raw)
+// Every run-time value within these ranges is exact (shifts clamp where the result no longer changes).
 // Streams (valid/ready; lane i in bits [i*W +: W]):
 //   x : LANES x X_W bits per beat.  A row is ceil(dim/LANES) beats; lanes past `dim` in the last beat are
 //       ignored.  Rows follow each other.
@@ -39,21 +51,24 @@ module hwmoe_layernorm #(
     parameter integer MAX_DIM  = 24,
     parameter integer X_W      = 16,
     parameter integer P_W      = 16,
-    parameter integer P_FRAC   = 12,
     parameter integer OUT_W    = 16,
-    parameter integer OUT_FRAC = 11,
     parameter integer STAT_W   = 16,
     parameter integer NORM_W   = 18,
-    parameter integer EPS_RAW  = 0,
     parameter integer NBUF     = 4,
     parameter         RSQRT    = "rsqrt.mem",
     // derived (do not override)
-    parameter integer DIM_B    = $clog2(MAX_DIM + 1)
+    parameter integer DIM_B    = $clog2(MAX_DIM + 1),
+    parameter integer FRAC_B   = 8,
+    parameter integer OW_B     = $clog2(OUT_W + 1)
 ) (
     input  wire                       clk,
     input  wire                       rst,
     input  wire [DIM_B-1:0]           dim,
     input  wire [15:0]                tokens,
+    input  wire signed [FRAC_B-1:0]   p_frac,
+    input  wire signed [FRAC_B-1:0]   out_frac,
+    input  wire [OW_B-1:0]            out_width,
+    input  wire [30:0]                eps,
     input  wire [LANES*X_W-1:0]       x_tdata,
     input  wire                       x_tvalid,
     output wire                       x_tready,
@@ -109,12 +124,8 @@ module hwmoe_layernorm #(
     localparam integer LM     = (SMIN < 0) ? -SMIN : 0;
     localparam integer KMAX   = DM + 15 + LM - NF_MIN + ((V_W - 1) >> 1);
     localparam integer K_W    = ($clog2(KMAX + 1) > NF_W) ? $clog2(KMAX + 1) : NF_W;
-    localparam integer SO_MIN = NF_MIN + P_FRAC - OUT_FRAC;
-    localparam integer LO     = (SO_MIN < 0) ? -SO_MIN : 0;
-    localparam integer K2MAX  = NF_MAX + P_FRAC - OUT_FRAC + LO;
-    localparam integer K2_W   = ($clog2(K2MAX + 1) > NF_W) ? $clog2(K2MAX + 1) : NF_W;
+    localparam integer K2_W   = ((NF_W > FRAC_B) ? NF_W : FRAC_B) + 2;   // k2 = nf + p_frac - out_frac
     localparam integer K_BASE = DM + 15 + LM;           // k = K_BASE - nf + (top >> 1)
-    localparam integer K2_BASE = P_FRAC - OUT_FRAC + LO;  // k2 = nf + K2_BASE
     localparam integer TAG_W  = NB_W + MEAN_W;
     localparam [NB_W-1:0] LAST_BUF = {NB_W{1'b1}};
 
@@ -144,7 +155,8 @@ module hwmoe_layernorm #(
     /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] nf_full = NF_MAX - ({{(32-DIM_B){1'b0}}, lead_dim(dim)} >> 1);   // NF_MIN..NF_MAX
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [K2_W-1:0] k2 = {{(K2_W-NF_W){1'b0}}, nf} + K2_BASE[K2_W-1:0];
+    wire signed [K2_W-1:0] k2 = $signed({{(K2_W-NF_W){1'b0}}, nf}) + {{(K2_W-FRAC_B){p_frac[FRAC_B-1]}}, p_frac}
+                                - {{(K2_W-FRAC_B){out_frac[FRAC_B-1]}}, out_frac};
 
     always @(posedge clk) begin
         if (rst) begin
@@ -293,8 +305,8 @@ module hwmoe_layernorm #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire signed [D_W-1:0] var_d = $signed({{(D_W-E2_W){1'b0}}, b4_ex2}) - $signed({1'b0, b4_msq});
     wire [V_W-1:0] var_c = var_d[D_W-1] ? {V_W{1'b0}} : var_d[V_W-1:0];
-    localparam [V_W-1:0] EPS_V = {{(V_W-32){1'b0}}, EPS_RAW[31:0]};
-    wire [V_W-1:0] v_eps = var_c + EPS_V;
+    wire [V_W-1:0] eps_v = {{(V_W-31){1'b0}}, eps};
+    wire [V_W-1:0] v_eps = var_c + eps_v;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -416,11 +428,11 @@ module hwmoe_layernorm #(
             wire keep = !last1 || (gi < last_lanes);
             hwmoe_layernorm_lane #(
                 .X_W(X_W), .P_W(P_W), .OUT_W(OUT_W), .MEAN_W(MEAN_W), .DX(DX), .DM(DM), .NORM_W(NORM_W),
-                .LM(LM), .K_W(K_W), .NF_W(NF_W), .LO(LO), .K2_W(K2_W)
+                .LM(LM), .K_W(K_W), .NF_W(NF_W), .K2_W(K2_W), .OW_B(OW_B)
             ) u_lane (
                 .clk(clk), .en(adv),
                 .x1(xq[gi*X_W +: X_W]), .gamma1(pq[gi*P_W +: P_W]), .beta1(pq[(LANES+gi)*P_W +: P_W]),
-                .keep1(keep), .mean1(mean1), .r2(r2), .k3(kc3), .nf(nf), .k2(k2),
+                .keep1(keep), .mean1(mean1), .r2(r2), .k3(kc3), .nf(nf), .k2(k2), .out_width(out_width),
                 .y(y_tdata[gi*OUT_W +: OUT_W])
             );
         end

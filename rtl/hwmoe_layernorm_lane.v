@@ -3,9 +3,9 @@
 //   stage 2: prod = centred * r                                  (r: U1.15 1/sqrt mantissa of the row)
 //   stage 3: n = sat_NORM_W(round(prod * 2^LM / 2^k))            (k = row shift + LM, AP_RND)
 //   stage 4: y = n * gamma + beta * 2^nf                         (nf = norm fractional bits for the dim)
-//   stage 5: out = sat_OUT_W(round(y * 2^LO / 2^k2)), 0 on a padding lane
+//   stage 5: out = sat_out_width(round(y / 2^k2)) (hwmoe_requant_rt), 0 on a padding lane
 // Values enter at stage 1; mean at stage 1, r at stage 2 and k at stage 3 come from the caller (shared by
-// the lanes); gamma, beta and the lane mask are carried here.
+// the lanes); gamma, beta and the lane mask are carried here.  nf, k2 and out_width are held for a run.
 //
 // Parameters
 //   X_W, P_W, OUT_W : widths of x, of gamma/beta and of the output (all signed)
@@ -14,7 +14,8 @@
 //   NORM_W          : width of the normalised value n
 //   LM, K_W         : pre-shift and width of the normalisation shift k (k = shift + LM >= 0)
 //   NF_W            : width of nf
-//   LO, K2_W        : pre-shift and width of the output shift k2 (k2 = nf + P_FRAC - OUT_FRAC + LO >= 0)
+//   K2_W            : width of the signed output shift k2 = nf + p_frac - out_frac (run time)
+//   OW_B            : width of the run-time output width out_width (2 .. OUT_W)
 `default_nettype none
 module hwmoe_layernorm_lane #(
     parameter integer X_W    = 16,
@@ -27,8 +28,8 @@ module hwmoe_layernorm_lane #(
     parameter integer LM     = 1,
     parameter integer K_W    = 6,
     parameter integer NF_W   = 5,
-    parameter integer LO     = 0,
-    parameter integer K2_W   = 6
+    parameter integer K2_W   = 10,
+    parameter integer OW_B   = 5
 ) (
     input  wire                     clk,
     input  wire                     en,
@@ -40,7 +41,8 @@ module hwmoe_layernorm_lane #(
     input  wire [15:0]              r2,
     input  wire [K_W-1:0]           k3,
     input  wire [NF_W-1:0]          nf,
-    input  wire [K2_W-1:0]          k2,
+    input  wire signed [K2_W-1:0]   k2,
+    input  wire [OW_B-1:0]          out_width,
     output wire signed [OUT_W-1:0]  y
 );
     localparam integer XA_W = X_W + DX;
@@ -50,8 +52,6 @@ module hwmoe_layernorm_lane #(
     localparam integer T_W  = PR_W + LM + 1;                        // shifted with rounding headroom
     localparam integer KCL  = PR_W + LM;                            // any larger shift rounds to 0
     localparam integer Y_W  = NORM_W + P_W + 1;
-    localparam integer YL_W = Y_W + LO + 1;
-    localparam integer K2CL = Y_W + LO;
 
     // stage 1 -> 2
     wire signed [CW-1:0] x_ext = {{(CW-X_W){x1[X_W-1]}}, x1};
@@ -80,15 +80,9 @@ module hwmoe_layernorm_lane #(
     wire signed [Y_W-1:0] bshift = b_ext <<< nf;
     reg signed [Y_W-1:0] y5;
     // stage 5 -> out
-    wire signed [YL_W-1:0] y_ext = {{(YL_W-Y_W){y5[Y_W-1]}}, y5};
-    wire signed [YL_W-1:0] yl = y_ext <<< LO;
-    wire [K2_W-1:0] kk2 = ({{(32-K2_W){1'b0}}, k2} > K2CL) ? K2CL[K2_W-1:0] : k2;
-    wire [YL_W-1:0] half2_u = ({{(YL_W-1){1'b0}}, 1'b1} << kk2) >> 1;
-    wire signed [YL_W-1:0] half2 = $signed(half2_u);
-    wire signed [YL_W-1:0] ys = (yl + half2) >>> kk2;
-    localparam signed [YL_W-1:0] OMAX = {{(YL_W-OUT_W+1){1'b0}}, {(OUT_W-1){1'b1}}};
-    localparam signed [YL_W-1:0] OMIN = ~OMAX;
-    wire signed [OUT_W-1:0] o_sat = (ys > OMAX) ? OMAX[OUT_W-1:0] : (ys < OMIN) ? OMIN[OUT_W-1:0] : ys[OUT_W-1:0];
+    wire signed [OUT_W-1:0] o_sat;
+    hwmoe_requant_rt #(.IN_W(Y_W), .OUT_W(OUT_W), .SHIFT_B(K2_W)) u_out (
+        .din(y5), .shift(k2), .width(out_width), .dout(o_sat));
     reg signed [OUT_W-1:0] o6;
 
     always @(posedge clk) begin

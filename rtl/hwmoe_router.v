@@ -1,5 +1,5 @@
 // hwmoe_router: MoE router unit, bit-exact with hwmoe.kernels.router.router and hwmoe.kernels.moe.expert_queues.
-//   logits = requant(x Wg^T) (no bias; exact accumulation, AP_RND + AP_SAT to L_W/L_FRAC), then top-k, softmax
+//   logits = requant(x Wg^T) (no bias; exact accumulation, AP_RND + AP_SAT to logit_width/logit_frac), then top-k, softmax
 //   over all experts and optional renormalisation (hwmoe_router_softmax), per-token routing beats, and after
 //   each layer's tokens the per-expert token queues (hwmoe_router_queues).
 //
@@ -9,17 +9,23 @@
 // ceil(dim/LANES) cycles per token, with the running maximum; the logits go to a double buffer read by the
 // softmax stage.
 //
-// Parameters
+// Parameters (build time: word widths and maxima)
 //   LANES      : words per beat of the x and w streams
 //   MAX_DIM    : largest token dimension (runtime `dim` <= MAX_DIM, LANES <= MAX_DIM)
 //   EXPERTS    : number of experts; TOP_K: experts chosen per token; EXPERT_PAR: logits computed at once
 //                (divides EXPERTS)
-//   X_W, X_FRAC: token words (signed);  W_W, W_FRAC: gate weights (signed)
-//   L_W, L_FRAC: logit format
+//   X_W, W_W   : token and gate-weight word widths (signed; narrower formats arrive sign-extended, exact)
+//   L_W        : logit word width (signed): the widest run-time logit_width
 //   MAX_TOKENS : largest `tokens` per layer (queue memory EXPERTS x MAX_TOKENS)
-//   LOG2E      : round(log2(e) * 2^15);  EXP2, RECIP: $readmemh files of the exp2 and reciprocal tables
+//   LOG2E      : round(log2(e) * 2^15);  EXP2, RECIP: $readmemh files of the exp2 and reciprocal tables, both
+//                format-independent (U1.15 words of 2^-f for an 8-bit fraction f, of 1/m for a mantissa m)
+//   FRAC_B     : width of the signed run-time fraction inputs (8: the program's format fields; derived)
+//   LW_B       : width of logit_width, $clog2(L_W + 1) (derived)
 //
-// Control inputs (held from reset): dim (1..MAX_DIM), tokens (per layer, 1..MAX_TOKENS), renorm (1: renormalise gates).
+// Control inputs (run time, held from reset): dim (1..MAX_DIM), tokens (per layer, 1..MAX_TOKENS), renorm
+// (1: renormalise gates), x_frac, w_frac (fractional bits of x and of the gate weights, signed FRAC_B bits),
+// logit_frac (the logits' fractional bits, signed FRAC_B bits, >= -15), logit_width (2..L_W: logits saturate
+// at it).  Every value within these ranges is exact (shifts clamp where the result no longer changes).
 // Streams (valid/ready; lane i in bits [i*W +: W]):
 //   x : LANES x X_W bits; a token is ceil(dim/LANES) beats, lanes past dim in its last beat ignored.
 //   w : LANES x W_W bits; per layer EXPERTS x ceil(dim/LANES) beats, expert 0's row first, same padding.
@@ -35,23 +41,26 @@ module hwmoe_router #(
     parameter integer TOP_K      = 2,
     parameter integer EXPERT_PAR = 4,
     parameter integer X_W        = 16,
-    parameter integer X_FRAC     = 10,
     parameter integer W_W        = 16,
-    parameter integer W_FRAC     = 14,
     parameter integer L_W        = 16,
-    parameter integer L_FRAC     = 10,
     parameter integer MAX_TOKENS = 16,
     parameter integer LOG2E      = 47274,
     parameter         EXP2       = "exp2.mem",
     parameter         RECIP      = "recip.mem",
     // derived (do not override)
-    parameter integer DIM_B      = $clog2(MAX_DIM + 1)
+    parameter integer DIM_B      = $clog2(MAX_DIM + 1),
+    parameter integer FRAC_B     = 8,
+    parameter integer LW_B       = $clog2(L_W + 1)
 ) (
     input  wire                      clk,
     input  wire                      rst,
     input  wire [DIM_B-1:0]          dim,
     input  wire [15:0]               tokens,
     input  wire                      renorm,
+    input  wire signed [FRAC_B-1:0]  x_frac,
+    input  wire signed [FRAC_B-1:0]  w_frac,
+    input  wire signed [FRAC_B-1:0]  logit_frac,
+    input  wire [LW_B-1:0]           logit_width,
     input  wire [LANES*X_W-1:0]      x_tdata,
     input  wire                      x_tvalid,
     output wire                      x_tready,
@@ -89,7 +98,10 @@ module hwmoe_router #(
     localparam integer BA_W   = (BMAX > 1) ? $clog2(BMAX) : 1;     // beat part of an address
     localparam integer PR_W   = X_W + W_W;
     localparam integer ACC_W  = PR_W + DIM_B;
-    localparam integer SHIFT  = X_FRAC + W_FRAC - L_FRAC;
+    localparam integer SHIFT_B = FRAC_B + 2;                          // x_frac + w_frac - logit_frac
+
+    wire signed [SHIFT_B-1:0] shift = {{2{x_frac[FRAC_B-1]}}, x_frac} + {{2{w_frac[FRAC_B-1]}}, w_frac}
+                                      - {{2{logit_frac[FRAC_B-1]}}, logit_frac};
 
     // ------------------------------------------------------------------ init: row layout
     localparam [DIM_B:0] LANES_D = LANES[DIM_B:0];
@@ -252,8 +264,8 @@ module hwmoe_router #(
                                            prod2[(gq*LANES+k)*PR_W +: PR_W]};
             end
             always @(posedge clk) if (mv2) acc3[gq*ACC_W +: ACC_W] <= lane_sum;
-            hwmoe_requant #(.IN_W(ACC_W), .SHIFT(SHIFT), .OUT_W(L_W)) u_requant (
-                .din(acc3[gq*ACC_W +: ACC_W]), .dout(logit3[gq*L_W +: L_W]));
+            hwmoe_requant_rt #(.IN_W(ACC_W), .OUT_W(L_W), .SHIFT_B(SHIFT_B)) u_requant (
+                .din(acc3[gq*ACC_W +: ACC_W]), .shift(shift), .width(logit_width), .dout(logit3[gq*L_W +: L_W]));
         end
     endgenerate
 
@@ -299,9 +311,9 @@ module hwmoe_router #(
     wire sm_valid, sm_ready;
     wire [TOP_K*16-1:0] sm_idx, sm_gate;
     hwmoe_router_softmax #(
-        .EXPERTS(EXPERTS), .TOP_K(TOP_K), .L_W(L_W), .L_FRAC(L_FRAC), .LOG2E(LOG2E), .EXP2(EXP2), .RECIP(RECIP)
+        .EXPERTS(EXPERTS), .TOP_K(TOP_K), .L_W(L_W), .FRAC_B(FRAC_B), .LOG2E(LOG2E), .EXP2(EXP2), .RECIP(RECIP)
     ) u_softmax (
-        .clk(clk), .rst(rst), .renorm(renorm),
+        .clk(clk), .rst(rst), .renorm(renorm), .logit_frac(logit_frac),
         .lv_valid(l_done_ptr != l_sw_ptr), .lv_data(l_sw_ptr[0] ? lv1 : lv0), .lv_max(l_sw_ptr[0] ? lmax1 : lmax0),
         .lv_done(lv_done), .out_valid(sm_valid), .out_ready(sm_ready), .out_idx(sm_idx), .out_gate(sm_gate));
 

@@ -2,14 +2,16 @@
 // hwmoe.kernels.router.router after the logits (docs/numerics.md section 4):
 //   top-k of the integer logits, largest first, ties to the lower expert index (top_k_lowest_index);
 //   d_i = (max - logit_i) * LOG2E (= t_max - t_i with t = logit * round(log2(e) * 2^15)),
-//   e_i = exp2_neg(d_i) (hwmoe_exp2_lane), sum = sum_i e_i, gate_j = normalise(e_topj, sum) in U1.15
+//   e_i = exp2_neg(d_i) (hwmoe_exp2_lane on d_i cut to 8 fractional bits: d_i has logit_frac + 15, a
+//   run-time amount; the cut truncates like the lane's index does, so it is exact), sum = sum_i e_i, gate_j = normalise(e_topj, sum) in U1.15
 //   (hwmoe_recip_lane: g = sat16(round(e * r / 2^p))); with `renorm`, gate_j = normalise(gate_j, sum_j gate_j).
 // Two stages, one token each: a sweep over the experts (one per cycle: exp2, running sum, top-k insertion;
 // EXPERTS + 4 cycles), then the normalisation (11 cycles to the output register).
 //
-// Parameters
+// Parameters (build time)
 //   EXPERTS : number of experts (>= 2);  TOP_K : selected experts per token (1 .. EXPERTS)
-//   L_W     : logit width (signed);      L_FRAC : logit fractional bits
+//   L_W     : logit word width (signed; narrower logit formats arrive sign-extended)
+//   FRAC_B  : width of the signed run-time logit_frac
 //   LOG2E   : log2(e) in U1.15 (hwmoe.kernels.router.LOG2E_RAW)
 //   EXP2    : $readmemh file of hwmoe.kernels.tables.exp2_table() (256 x 16)
 //   RECIP   : $readmemh file of hwmoe.kernels.tables.recip_table() (256 x 16)
@@ -21,12 +23,13 @@
 //   out_valid/out_ready     : the result, out_idx (TOP_K x 16 bits, expert indices, best first) and
 //                             out_gate (TOP_K x 16 bits, U1.15 gate weights)
 //   renorm                  : control input, renormalise the k gate weights to sum 1
+//   logit_frac              : control input, the logits' fractional bits, -15 .. 2^(FRAC_B-1) - 1
 `default_nettype none
 module hwmoe_router_softmax #(
     parameter integer EXPERTS = 4,
     parameter integer TOP_K   = 2,
     parameter integer L_W     = 16,
-    parameter integer L_FRAC  = 10,
+    parameter integer FRAC_B  = 8,
     parameter integer LOG2E   = 47274,
     parameter         EXP2    = "exp2.mem",
     parameter         RECIP   = "recip.mem"
@@ -34,6 +37,7 @@ module hwmoe_router_softmax #(
     input  wire                     clk,
     input  wire                     rst,
     input  wire                     renorm,
+    input  wire signed [FRAC_B-1:0] logit_frac,
     input  wire                     lv_valid,
     input  wire [EXPERTS*L_W-1:0]   lv_data,
     input  wire [L_W-1:0]           lv_max,
@@ -50,6 +54,9 @@ module hwmoe_router_softmax #(
     localparam integer RX_W  = (SUM_W > GS_W) ? SUM_W : GS_W;
     localparam integer P_W   = $clog2(RX_W);
     localparam [16:0] LOG2E_C = LOG2E[16:0];
+    localparam integer EXP_FRAC = 8;                     // d's fraction at the exp2 lane: its index bits
+    localparam integer D8_W  = D_W + EXP_FRAC;           // d cut to EXP_FRAC fractional bits (<= 8 bits up)
+    localparam integer AMT_W = $clog2(D_W + 1);
 
     // ------------------------------------------------------------------ sweep
     reg sw_busy, res_valid;
@@ -57,7 +64,7 @@ module hwmoe_router_softmax #(
     reg [3:1] sv;
     reg [IDX_W-1:0] si1, si2, si3;
     reg signed [L_W-1:0] sl1, sl2, sl3;
-    reg [D_W-1:0] d1;
+    reg [D8_W-1:0] d1;
     reg [SUM_W-1:0] sum;
     reg signed [L_W-1:0] tk_l [0:TOP_K-1];
     reg [IDX_W-1:0] tk_i [0:TOP_K-1];
@@ -69,12 +76,22 @@ module hwmoe_router_softmax #(
     wire signed [L_W-1:0] l_i = lv_data[si_e*L_W +: L_W];
     wire signed [L_W:0] diff = $signed({lv_max[L_W-1], lv_max}) - $signed({l_i[L_W-1], l_i});
     wire [D_W-1:0] d_i = {{(D_W-L_W-1){1'b0}}, diff} * {{(D_W-17){1'b0}}, LOG2E_C};
+    // d_i (logit_frac + 15 fractional bits) cut to EXP_FRAC: floor when shifting right (a shift of D_W or
+    // more leaves 0), exact when shifting left (logit_frac >= -15: at most EXP_FRAC bits)
+    wire signed [31:0] cut = {{(32-FRAC_B){logit_frac[FRAC_B-1]}}, logit_frac} + (15 - EXP_FRAC);
+    wire [AMT_W-1:0] cut_right = (cut <= 0) ? {AMT_W{1'b0}} :
+                                 (cut >= $signed(D_W)) ? D_W[AMT_W-1:0] : cut[AMT_W-1:0];
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [31:0] cut_neg = -cut;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [3:0] cut_left = (cut >= 0) ? 4'd0 : (cut_neg >= EXP_FRAC) ? EXP_FRAC[3:0] : cut_neg[3:0];
+    wire [D8_W-1:0] d8_i = ({{EXP_FRAC{1'b0}}, d_i} >> cut_right) << cut_left;
     assign lv_done = issuing && (si_e == EXPERTS[IDX_W-1:0] - 1'b1);
     wire capture;
     wire sw_start = !sw_busy && !res_valid && lv_valid;
 
     wire [15:0] e3;
-    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(L_FRAC + 15), .TABLE(EXP2)) u_exp2 (.clk(clk), .en(1'b1), .d(d1), .e(e3));
+    hwmoe_exp2_lane #(.D_W(D8_W), .FRAC(EXP_FRAC), .TABLE(EXP2)) u_exp2 (.clk(clk), .en(1'b1), .d(d1), .e(e3));
 
     // insertion of (sl3, si3, e3): entries holding a logit >= the new one stay (they have lower indices)
     reg [TOP_K-1:0] ge;
@@ -114,7 +131,7 @@ module hwmoe_router_softmax #(
             end
             if (capture) res_valid <= 1'b0;
         end
-        d1 <= d_i;
+        d1 <= d8_i;
         si1 <= si_e; sl1 <= l_i;
         si2 <= si1; sl2 <= sl1;
         si3 <= si2; sl3 <= sl2;

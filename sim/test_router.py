@@ -34,3 +34,21 @@ def test_router_queues(simulator, sim_work):
     r = combine(stressed, clean)
     assert r.bit_exact, r.summary()
     assert cycles_agree(r.measured_cycles, r.predicted_cycles), r.summary()
+
+
+# formats only (the widths and maxima of the default point): the accelerator runs every gate layer of a model
+# on one build; saturating narrower logits with renormalisation, then a negative logit fraction
+FORMAT_SETS = [
+    {},
+    {"x_frac": "12", "w_frac": "11", "logit_frac": "13", "logit_width": "12", "logit_word": "16",
+     "renormalize": "1"},
+    {"x_frac": "6", "w_frac": "15", "logit_frac": "-1", "logit_width": "9", "logit_word": "16"},
+]
+
+
+@pytest.mark.parametrize("simulator", ["icarus"])
+def test_router_formats_share_one_build(simulator, tmp_path):
+    """Three format sets, each bit-exact and within the cycle formula, through one simulator build."""
+    for formats in FORMAT_SETS:
+        assert_kernel("router", simulator, formats, tmp_path)
+    assert len(list(tmp_path.glob(f"router-{simulator}-*"))) == 1

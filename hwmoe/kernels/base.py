@@ -180,6 +180,19 @@ class Kernel(ABC):
         return f"{self.name}.h"
 
 
+#: width of the signed run-time fraction inputs of the engines (FRAC_B in their RTL): the program's signed
+#: 8-bit format fields
+FRAC_BITS = 8
+
+
+def check_runtime_fracs(params, *names: str) -> None:
+    """Fractions that reach the RTL as run-time inputs must fit its signed FRAC_BITS-bit ports."""
+    lo, hi = -(1 << (FRAC_BITS - 1)), (1 << (FRAC_BITS - 1)) - 1
+    for name in names:
+        if not lo <= getattr(params, name) <= hi:
+            raise ValueError(f"{name} {getattr(params, name)} outside the run-time range {lo}..{hi}")
+
+
 @dataclass(frozen=True)
 class Point:
     """A named parameter point of a kernel (``POINTS`` at the end of its module), verified on every face:

@@ -10,7 +10,7 @@ from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
 from ..numerics.intmath import ceil_div
 from ..numerics.tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs
 from .testdata import row_beats, signed_range
 
 RSQRT = rsqrt_table()
@@ -78,6 +78,8 @@ class LayerNormParams:
     norm_width: int = 18
     eps: float = 1e-5
     nbuf: int = 4               # row buffers (power of two)
+    out_word: int = 0           # OUT_W, the output port's width (0: out_width); a narrower out_width saturates
+                                # at its width and is sign-extended on the port
 
     def check(self) -> None:
         for name in ("lanes", "dim_max", "dim", "tokens", "layers", "x_width", "p_width", "out_width",
@@ -96,6 +98,14 @@ class LayerNormParams:
             raise ValueError("stat_width must be 2..19 (E[x^2] stays in 64-bit words)")
         if not 0 <= eps_raw(self.eps, 2 * self.stat_frac) < (1 << 31):
             raise ValueError("eps does not fit 31 bits at the statistics' fraction")
+        if not 2 <= self.out_width <= self.out_w:
+            raise ValueError(f"out_width {self.out_width} must be 2..out_word {self.out_w}")
+        check_runtime_fracs(self, "p_frac", "out_frac")
+
+    @property
+    def out_w(self) -> int:
+        """OUT_W: the output port's width."""
+        return self.out_word or self.out_width
 
     @property
     def stat_frac(self) -> int:
@@ -164,14 +174,13 @@ def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
     return SimCase(
         toplevel="hwmoe_layernorm",
         parameters={"LANES": p.lanes, "MAX_DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width,
-                    "P_FRAC": p.p_frac, "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
-                    "STAT_W": p.stat_width, "NORM_W": p.norm_width,
-                    "EPS_RAW": eps_raw(p.eps, 2 * p.stat_frac), "NBUF": p.nbuf},
+                    "OUT_W": p.out_w, "STAT_W": p.stat_width, "NORM_W": p.norm_width, "NBUF": p.nbuf},
         inputs={"x": rows(d.inputs["x"]), "p": np.concatenate(params)},
         expected={"y": rows(d.expected["y"])},
-        widths={"x": -p.x_width, "p": -p.p_width, "y": -p.out_width},
+        widths={"x": -p.x_width, "p": -p.p_width, "y": -p.out_w},
         predicted_cycles=cycles(p.lanes, p.dim, p.tokens, p.layers, p.nbuf),
-        config={"dim": p.dim, "tokens": p.tokens},
+        config={"dim": p.dim, "tokens": p.tokens, "p_frac": p.p_frac, "out_frac": p.out_frac,
+                "out_width": p.out_width, "eps": eps_raw(p.eps, 2 * p.stat_frac)},
         memories={"RSQRT": (RSQRT, 16)})
 
 
@@ -206,7 +215,7 @@ class LayerNormKernel(Kernel):
         return cycles(params.lanes, work.dim, work.rows, 1, params.nbuf)
 
     def features(self, p: LayerNormParams) -> dict[str, float]:
-        return {"lanes": p.lanes, "lane_bits": p.lanes * (p.x_width + p.p_width + p.out_width),
+        return {"lanes": p.lanes, "lane_bits": p.lanes * (p.x_width + p.p_width + p.out_w),
                 "wide_bits": p.lanes * max(0, p.x_width - 16) * 4}      # (x - mean) * r beyond one DSP
 
     def dsp(self, p: LayerNormParams, dsp_kind: str = "DSP48E2") -> float:

@@ -16,7 +16,7 @@ from ..numerics.intmath import ceil_div, clog2
 from ..numerics.routing import expert_queues, top_k_lowest_index
 from ..numerics.softmax import EXP2, LOG2E, RECIP, normalise, softmax_row_probs
 from ..numerics.tables import Q15, U1_15
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs
 from .linear import linear
 from .testdata import row_beats, signed_range
 
@@ -55,6 +55,8 @@ class RouterParams:
     logit_frac: int = 10
     renormalize: bool = False
     ties: bool = False          # identical gate rows (0 = 1, 4 = 5, ...): logits that tie exactly
+    logit_word: int = 0         # L_W, the logits' word width in the unit (0: logit_width); a narrower
+                                # logit_width saturates at its width
 
     def check(self) -> None:
         for name in ("lanes", "dim_max", "dim", "experts", "top_k", "expert_par", "tokens", "layers", "tmax",
@@ -69,6 +71,17 @@ class RouterParams:
             raise ValueError(f"expert_par {self.expert_par} must divide experts {self.experts}")
         if not self.tokens <= self.tmax < 1 << 16:
             raise ValueError(f"tokens {self.tokens} must be <= tmax {self.tmax} < 2^16")
+        if not 2 <= self.logit_width <= self.logit_w:
+            raise ValueError(f"logit_width {self.logit_width} must be 2..logit_word {self.logit_w}")
+        check_runtime_fracs(self, "x_frac", "w_frac", "logit_frac")
+        if self.logit_frac < -Q15:
+            raise ValueError(f"logit_frac {self.logit_frac} must be >= -{Q15} (exp2 takes logit_frac + 15 "
+                             "fractional bits)")
+
+    @property
+    def logit_w(self) -> int:
+        """L_W: the logits' word width in the unit."""
+        return self.logit_word or self.logit_width
 
     def fmts(self) -> tuple[Fmt, Fmt, Fmt]:
         f = Fmt.from_frac
@@ -164,14 +177,14 @@ def make_case(p: RouterParams, seed: int = 0) -> SimCase:
     return SimCase(
         toplevel="hwmoe_router",
         parameters={"LANES": p.lanes, "MAX_DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
-                    "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
-                    "W_FRAC": p.w_frac, "L_W": p.logit_width, "L_FRAC": p.logit_frac, "MAX_TOKENS": p.tmax,
-                    "LOG2E": LOG2E_RAW},
+                    "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "W_W": p.w_width, "L_W": p.logit_w,
+                    "MAX_TOKENS": p.tmax, "LOG2E": LOG2E_RAW},
         inputs={"x": np.concatenate(xs), "w": np.concatenate(ws)},
         expected={"y": np.concatenate(routes), "q": np.concatenate(queues)},
         widths={"x": -p.x_width, "w": -p.w_width, "y": 16, "q": 16},
         predicted_cycles=cycles(p.lanes, p.dim, p.experts, p.top_k, p.tokens, p.layers, p.expert_par),
-        config={"dim": p.dim, "tokens": p.tokens, "renorm": int(p.renormalize)},
+        config={"dim": p.dim, "tokens": p.tokens, "renorm": int(p.renormalize), "x_frac": p.x_frac,
+                "w_frac": p.w_frac, "logit_frac": p.logit_frac, "logit_width": p.logit_width},
         memories={"EXP2": (EXP2, 16), "RECIP": (RECIP, 16)})
 
 
@@ -261,16 +274,16 @@ class RouterKernel(Kernel):
         split = dsps_per_multiplier(dsp_kind, p.x_width, p.w_width) - 1
         return {"mult_bits": self.multipliers(p) * w["pr"],                   # products + adder trees
                 "split_bits": self.multipliers(p) * split * w["pr"],          # adding the parts of a 2-DSP product
-                "acc_bits": p.expert_par * (w["acc"] + p.logit_width),        # accumulators, requant, max
-                "logit_bits": 2 * p.experts * p.logit_width,                  # double-buffered logit rows
-                "softmax_bits": 4 * (p.logit_width + 17),                     # max - logit, x LOG2E, exp2 input
-                "topk_bits": p.top_k * (p.logit_width + 64)}                  # top-k registers, gate stage
+                "acc_bits": p.expert_par * (w["acc"] + p.logit_w),            # accumulators, requant, max
+                "logit_bits": 2 * p.experts * p.logit_w,                      # double-buffered logit rows
+                "softmax_bits": 4 * (p.logit_w + 17),                         # max - logit, x LOG2E, exp2 input
+                "topk_bits": p.top_k * (p.logit_w + 64)}                      # top-k registers, gate stage
 
     def dsp(self, p: RouterParams, dsp_kind: str = "DSP48E2") -> float:
         """MAC array; in the softmax stage (max - logit) x LOG2E (unsigned L_W + 1 x 17 bits, one per unit) and per
         top-k slot two 16 x 16 products (e x 1/sum, gate x 1/sum for the renormalisation)."""
         return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, p.x_width, p.w_width)
-                     + dsps_per_multiplier(dsp_kind, p.logit_width + 2, 18) + 2 * p.top_k)
+                     + dsps_per_multiplier(dsp_kind, p.logit_w + 2, 18) + 2 * p.top_k)
 
     def bram36(self, p: RouterParams) -> float:
         """Four token buffers, EXPERT_PAR gate-weight memories, the exp2 and reciprocal tables (256 x 16

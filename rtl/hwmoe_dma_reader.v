@@ -8,7 +8,8 @@
 // has room reserved for all of its beats, so R is never back-pressured for lack of space (m_axi_rready
 // stays high); bursts return in order (one ID; hwmoe_axi_arbiter gives each reader its own).  RRESP other
 // than OKAY/EXOKAY sets `error` (sticky until the next start); the data is still delivered.
-// Stream side: one beat per cycle, one bus word in per cycle; a segment change costs one cycle.
+// Stream side: one beat out and one bus word in per cycle (a word is taken in the cycle a beat makes room
+// for it: y_tready reaches the data FIFO's read combinationally); a segment change costs one cycle.
 //
 // Parameters
 //   BUS_W      : AXI data width (64, 128, 256, 512)
@@ -181,14 +182,14 @@ module hwmoe_dma_reader #(
     assign m_pop    = seg_end;
     assign done     = emit && y_tlast;
 
+    wire [CNT_W-1:0]   emit_bytes = emit ? need_bytes : {CNT_W{1'b0}};
+    wire [CNT_W-1:0]   cnt_mid = cnt - emit_bytes;     // bytes left after this cycle's beat
     wire               first_word = bus_done == 0;
-    wire               take_ok = m_valid && bus_done != m_nbus && cnt <= CAP[CNT_W-1:0] - BB[CNT_W-1:0];
+    wire               take_ok = m_valid && bus_done != m_nbus && cnt_mid <= CAP[CNT_W-1:0] - BB[CNT_W-1:0];
     assign d_pop = take_ok;
     wire               push = take_ok && d_valid;
     wire [CNT_W-1:0]   push_bytes = first_word ? BB[CNT_W-1:0] - {{(CNT_W - LB){1'b0}}, m_off} : BB[CNT_W-1:0];
     wire [BUS_W-1:0]   push_word = first_word ? d_data >> {m_off, 3'b000} : d_data;
-    wire [CNT_W-1:0]   emit_bytes = emit ? need_bytes : {CNT_W{1'b0}};
-    wire [CNT_W-1:0]   cnt_mid = cnt - emit_bytes;
     wire [8*CAP-1:0]   window_mid = window >> {emit_bytes, 3'b000};
     wire [8*CAP-1:0]   pushed = push ? {{(8*CAP - BUS_W){1'b0}}, push_word} << {cnt_mid, 3'b000} : {8*CAP{1'b0}};
 

@@ -14,7 +14,9 @@ segment's ``words*c`` bytes; every other byte of memory is left as it was.
 
 Throughput (``cycles``): the reader moves at most one bus word in and one stream beat out per cycle, so a
 segment costs ``max(bus_words, beats)`` cycles plus ``SEGMENT_GAP`` cycles to change segments; a transfer
-adds the memory's first-word latency and the pipeline's fill (``FILL``).  The writer is the mirror.
+adds the memory's first-word latency and the pipeline's fill (``FILL``, plus ``INDEX_FILL`` in indexed mode).
+The formula is exact for long segments; it does not model the memory's own gaps between bursts, so transfers
+of many short memory-bound segments measure a few cycles more.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ import numpy as np
 PAGE = 4096                 # AXI: an INCR burst never crosses a 4 KiB boundary
 AXI_MAX_BURST = 256         # AXI4 INCR bursts: 1..256 beats
 SEGMENT_GAP = 1             # cycles between the last beat of a segment and the first of the next
-FILL = 4                    # reader/writer pipeline cycles from start to the first beat, beside memory latency
+FILL = 3                    # reader pipeline cycles from start to done beside the memory latency
+INDEX_FILL = 1              # indexed mode: the cycle that takes the first index
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -136,7 +139,8 @@ def cycles(d: Descriptor, bus_bytes: int, latency: int) -> int:
     """Cycles of a transfer that neither the memory (beyond its first-word ``latency``) nor the stream stalls:
     one bus word and one stream beat per cycle at most, ``SEGMENT_GAP`` per segment change, ``FILL`` once."""
     per_segment = [max(segment_bus_words(a, w, d.c, bus_bytes)[1], ceil_div(w, d.lanes)) for a, w in segments(d)]
-    return sum(per_segment) + SEGMENT_GAP * (len(per_segment) - 1) + FILL + latency
+    return sum(per_segment) + SEGMENT_GAP * (len(per_segment) - 1) + FILL + latency \
+        + (INDEX_FILL if d.indices is not None else 0)
 
 
 def words_per_cycle(d: Descriptor, bus_bytes: int, latency: int) -> float:

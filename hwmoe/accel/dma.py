@@ -29,6 +29,7 @@ AXI_MAX_BURST = 256         # AXI4 INCR bursts: 1..256 beats
 SEGMENT_GAP = 1             # cycles between the last beat of a segment and the first of the next
 FILL = 3                    # reader pipeline cycles from start to done beside the memory latency
 INDEX_FILL = 1              # indexed mode: the cycle that takes the first index
+WRITE_FILL = 4              # writer pipeline cycles from start to done beside the write-response latency
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -141,6 +142,13 @@ def cycles(d: Descriptor, bus_bytes: int, latency: int) -> int:
     per_segment = [max(segment_bus_words(a, w, d.c, bus_bytes)[1], ceil_div(w, d.lanes)) for a, w in segments(d)]
     return sum(per_segment) + SEGMENT_GAP * (len(per_segment) - 1) + FILL + latency \
         + (INDEX_FILL if d.indices is not None else 0)
+
+
+def write_cycles(d: Descriptor, bus_bytes: int, latency: int) -> int:
+    """Cycles of a clean write transfer: as ``cycles``, with ``latency`` the edges from the last W beat to its
+    B response instead of the read latency."""
+    per_segment = [max(segment_bus_words(a, w, d.c, bus_bytes)[1], ceil_div(w, d.lanes)) for a, w in segments(d)]
+    return sum(per_segment) + SEGMENT_GAP * (len(per_segment) - 1) + WRITE_FILL + latency
 
 
 def words_per_cycle(d: Descriptor, bus_bytes: int, latency: int) -> float:

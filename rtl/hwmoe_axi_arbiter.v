@@ -52,11 +52,14 @@ module hwmoe_axi_arbiter #(
         end
     end
     // round robin: the first requester after the last grant
-    localparam [ID_W-1:0] LAST_READER = N - 1;
-    localparam [2:0]      SIZE = $clog2(BUS_W / 8);
+    localparam integer LAST_READER = N - 1;
+    localparam integer SIZE = $clog2(BUS_W / 8);
     reg [ID_W-1:0] last, pick;
     reg            any;
-    integer k, r;
+    integer k;
+    /* verilator lint_off UNUSEDSIGNAL */
+    integer r;                                     // a reader index: only its low ID_W bits are kept
+    /* verilator lint_on UNUSEDSIGNAL */
     always @* begin
         any = 1'b0;
         pick = last;
@@ -76,7 +79,7 @@ module hwmoe_axi_arbiter #(
     always @(posedge clk) begin
         if (rst) begin
             m_axi_arvalid <= 1'b0;
-            last <= LAST_READER;
+            last <= LAST_READER[ID_W-1:0];
         end else if (load) begin
             m_axi_arvalid <= any;
             if (any) begin
@@ -87,7 +90,7 @@ module hwmoe_axi_arbiter #(
             end
         end
     end
-    assign m_axi_arsize  = SIZE;
+    assign m_axi_arsize  = SIZE[2:0];
     assign m_axi_arburst = 2'b01;
     assign s_rdata  = m_axi_rdata;
     assign s_rresp  = m_axi_rresp;

@@ -101,6 +101,6 @@ module hwmoe_axi_arbiter #(
             assign s_rvalid[i] = m_axi_rvalid && m_axi_rid == i;
         end
     endgenerate
-    assign m_axi_rready = s_rready[m_axi_rid];
+    assign m_axi_rready = !m_axi_rvalid || s_rready[m_axi_rid];    // RID only matters with RVALID
 endmodule
 `default_nettype wire

@@ -158,12 +158,13 @@ class Bench:
             self.ram = (faulty(AxiRamWrite) if faults else AxiRamWrite)(
                 AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=MEM_SIZE)
             self.channels = [self.ram.aw_channel, self.ram.w_channel, self.ram.b_channel]
-        else:
+        else:                           # "both"
             self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=MEM_SIZE)
             self.channels = [self.ram.read_if.ar_channel, self.ram.read_if.r_channel, self.ram.write_if.aw_channel,
                              self.ram.write_if.w_channel, self.ram.write_if.b_channel]
         self.ram.write(0, initial_memory(self.case["seed"]))
-        self.ram.log.setLevel("WARNING")
+        for part in (self.ram.read_if, self.ram.write_if) if ram_kind == "both" else (self.ram,):
+            part.log.setLevel("WARNING")    # one line per burst otherwise
         self.latency = None
         cocotb.start_soon(self._first_word_latency() if ram_kind != "write" else self._write_response_latency())
 
@@ -415,3 +416,92 @@ def test_dma_slverr_sets_error(top, testcase, sim_work):
     params = READER_BUILDS["bus64"] if top == "hwmoe_dma_reader" else WRITER_BUILDS["bus64"]
     result = simulate(top, testcase, params, reader_case(params, FAULT_SHAPES, 3, faults=True), "icarus", sim_work)
     assert_result(result, timed=[])
+
+
+def pack_fields(values: list[int], width: int) -> int:
+    return sum((v & ((1 << width) - 1)) << (i * width) for i, v in enumerate(values))
+
+
+@cocotb.test()
+async def run_system(dut):
+    """Readers and the writer of hwmoe_dma started together on one AxiRam (random pauses, back-pressure)."""
+    bench = Bench(dut, "both", faults=False)
+    case = bench.case
+    lanes_max, readers = case["lanes_max"], len(case["descriptors"]) - 1
+    reads = [descriptor(f) for f in case["descriptors"][:readers]]
+    write = descriptor(case["descriptors"][-1])
+    widths = {k: len(getattr(dut, f"rd_{k}")) // readers for k in ("base", "n1", "stride1", "n2", "stride2",
+                                                                      "words", "lanes", "csize")}
+    for k, w in widths.items():
+        getattr(dut, f"rd_{k}").value = pack_fields([d.log2_c if k == "csize" else getattr(d, k) for d in reads], w)
+    for s in ("start", "indexed", "idx_tvalid", "idx_tlast", "y_tready"):
+        getattr(dut, f"rd_{s}").value = 0
+    writer = Port(dut, "wr_", bench.counter, bench.rng, lanes_max)
+    writer.load(write, indexed=False)
+    dut.wr_start.value = 0
+    dut.wr_x_tvalid.value = 0
+    await bench.reset()
+    memory = initial_memory(case["seed"])
+    beats = stream_words(write, lanes_max, 7)
+    bench.stress(0.3)
+    got = [[] for _ in reads]
+
+    async def receive_all():
+        ends = 0
+        while ends < readers:
+            await FallingEdge(dut.clk)
+            ready = sum(int(bench.rng.random() >= 0.3) << i for i in range(readers))
+            dut.rd_y_tready.value = ready
+            await ReadOnly()
+            taken = ready & int(dut.rd_y_tvalid.value)
+            if not taken:
+                continue
+            last, data = str(dut.rd_y_tlast.value)[::-1], int(dut.rd_y_tdata.value)   # last[i]: reader i
+            for i in range(readers):
+                if (taken >> i) & 1:
+                    got[i].append(unpack(data >> (32 * lanes_max * i), lanes_max, -32))
+                    ends += last[i] == "1"
+        await FallingEdge(dut.clk)
+        dut.rd_y_tready.value = 0
+
+    receiver = cocotb.start_soon(receive_all())
+    cocotb.start_soon(writer.send("x", list(beats), 32, 0.3, last=False))
+    await FallingEdge(dut.clk)
+    dut.rd_start.value = (1 << readers) - 1
+    dut.wr_start.value = 1
+    await FallingEdge(dut.clk)
+    dut.rd_start.value = 0
+    dut.wr_start.value = 0
+    await writer.wait_done(bench.counter.cycle + 20000)
+    await receiver
+    failures = []
+    for i, d in enumerate(reads):
+        want = dma.read_beats(d, memory, lanes_max)
+        mine = np.array(got[i], np.int64).reshape(-1, lanes_max)
+        if mine.shape != want.shape or (mine != want).any():
+            failures.append(f"reader {i}: {len(mine)} beats, expected {len(want)}, "
+                            f"{int((mine != want).sum()) if mine.shape == want.shape else 'shape'} words differ")
+    if int(dut.rd_error.value) or int(dut.wr_error.value):
+        failures.append("error flag set")
+    image, want = bench.memory(), dma.write_memory(write, beats, memory)
+    if image != want:
+        at = next(i for i in range(MEM_SIZE) if image[i] != want[i])
+        failures.append(f"writer: byte 0x{at:x}: got 0x{image[at]:02x}, expected 0x{want[at]:02x}")
+    write_result({"failures": failures, "timings": []})
+
+
+# three readers (reads below 0x8000) and the writer (at and above 0x8000) at once
+SYSTEM_SHAPES = [
+    dict(base=4000, n1=3, stride1=700, n2=2, stride2=3000, words=45, lanes=4, c=2),
+    dict(base=8190, n1=1, stride1=0, n2=4, stride2=1030, words=77, lanes=3, c=1),
+    dict(base=20004, n1=2, stride1=2048, n2=1, stride2=0, words=200, lanes=4, c=4),
+    dict(base=0x8000 + 4090, n1=3, stride1=1500, n2=2, stride2=5000, words=61, lanes=3, c=2),
+]
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_dma_three_readers_one_writer(simulator, sim_work):
+    params = dict(N_READERS=3, BUS_W=128, LANES_MAX=4, MAX_BURST=16, FIFO_DEPTH=32)
+    case = reader_case(params, SYSTEM_SHAPES, 4)
+    assert_result(simulate("hwmoe_dma", "run_system", params, case, simulator, sim_work), timed=[])

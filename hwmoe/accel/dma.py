@@ -151,6 +151,6 @@ def write_cycles(d: Descriptor, bus_bytes: int, latency: int) -> int:
     return sum(per_segment) + SEGMENT_GAP * (len(per_segment) - 1) + WRITE_FILL + latency
 
 
-def words_per_cycle(d: Descriptor, bus_bytes: int, latency: int) -> float:
-    """Throughput of a clean transfer: words delivered per cycle."""
-    return len(segments(d)) * d.words / cycles(d, bus_bytes, latency)
+def words_per_cycle(d: Descriptor, transfer_cycles: int) -> float:
+    """Throughput: the transfer's words over its cycles (of ``cycles`` or ``write_cycles``, or measured)."""
+    return len(segments(d)) * d.words / transfer_cycles

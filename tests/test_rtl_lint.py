@@ -92,6 +92,8 @@ def test_kernel_case_lint_clean(name):
     ("hwmoe_layernorm", {"NBUF": 3}, "NBUF = 3, must be a power of two >= 2"),
     ("hwmoe_router", {"EXPERTS": 6, "EXPERT_PAR": 4}, "EXPERT_PAR = 4 does not divide EXPERTS = 6"),
     ("hwmoe_linear", {"GELU": 2}, "HAS_BIAS = 1, GELU = 2: each must be 0 or 1"),
+    ("hwmoe_dma_reader", {"MAX_BURST": 64, "FIFO_DEPTH": 32},
+     "MAX_BURST = 64 exceeds FIFO_DEPTH = 32: such a burst could never be issued"),
 ])
 def test_parameter_guard_names_the_illegal_combination(top, params, message, tmp_path):
     """Icarus elaborates the top with an illegal point; the guard stops at time 0 with its message."""

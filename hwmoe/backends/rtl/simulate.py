@@ -74,14 +74,30 @@ def _build_key(case: SimCase, simulator: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def build_rtl(top: str, parameters: dict, simulator: str, build_dir: Path, waves: bool = False):
+    """Build ``top`` from its file list into ``build_dir`` unless a finished build is there; the runner."""
+    simulator_path_setup()
+    from cocotb_tools.runner import get_runner
+    runner = get_runner(simulator)
+    # --output-split 0: one C++ file, because the PyPI wheel's verilated.mk lacks the "-include" flag of its
+    # precompiled header, which breaks the parallel (split) build of large designs
+    build_args = ["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0"] \
+        if simulator == "verilator" else []
+    stamp = build_dir / ".built"
+    if not stamp.exists():
+        runner.build(sources=sources(top), hdl_toplevel=top, parameters=parameters, build_dir=build_dir,
+                     build_args=build_args, always=True, timescale=("1ns", "1ps"), waves=waves,
+                     log_file=build_dir / "build.log")
+        stamp.touch()
+    return runner
+
+
 def run_case(case: SimCase, kernel: str, simulator: str = "icarus", work: Path | None = None,
              seed: int = 0, stress: float = 0.0, waves: bool = False) -> SimResult:
     """Build (or reuse) the simulation of ``case`` and run ``sim/test_<kernel>.py`` on it.
     ``stress``: probability of an idle input beat and of a stalled output beat (0 measures cycles)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}: expected one of {', '.join(SIMULATORS)}")
-    simulator_path_setup()
-    from cocotb_tools.runner import get_runner
     work = Path(work or REPO / "build" / "sim")
     build_dir = work / f"{kernel}-{simulator}-{_build_key(case, simulator)}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -90,17 +106,7 @@ def run_case(case: SimCase, kernel: str, simulator: str = "icarus", work: Path |
         path = build_dir / f"{pname.lower()}.mem"
         write_memh(path, words, width)
         params[pname] = f'"{path}"'
-    runner = get_runner(simulator)
-    # --output-split 0: one C++ file, because the PyPI wheel's verilated.mk lacks the "-include" flag of its
-    # precompiled header, which breaks the parallel (split) build of large designs
-    build_args = ["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0"] \
-        if simulator == "verilator" else []
-    stamp = build_dir / ".built"
-    if not stamp.exists():
-        runner.build(sources=sources(case.toplevel), hdl_toplevel=case.toplevel,
-                     parameters=params, build_dir=build_dir, build_args=build_args, always=True,
-                     timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
-        stamp.touch()
+    runner = build_rtl(case.toplevel, params, simulator, build_dir, waves)
     run_dir = save_case(case, build_dir / f"run-{os.getpid()}-{seed}")
     result_file = run_dir / "result.json"
     if result_file.exists():

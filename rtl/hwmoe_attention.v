@@ -48,7 +48,7 @@
 //   FRAC_B = clog2(widest word, the 16-bit exp2/reciprocal words included) + 2: a fraction lies in
 //   -2^(FRAC_B-1) .. 2^(FRAC_B-1) - 1 (at least -2 W .. 2 W - 1 for every word width W). Every value of these
 //   inputs is computed exactly: the scores are requantised by the run-time shift q_frac + k_frac + c_frac -
-//   t_frac and saturated at t_width, the exp2 input is aligned to T_W fractional bits, the output shifted by
+//   t_frac and saturated at t_width, the exp2 input is aligned to 8 fractional bits, the output shifted by
 //   v_frac + 15 + p - out_frac and saturated at out_width (hwmoe_requant_runtime: AP_RND, AP_SAT).
 // Streams (AXI4-Stream style valid/ready, lane i in bits [i*W +: W]), each LANES words per beat:
 //   q_* (LANES*Q_W bits/beat), k_* (LANES*K_W), v_* (LANES*V_W) in; y_* (LANES*OUT_W) out.
@@ -168,10 +168,6 @@ module hwmoe_attention #(
     wire signed [SHIFT_B-1:0] score_shift = {{3{q_frac[FRAC_B-1]}}, q_frac} + {{3{k_frac[FRAC_B-1]}}, k_frac} +
                                             {{3{c_frac[FRAC_B-1]}}, c_frac} -
                                             $signed({{(SHIFT_B-T_B){1'b0}}, t_frac});
-    // exp2 input: differences of scores, aligned from t_frac to T_W fractional bits
-    localparam integer T_W_I = T_W;
-    localparam [T_B-1:0] T_W_V = T_W_I[T_B-1:0];
-    wire [T_B-1:0] exp_align = T_W_V - t_frac;
     // output: acc * r has v_frac + 15 + 15 + p fractional bits, 1/l's 15 + p are the reciprocal's
     localparam signed [SHIFT_B-1:0] Q15_S = 15;
     wire signed [SHIFT_B-1:0] norm_shift = {{3{v_frac[FRAC_B-1]}}, v_frac} + Q15_S -
@@ -458,10 +454,9 @@ module hwmoe_attention #(
                 .Q_W(Q_W), .K_W(K_W), .V_W(V_W), .T_W(T_W), .C_W(C_W),
                 .EXP_TABLE(EXP_TABLE), .RECIP_TABLE(RECIP_TABLE),
                 .CH_W(CH_W), .JB_W(JB_W), .ACC_W(ACC_W), .L_W(L_W), .LP_W(LP_W),
-                .SHIFT_B(SHIFT_B), .WIDTH_B(T_B), .ALIGN_B(T_B)
+                .SHIFT_B(SHIFT_B), .T_B(T_B)
             ) u_row (
-                .clk(clk), .c_value(c_value), .score_shift(score_shift), .t_width(t_width),
-                .exp_align(exp_align),
+                .clk(clk), .c_value(c_value), .score_shift(score_shift), .t_width(t_width), .t_frac(t_frac),
                 .q_we(q_hs && qrow == ROW), .q_wc(qc), .q_wdata(q_tdata),
                 .kind1(kind1), .c1(c1), .j1(j1), .kdata(kq), .vdata(vq),
                 .kind3(kind3), .c3(c3), .last3(last3), .first3(first3),

@@ -15,11 +15,11 @@
 //              plus its input register), capturing r (and l * r) / e_j (and, on the last, l).
 // Run-time formats (held constant for a run, from hwmoe_attention): c_value, the score constant C (C_W bits
 // unsigned); score_shift = q_frac + k_frac + c_frac - t_frac, the requantisation of s * C into the score
-// format; t_width, the score format's width (scores saturate there, sign-extended to T_W bits); exp_align =
-// T_W - t_frac: a difference d of scores (t_frac fractional bits) is aligned to T_W fractional bits,
-// d << exp_align (exact), before the exp2 unit, whose table index and shift are then format-independent.
-// Parameters: as hwmoe_attention (derived widths are recomputed identically here); SHIFT_B, WIDTH_B,
-// ALIGN_B: widths of score_shift (signed), t_width and exp_align.
+// format; t_width and t_frac, the score format (scores saturate at t_width bits, sign-extended to T_W bits).
+// A difference d of scores enters the exp2 unit as floor(d * 2^8 / 2^t_frac), i.e. with 8 fractional bits,
+// the table's index bits: its integer part and index are those of d, so the unit is format-independent.
+// Parameters: as hwmoe_attention (derived widths are recomputed identically here); SHIFT_B, T_B: widths of
+// score_shift (signed) and of t_width, t_frac.
 `default_nettype none
 module hwmoe_attention_row #(
     parameter integer LANES      = 8,
@@ -39,14 +39,13 @@ module hwmoe_attention_row #(
     parameter integer L_W        = 22,
     parameter integer LP_W       = 5,
     parameter integer SHIFT_B    = 8,
-    parameter integer WIDTH_B    = 5,
-    parameter integer ALIGN_B    = 5
+    parameter integer T_B        = 5
 ) (
     input  wire                   clk,
     input  wire [C_W-1:0]         c_value,
     input  wire signed [SHIFT_B-1:0] score_shift,
-    input  wire [WIDTH_B-1:0]     t_width,
-    input  wire [ALIGN_B-1:0]     exp_align,
+    input  wire [T_B-1:0]         t_width,
+    input  wire [T_B-1:0]         t_frac,
     input  wire                   q_we,
     input  wire [CH_W-1:0]        q_wc,
     input  wire [LANES*Q_W-1:0]   q_wdata,
@@ -90,7 +89,7 @@ module hwmoe_attention_row #(
     localparam integer SC_W  = S_W + C_W + 1;
     localparam integer ES_W0 = 16 + $clog2(BLOCK + 1);
     localparam integer ES_W  = (ES_W0 < L_W) ? ES_W0 : L_W;   // sum of a block's e_j (<= l)
-    localparam integer D_W   = 2 * T_W;                        // d aligned to T_W fractional bits
+    localparam integer D_W   = T_W + 8;                        // d with 8 fractional bits
 
     // q of the row, one LANES-word chunk per entry
     reg [LANES*Q_W-1:0] q_mem [0:CH-1];
@@ -162,8 +161,7 @@ module hwmoe_attention_row #(
         end
     end
 
-    // exp2 of the running-max differences (all differences are >= 0 and below 2^T_W), aligned to T_W
-    // fractional bits
+    // exp2 of the running-max differences (all differences are >= 0 and below 2^T_W), with 8 fractional bits
     reg signed [T_W-1:0] m;
     reg [D_W-1:0] exp_d;
     wire signed [T_W-1:0] m_new = (efirst || bmax > m) ? bmax : m;
@@ -173,13 +171,13 @@ module hwmoe_attention_row #(
     wire signed [T_W:0] d_e = {m[T_W-1], m} - {t_ej[T_W-1], t_ej};   // differences are >= 0: top bits unused
     /* verilator lint_on UNUSEDSIGNAL */
     wire [T_W-1:0] d_sel = er ? d_r[T_W-1:0] : d_e[T_W-1:0];
-    wire [D_W-1:0] d_aligned = {{T_W{1'b0}}, d_sel} << exp_align;
+    wire [D_W-1:0] d_aligned = {d_sel, 8'd0} >> t_frac;
     always @(posedge clk) begin
         if (er) m <= m_new;
         if (er || ee) exp_d <= d_aligned;
     end
     wire [15:0] e_out;
-    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(T_W), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
+    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(8), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
 
     // running sum: l = floor(l * r / 2^15) + sum_j e_j (l = sum_j e_j in the first block)
     reg [L_W-1:0]    l;

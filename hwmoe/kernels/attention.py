@@ -281,14 +281,19 @@ class AttentionKernel(Kernel):
         """Per lane: operand, product and accumulator registers; per lane of a row CH = head_dim / LANES
         accumulator and q words -- yosys keeps memories of 1-2 words in flip-flops and puts deeper ones in
         LUT RAM, hence two features; per row the score path, the block's t and e words and the running max;
-        per output lane the normaliser."""
+        per output lane the normaliser; per row and per output lane a run-time requantiser
+        (rtl/hwmoe_requant_runtime.v: shifters of log2 stages over the input and the output word)."""
         w = self.widths(p)
         ch = max(1, p.head_dim // p.lanes)
         mem = p.rows * p.lanes * ch * (w["acc"] + p.q_width)
+        shifter = lambda width: width * clog2(width + 1)
+        requant = lambda in_w, out_w: shifter(in_w) + shifter(out_w)
         return {"lane_bits": p.rows * p.lanes * (2 * (w["a"] + w["b"]) + w["acc"]),
                 "mem_ff_bits": mem if ch <= 2 else 0.0, "mem_lut_bits": mem if ch > 2 else 0.0,
                 "row_bits": p.rows * (w["s"] + w["c"] + p.block * (p.t_word_width + 16) / 4 + 2 * p.t_word_width),
-                "norm_bits": p.lanes * (w["acc"] + 17 + p.out_word_width)}
+                "norm_bits": p.lanes * (w["acc"] + 17 + p.out_word_width),
+                "row_shift_bits": p.rows * requant(w["s"] + w["c"] + 1, p.t_word_width),
+                "norm_shift_bits": p.lanes * requant(w["acc"] + 17, p.out_word_width)}
 
     def dsp(self, p: AttentionParams, dsp_kind: str = "DSP48E2") -> float:
         """Structural: every lane of every row has ONE multiplier, time-shared between q.k (SCORE), the

@@ -21,20 +21,35 @@
 // MAX_TOKENS*HEAD_DIM/LANES x LANES words, registered read), per row the exp2 and reciprocal tables
 // (256 x 16 ROMs) and small LUT RAMs (q, accumulators).
 //
-// Parameters
+// Build-time parameters (the datapath: word widths and maxima, the widest any run needs)
 //   P          : query rows in flight (parallel rows of LANES multipliers each)
 //   BLOCK      : keys per softmax block (numerics: must match the reference's block)
 //   HEAD_DIM   : head dimension, a multiple of LANES
-//   HEADS      : number of heads
+//   MAX_HEADS  : largest run-time number of heads
 //   MAX_TOKENS : largest runtime token count (sizes the K/V buffers: MAX_TOKENS*HEAD_DIM words each)
 //   LANES      : words per stream beat and multipliers per row
-//   Q_W, Q_FRAC, K_W, K_FRAC, V_W, V_FRAC : q, k, v formats (signed)
-//   T_W, T_FRAC     : score format (signed), scores in the log2 domain
-//   OUT_W, OUT_FRAC : output format (signed)
-//   C_VALUE, C_W, C_FRAC : score constant scale*log2(e), unsigned (hwmoe.kernels.attention.score_constant)
-//   EXP_TABLE, RECIP_TABLE : $readmemh files of the exp2 and reciprocal tables (256 x 16 bits)
+//   Q_W, K_W, V_W : q, k, v word widths (signed); a narrower format's words arrive sign-extended (exact)
+//   T_W        : score register width (signed), the largest run-time score width t_width
+//   OUT_W      : output word width (signed), the largest run-time output width out_width
+//   C_W        : width of the score constant c_value (unsigned; hwmoe.kernels.attention.SCORE_CONSTANT_WIDTH)
+//   EXP_TABLE, RECIP_TABLE : $readmemh files of the exp2 and reciprocal tables (256 x 16 bits, Q15:
+//                format-independent)
+//   derived (do not override): TOKENS_B, HEADS_B, FRAC_B, T_B, OUT_B, the widths of the control inputs
+//                (W_MAX0 .. W_MAX4: steps of the widest word, for FRAC_B)
 //
-// Control input: tokens (1 .. MAX_TOKENS), held constant from reset for the whole run.
+// Run-time control inputs, held constant from reset for the whole run (a run is one attention call):
+//   tokens     : 1 .. MAX_TOKENS                                    (TOKENS_B = clog2(MAX_TOKENS + 1) bits)
+//   heads      : 1 .. MAX_HEADS                                     (HEADS_B = clog2(MAX_HEADS + 1) bits)
+//   q_frac, k_frac, v_frac : fractional bits of q, k, v             (signed, FRAC_B bits)
+//   t_width, t_frac : the score format: width 2 .. T_W, fractional bits 0 .. t_width (T_B bits each)
+//   out_width, out_frac : the output format: width 2 .. OUT_W (OUT_B bits), fractional bits (signed, FRAC_B)
+//   c_value, c_frac : the score constant scale*log2(e) (hwmoe.kernels.attention.score_constant): C_W bits
+//                unsigned and its fractional bits (signed, FRAC_B)
+//   FRAC_B = clog2(widest word, the 16-bit exp2/reciprocal words included) + 2: a fraction lies in
+//   -2^(FRAC_B-1) .. 2^(FRAC_B-1) - 1 (at least -2 W .. 2 W - 1 for every word width W). Every value of these
+//   inputs is computed exactly: the scores are requantised by the run-time shift q_frac + k_frac + c_frac -
+//   t_frac and saturated at t_width, the exp2 input is aligned to 8 fractional bits, the output shifted by
+//   v_frac + 15 + p - out_frac and saturated at out_width (hwmoe_requant_runtime: AP_RND, AP_SAT).
 // Streams (AXI4-Stream style valid/ready, lane i in bits [i*W +: W]), each LANES words per beat:
 //   q_* (LANES*Q_W bits/beat), k_* (LANES*K_W), v_* (LANES*V_W) in; y_* (LANES*OUT_W) out.
 //   Order of every stream: head-major, then token, then HEAD_DIM/LANES chunks of LANES words, i.e. for head h
@@ -46,30 +61,42 @@ module hwmoe_attention #(
     parameter integer P          = 4,
     parameter integer BLOCK      = 16,
     parameter integer HEAD_DIM   = 16,
-    parameter integer HEADS      = 2,
+    parameter integer MAX_HEADS  = 2,
     parameter integer MAX_TOKENS = 32,
     parameter integer LANES      = 8,
     parameter integer Q_W        = 16,
-    parameter integer Q_FRAC     = 12,
     parameter integer K_W        = 16,
-    parameter integer K_FRAC     = 12,
     parameter integer V_W        = 16,
-    parameter integer V_FRAC     = 12,
     parameter integer T_W        = 16,
-    parameter integer T_FRAC     = 10,
     parameter integer OUT_W      = 16,
-    parameter integer OUT_FRAC   = 12,
-    parameter integer C_VALUE    = 23637,
     parameter integer C_W        = 16,
-    parameter integer C_FRAC     = 16,
     parameter         EXP_TABLE  = "exp2.mem",
     parameter         RECIP_TABLE = "recip.mem",
     // derived (do not override)
-    parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1)
+    parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
+    parameter integer HEADS_B    = $clog2(MAX_HEADS + 1),
+    parameter integer W_MAX0     = (Q_W > K_W) ? Q_W : K_W,
+    parameter integer W_MAX1     = (V_W > T_W) ? V_W : T_W,
+    parameter integer W_MAX2     = (OUT_W > C_W) ? OUT_W : C_W,
+    parameter integer W_MAX3     = (W_MAX0 > W_MAX1) ? W_MAX0 : W_MAX1,
+    parameter integer W_MAX4     = (W_MAX2 > 16) ? W_MAX2 : 16,
+    parameter integer FRAC_B     = $clog2((W_MAX3 > W_MAX4) ? W_MAX3 : W_MAX4) + 2,
+    parameter integer T_B        = $clog2(T_W + 1),
+    parameter integer OUT_B      = $clog2(OUT_W + 1)
 ) (
     input  wire                              clk,
     input  wire                              rst,
     input  wire [TOKENS_B-1:0]               tokens,
+    input  wire [HEADS_B-1:0]                heads,
+    input  wire signed [FRAC_B-1:0]          q_frac,
+    input  wire signed [FRAC_B-1:0]          k_frac,
+    input  wire signed [FRAC_B-1:0]          v_frac,
+    input  wire [T_B-1:0]                    t_width,
+    input  wire [T_B-1:0]                    t_frac,
+    input  wire [OUT_B-1:0]                  out_width,
+    input  wire signed [FRAC_B-1:0]          out_frac,
+    input  wire [C_W-1:0]                    c_value,
+    input  wire signed [FRAC_B-1:0]          c_frac,
     input  wire [LANES*Q_W-1:0]              q_tdata,
     input  wire                              q_tvalid,
     output wire                              q_tready,
@@ -85,17 +112,18 @@ module hwmoe_attention #(
 );
     // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
     initial begin
-        if (P < 1 || BLOCK < 1 || HEADS < 1 || LANES < 1 || MAX_TOKENS < 1) begin
-            $error("hwmoe_attention: P, BLOCK, HEADS, LANES, MAX_TOKENS = %0d, %0d, %0d, %0d, %0d: each must be >= 1",
-                   P, BLOCK, HEADS, LANES, MAX_TOKENS);
+        if (P < 1 || BLOCK < 1 || MAX_HEADS < 1 || LANES < 1 || MAX_TOKENS < 1) begin
+            $error("hwmoe_attention: P, BLOCK, MAX_HEADS, LANES, MAX_TOKENS = %0d, %0d, %0d, %0d, %0d: each must be >= 1",
+                   P, BLOCK, MAX_HEADS, LANES, MAX_TOKENS);
             $finish;
         end
         if (HEAD_DIM < LANES || HEAD_DIM % LANES != 0) begin
             $error("hwmoe_attention: HEAD_DIM = %0d is not a multiple of LANES = %0d", HEAD_DIM, LANES);
             $finish;
         end
-        if (T_FRAC < 0 || T_FRAC > T_W) begin
-            $error("hwmoe_attention: T_FRAC = %0d outside 0..T_W = %0d", T_FRAC, T_W);
+        if (Q_W < 2 || K_W < 2 || V_W < 2 || T_W < 2 || OUT_W < 2 || C_W < 1) begin
+            $error("hwmoe_attention: Q_W, K_W, V_W, T_W, OUT_W, C_W = %0d, %0d, %0d, %0d, %0d, %0d: signed words need 2 bits, C_W 1",
+                   Q_W, K_W, V_W, T_W, OUT_W, C_W);
             $finish;
         end
     end
@@ -105,7 +133,6 @@ module hwmoe_attention #(
     localparam integer NB_W   = $clog2(BLOCK + 2);               // 0 .. BLOCK+1
     localparam integer ROW_W  = (P > 1) ? $clog2(P) : 1;
     localparam integer RG_W   = $clog2(P + 1);
-    localparam integer HEAD_W = (HEADS > 1) ? $clog2(HEADS) : 1;
     localparam integer DEPTH  = MAX_TOKENS * CH;
     localparam integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam integer ACC_W  = V_W + 15 + TOKENS_B;                 // |acc| < tokens * 2^15 * 2^(V_W-1)
@@ -134,12 +161,21 @@ module hwmoe_attention #(
     localparam [RG_W-1:0] P_RG = P_RG_I[RG_W-1:0];
     localparam integer P_TOK_I = P;
     localparam [TOKENS_B-1:0] P_TOK = P_TOK_I[TOKENS_B-1:0];
-    localparam integer HEAD_LAST_I = HEADS - 1;
-    localparam [HEAD_W-1:0] HEAD_LAST = HEAD_LAST_I[HEAD_W-1:0];
+    localparam integer SHIFT_B = FRAC_B + 3;   // sums of four terms, each below 2^FRAC_B in magnitude
+
+    // ---------------------------------------------------------------- run-time formats
+    // scores: s * C has q_frac + k_frac + c_frac fractional bits, t has t_frac
+    wire signed [SHIFT_B-1:0] score_shift = {{3{q_frac[FRAC_B-1]}}, q_frac} + {{3{k_frac[FRAC_B-1]}}, k_frac} +
+                                            {{3{c_frac[FRAC_B-1]}}, c_frac} -
+                                            $signed({{(SHIFT_B-T_B){1'b0}}, t_frac});
+    // output: acc * r has v_frac + 15 + 15 + p fractional bits, 1/l's 15 + p are the reciprocal's
+    localparam signed [SHIFT_B-1:0] Q15_S = 15;
+    wire signed [SHIFT_B-1:0] norm_shift = {{3{v_frac[FRAC_B-1]}}, v_frac} + Q15_S -
+                                           {{3{out_frac[FRAC_B-1]}}, out_frac};
 
     // ---------------------------------------------------------------- sequencer state
     reg [2:0]        state;
-    reg [HEAD_W-1:0] head;
+    reg [HEADS_B-1:0] head;
     reg [TOKENS_B-1:0]  i0;           // first query row of the group
     reg [TOKENS_B-1:0]  j0;           // first key of the block
     reg              first_blk;
@@ -264,7 +300,7 @@ module hwmoe_attention #(
     always @(posedge clk) begin
         if (rst) begin
             state <= ST_KV;
-            head <= {HEAD_W{1'b0}};
+            head <= {HEADS_B{1'b0}};
             i0 <= {TOKENS_B{1'b0}};
             j0 <= {TOKENS_B{1'b0}};
             first_blk <= 1'b1;
@@ -382,7 +418,7 @@ module hwmoe_attention #(
                         i0 <= i0 + P_TOK;
                         if (last_group) begin
                             i0 <= {TOKENS_B{1'b0}};
-                            if (head == HEAD_LAST) state <= ST_DONE;
+                            if (head == heads - 1'b1) state <= ST_DONE;
                             else begin
                                 head <= head + 1'b1;
                                 state <= ST_KV;
@@ -415,11 +451,12 @@ module hwmoe_attention #(
             localparam [ROW_W-1:0] ROW = g;
             hwmoe_attention_row #(
                 .LANES(LANES), .HEAD_DIM(HEAD_DIM), .BLOCK(BLOCK),
-                .Q_W(Q_W), .Q_FRAC(Q_FRAC), .K_W(K_W), .K_FRAC(K_FRAC), .V_W(V_W), .T_W(T_W), .T_FRAC(T_FRAC),
-                .C_VALUE(C_VALUE), .C_W(C_W), .C_FRAC(C_FRAC), .EXP_TABLE(EXP_TABLE), .RECIP_TABLE(RECIP_TABLE),
-                .CH_W(CH_W), .JB_W(JB_W), .ACC_W(ACC_W), .L_W(L_W), .LP_W(LP_W)
+                .Q_W(Q_W), .K_W(K_W), .V_W(V_W), .T_W(T_W), .C_W(C_W),
+                .EXP_TABLE(EXP_TABLE), .RECIP_TABLE(RECIP_TABLE),
+                .CH_W(CH_W), .JB_W(JB_W), .ACC_W(ACC_W), .L_W(L_W), .LP_W(LP_W),
+                .SHIFT_B(SHIFT_B), .T_B(T_B)
             ) u_row (
-                .clk(clk),
+                .clk(clk), .c_value(c_value), .score_shift(score_shift), .t_width(t_width), .t_frac(t_frac),
                 .q_we(q_hs && qrow == ROW), .q_wc(qc), .q_wdata(q_tdata),
                 .kind1(kind1), .c1(c1), .j1(j1), .kdata(kq), .vdata(vq),
                 .kind3(kind3), .c3(c3), .last3(last3), .first3(first3),
@@ -498,9 +535,10 @@ module hwmoe_attention #(
     generate
         for (g = 0; g < LANES; g = g + 1) begin : g_norm
             hwmoe_attention_norm #(
-                .ACC_W(ACC_W), .LP_W(LP_W), .V_FRAC(V_FRAC), .OUT_W(OUT_W), .OUT_FRAC(OUT_FRAC)
+                .ACC_W(ACC_W), .LP_W(LP_W), .OUT_W(OUT_W), .BASE_B(SHIFT_B)
             ) u_norm (
                 .clk(clk), .en(o_adv), .acc(o1_acc[g*ACC_W +: ACC_W]), .r(o1_r), .p(o1_p),
+                .base_shift(norm_shift), .out_width(out_width),
                 .y(y_tdata[g*OUT_W +: OUT_W])
             );
         end

@@ -13,22 +13,23 @@
 //   er       : exp of m_new - m_old (m <- m_new = max(m, block max), or the block max in the first block)
 //   ee, ej   : exp of m - t_j;  cr / ce, cj, clast, cfirst : the same three cycles later (exp2 latency 2
 //              plus its input register), capturing r (and l * r) / e_j (and, on the last, l).
-// Parameters: as hwmoe_attention (derived widths are recomputed identically here).
+// Run-time formats (held constant for a run, from hwmoe_attention): c_value, the score constant C (C_W bits
+// unsigned); score_shift = q_frac + k_frac + c_frac - t_frac, the requantisation of s * C into the score
+// format; t_width and t_frac, the score format (scores saturate at t_width bits, sign-extended to T_W bits).
+// A difference d of scores enters the exp2 unit as floor(d * 2^8 / 2^t_frac), i.e. with 8 fractional bits,
+// the table's index bits: its integer part and index are those of d, so the unit is format-independent.
+// Parameters: as hwmoe_attention (derived widths are recomputed identically here); SHIFT_B, T_B: widths of
+// score_shift (signed) and of t_width, t_frac.
 `default_nettype none
 module hwmoe_attention_row #(
     parameter integer LANES      = 8,
     parameter integer HEAD_DIM   = 16,
     parameter integer BLOCK      = 16,
     parameter integer Q_W        = 16,
-    parameter integer Q_FRAC     = 12,
     parameter integer K_W        = 16,
-    parameter integer K_FRAC     = 12,
     parameter integer V_W        = 16,
     parameter integer T_W        = 16,
-    parameter integer T_FRAC     = 10,
-    parameter integer C_VALUE    = 23637,
     parameter integer C_W        = 16,
-    parameter integer C_FRAC     = 16,
     parameter         EXP_TABLE  = "exp2.mem",
     parameter         RECIP_TABLE = "recip.mem",
     // derived (set by hwmoe_attention)
@@ -36,9 +37,15 @@ module hwmoe_attention_row #(
     parameter integer JB_W       = 4,
     parameter integer ACC_W      = 40,
     parameter integer L_W        = 22,
-    parameter integer LP_W       = 5
+    parameter integer LP_W       = 5,
+    parameter integer SHIFT_B    = 8,
+    parameter integer T_B        = 5
 ) (
     input  wire                   clk,
+    input  wire [C_W-1:0]         c_value,
+    input  wire signed [SHIFT_B-1:0] score_shift,
+    input  wire [T_B-1:0]         t_width,
+    input  wire [T_B-1:0]         t_frac,
     input  wire                   q_we,
     input  wire [CH_W-1:0]        q_wc,
     input  wire [LANES*Q_W-1:0]   q_wdata,
@@ -82,8 +89,7 @@ module hwmoe_attention_row #(
     localparam integer SC_W  = S_W + C_W + 1;
     localparam integer ES_W0 = 16 + $clog2(BLOCK + 1);
     localparam integer ES_W  = (ES_W0 < L_W) ? ES_W0 : L_W;   // sum of a block's e_j (<= l)
-    localparam integer C_I = C_VALUE;
-    localparam [C_W-1:0] C = C_I[C_W-1:0];
+    localparam integer D_W   = T_W + 8;                        // d with 8 fractional bits
 
     // q of the row, one LANES-word chunk per entry
     reg [LANES*Q_W-1:0] q_mem [0:CH-1];
@@ -140,40 +146,38 @@ module hwmoe_attention_row #(
     reg signed [T_W-1:0]   bmax;
     wire [S_W-1:0] s_next = (cfirst4 ? {S_W{1'b0}} : s_acc) + tree_reg;
     wire signed [T_W-1:0] t_new;
-    hwmoe_requant #(.IN_W(SC_W), .SHIFT(Q_FRAC + K_FRAC + C_FRAC - T_FRAC), .OUT_W(T_W)) u_requant (
-        .din(sc_reg), .dout(t_new));
+    hwmoe_requant_runtime #(.IN_W(SC_W), .OUT_W(T_W), .SHIFT_B(SHIFT_B)) u_requant (
+        .din(sc_reg), .shift(score_shift), .out_width(t_width), .dout(t_new));
     always @(posedge clk) begin
         tree_reg <= tree_sum;
         if (sc4) begin
             s_acc <= s_next;
             if (clast4) s_fin <= s_next;
         end
-        if (sv5) sc_reg <= $signed(s_fin) * $signed({1'b0, C});
+        if (sv5) sc_reg <= $signed(s_fin) * $signed({1'b0, c_value});
         if (sv6) begin
             t_mem[j6] <= t_new;
             bmax <= (j6 == {JB_W{1'b0}} || t_new > bmax) ? t_new : bmax;
         end
     end
 
-    // exp2 of the running-max differences (all differences are >= 0 and below 2^T_W)
+    // exp2 of the running-max differences (all differences are >= 0 and below 2^T_W), with 8 fractional bits
     reg signed [T_W-1:0] m;
-    reg [T_W-1:0] exp_d;
+    reg [D_W-1:0] exp_d;
     wire signed [T_W-1:0] m_new = (efirst || bmax > m) ? bmax : m;
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [T_W:0] d_r = {m_new[T_W-1], m_new} - {m[T_W-1], m};
     wire signed [T_W-1:0] t_ej = t_mem[ej];
     wire signed [T_W:0] d_e = {m[T_W-1], m} - {t_ej[T_W-1], t_ej};   // differences are >= 0: top bits unused
     /* verilator lint_on UNUSEDSIGNAL */
+    wire [T_W-1:0] d_sel = er ? d_r[T_W-1:0] : d_e[T_W-1:0];
+    wire [D_W-1:0] d_aligned = {d_sel, 8'd0} >> t_frac;
     always @(posedge clk) begin
-        if (er) begin
-            m     <= m_new;
-            exp_d <= d_r[T_W-1:0];
-        end else if (ee) begin
-            exp_d <= d_e[T_W-1:0];
-        end
+        if (er) m <= m_new;
+        if (er || ee) exp_d <= d_aligned;
     end
     wire [15:0] e_out;
-    hwmoe_exp2_lane #(.D_W(T_W), .FRAC(T_FRAC), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
+    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(8), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
 
     // running sum: l = floor(l * r / 2^15) + sum_j e_j (l = sum_j e_j in the first block)
     reg [L_W-1:0]    l;

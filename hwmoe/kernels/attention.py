@@ -22,7 +22,11 @@ from ..numerics.tables import Q15
 from .base import Kernel, KernelData, Point, SimCase
 
 
-def score_constant(scale: float, width: int = 16) -> tuple[int, Fmt]:
+#: bits of the score constant scale * log2(e) (the RTL's C_W)
+SCORE_CONSTANT_WIDTH = 16
+
+
+def score_constant(scale: float, width: int = SCORE_CONSTANT_WIDTH) -> tuple[int, Fmt]:
     """scale * log2(e) as an unsigned constant of ``width`` bits with as many fractional bits as fit."""
     c = scale * LOG2E
     fmt = Fmt(width, int_bits_for(c, signed=False), signed=False)
@@ -65,8 +69,14 @@ class AttentionParams:
     """Hardware parameters of the streaming attention unit (rtl/hwmoe_attention.v) and the size of a test case.
 
     ``rows`` is the RTL's P (query rows in flight), ``lanes`` its LANES (multipliers per row = words per
-    stream beat), ``block`` its BLOCK (part of the numerics).  ``max_tokens`` 0 sizes the K/V buffers for
-    ``tokens``; ``scale`` 0 means head_dim ** -0.5.  Formats: width and fractional bits (all signed)."""
+    stream beat), ``block`` its BLOCK (part of the numerics).  ``scale`` 0 means head_dim ** -0.5.  Formats:
+    width and fractional bits (all signed).
+
+    Build-time (Verilog parameters): rows, block, lanes, head_dim, the word widths q/k/v_width and the
+    maxima ``max_tokens``, ``max_heads``, ``max_t_width``, ``max_out_width`` (0: the run's own value).
+    Run-time (control inputs, :func:`control_inputs`): tokens, heads, every fractional bit count, t_width and
+    out_width (saturation) and the score constant from ``scale``.  q, k, v words narrower than their width
+    are the same integers (sign-extended), so the input widths are datapath widths only."""
     rows: int = 4
     block: int = DEFAULT_BLOCK
     lanes: int = 8
@@ -74,6 +84,7 @@ class AttentionParams:
     heads: int = 2
     tokens: int = 21
     max_tokens: int = 0
+    max_heads: int = 0
     q_width: int = 16
     q_frac: int = 12
     k_width: int = 16
@@ -84,6 +95,8 @@ class AttentionParams:
     t_frac: int = 10
     out_width: int = 16
     out_frac: int = 12
+    max_t_width: int = 0
+    max_out_width: int = 0
     scale: float = 0.0
     sigma: float = 1.0          # spread of the random q, k, v (real units)
     saturating: float = 0.02    # fraction of q, k, v words at their format's extremes
@@ -91,6 +104,29 @@ class AttentionParams:
     @property
     def buffer_tokens(self) -> int:
         return self.max_tokens or self.tokens
+
+    @property
+    def heads_limit(self) -> int:
+        """The RTL's MAX_HEADS."""
+        return self.max_heads or self.heads
+
+    @property
+    def t_word_width(self) -> int:
+        """The RTL's T_W: the score register, the widest run-time t_width."""
+        return self.max_t_width or self.t_width
+
+    @property
+    def out_word_width(self) -> int:
+        """The RTL's OUT_W: the output port, the widest run-time out_width."""
+        return self.max_out_width or self.out_width
+
+    @property
+    def frac_bits(self) -> int:
+        """The RTL's FRAC_B, the width of a signed fractional-bits control input: clog2 of the widest word
+        (the 16-bit exp2 and reciprocal words included) + 2."""
+        widest = max(self.q_width, self.k_width, self.v_width, self.t_word_width, self.out_word_width,
+                     SCORE_CONSTANT_WIDTH, 16)
+        return clog2(widest) + 2
 
     @property
     def score_scale(self) -> float:
@@ -111,6 +147,16 @@ class AttentionParams:
             raise ValueError(f"tokens {self.tokens} exceeds max_tokens {self.max_tokens}")
         if not 0 <= self.t_frac <= self.t_width:
             raise ValueError(f"t_frac {self.t_frac} must be within 0..t_width")
+        for name, run, limit in (("heads", self.heads, self.heads_limit), ("t_width", self.t_width,
+                                 self.t_word_width), ("out_width", self.out_width, self.out_word_width)):
+            if run > limit:
+                raise ValueError(f"{name} {run} exceeds max_{name} {limit}")
+        lo, hi = -(1 << (self.frac_bits - 1)), (1 << (self.frac_bits - 1)) - 1
+        c_frac = score_constant(self.score_scale)[1].frac
+        for name, frac in (("q_frac", self.q_frac), ("k_frac", self.k_frac), ("v_frac", self.v_frac),
+                           ("out_frac", self.out_frac), ("score constant's fraction", c_frac)):
+            if not lo <= frac <= hi:
+                raise ValueError(f"{name} {frac} outside {lo}..{hi}, what a {self.frac_bits}-bit control input holds")
         tok_w = int(self.buffer_tokens).bit_length()
         if self.v_width + 15 + tok_w + 17 > 62:
             raise ValueError("v_width + log2(max_tokens) too large: acc * r must fit 62 bits")
@@ -166,23 +212,29 @@ def make_data(p: AttentionParams, seed=0) -> KernelData:
                       formats={"q": q_fmt, "k": k_fmt, "v": v_fmt, "t": t_fmt, "out": o_fmt})
 
 
-def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
-    d = make_data(p, seed)
+def control_inputs(p: AttentionParams) -> dict[str, int]:
+    """The run-time control inputs of rtl/hwmoe_attention.v for one run: dims and formats (port -> value)."""
     c, c_fmt = score_constant(p.score_scale)
+    return {"tokens": p.tokens, "heads": p.heads, "q_frac": p.q_frac, "k_frac": p.k_frac, "v_frac": p.v_frac,
+            "t_width": p.t_width, "t_frac": p.t_frac, "out_width": p.out_width, "out_frac": p.out_frac,
+            "c_value": int(c), "c_frac": c_fmt.frac}
+
+
+def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
+    """The formats are control inputs (``config``), so cases that differ only in formats share one build."""
+    d = make_data(p, seed)
     exp2, recip = tables.exp2_table(), tables.recip_table()
     return SimCase(
         toplevel="hwmoe_attention",
-        parameters={"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "HEADS": p.heads,
-                    "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes,
-                    "Q_W": p.q_width, "Q_FRAC": p.q_frac, "K_W": p.k_width, "K_FRAC": p.k_frac,
-                    "V_W": p.v_width, "V_FRAC": p.v_frac, "T_W": p.t_width, "T_FRAC": p.t_frac,
-                    "OUT_W": p.out_width, "OUT_FRAC": p.out_frac,
-                    "C_VALUE": int(c), "C_W": c_fmt.width, "C_FRAC": c_fmt.frac},
+        parameters={"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "MAX_HEADS": p.heads_limit,
+                    "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes, "Q_W": p.q_width, "K_W": p.k_width,
+                    "V_W": p.v_width, "T_W": p.t_word_width, "OUT_W": p.out_word_width,
+                    "C_W": SCORE_CONSTANT_WIDTH},
         inputs={name: to_stream(x, p.heads, p.lanes) for name, x in d.inputs.items()},
         expected={"y": to_stream(d.expected["out"], p.heads, p.lanes)},
-        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "y": -p.out_width},
+        widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "y": -p.out_word_width},
         predicted_cycles=cycles(p, p.tokens, p.heads, p.head_dim),
-        config={"tokens": p.tokens},
+        config=control_inputs(p),
         memories={"EXP_TABLE": (exp2, 16), "RECIP_TABLE": (recip, 16)})
 
 
@@ -223,21 +275,25 @@ class AttentionKernel(Kernel):
         a_w = max(p.q_width, p.v_width, (acc + 2) // 2, 16)        # lane multiplier, operand A
         b_w = max(p.k_width, 17)                                   # operand B (k, or r / e zero-extended)
         s_w = p.q_width + p.k_width + max(0, (p.head_dim - 1).bit_length())
-        c_w = score_constant(p.score_scale)[1].width
-        return {"acc": acc, "a": a_w, "b": b_w, "s": s_w, "c": c_w, "l": 15 + tok_w}
+        return {"acc": acc, "a": a_w, "b": b_w, "s": s_w, "c": SCORE_CONSTANT_WIDTH, "l": 15 + tok_w}
 
     def features(self, p: AttentionParams) -> dict[str, float]:
         """Per lane: operand, product and accumulator registers; per lane of a row CH = head_dim / LANES
         accumulator and q words -- yosys keeps memories of 1-2 words in flip-flops and puts deeper ones in
         LUT RAM, hence two features; per row the score path, the block's t and e words and the running max;
-        per output lane the normaliser."""
+        per output lane the normaliser; per row and per output lane a run-time requantiser
+        (rtl/hwmoe_requant_runtime.v: shifters of log2 stages over the input and the output word)."""
         w = self.widths(p)
         ch = max(1, p.head_dim // p.lanes)
         mem = p.rows * p.lanes * ch * (w["acc"] + p.q_width)
+        shifter = lambda width: width * clog2(width + 1)
+        requant = lambda in_w, out_w: shifter(in_w) + shifter(out_w)
         return {"lane_bits": p.rows * p.lanes * (2 * (w["a"] + w["b"]) + w["acc"]),
                 "mem_ff_bits": mem if ch <= 2 else 0.0, "mem_lut_bits": mem if ch > 2 else 0.0,
-                "row_bits": p.rows * (w["s"] + w["c"] + p.block * (p.t_width + 16) / 4 + 2 * p.t_width),
-                "norm_bits": p.lanes * (w["acc"] + 17 + p.out_width)}
+                "row_bits": p.rows * (w["s"] + w["c"] + p.block * (p.t_word_width + 16) / 4 + 2 * p.t_word_width),
+                "norm_bits": p.lanes * (w["acc"] + 17 + p.out_word_width),
+                "row_shift_bits": p.rows * requant(w["s"] + w["c"] + 1, p.t_word_width),
+                "norm_shift_bits": p.lanes * requant(w["acc"] + 17, p.out_word_width)}
 
     def dsp(self, p: AttentionParams, dsp_kind: str = "DSP48E2") -> float:
         """Structural: every lane of every row has ONE multiplier, time-shared between q.k (SCORE), the

@@ -1,5 +1,5 @@
 // hwmoe_ctrl: the accelerator's control registers, an AXI4-Lite slave (32-bit data, 12-bit byte address),
-// and the run counters (the register map of the accelerator contract, /work/tools/accel_spec.md):
+// and the run counters (the register map of docs/accelerator.md):
 //
 //   offset      name          access  meaning
 //   0x00        CTRL          RW      bit0 START (write 1: start a run; reads 0), bit1 IRQ_EN

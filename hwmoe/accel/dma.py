@@ -24,16 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..numerics.intmath import ceil_div
+
 PAGE = 4096                 # AXI: an INCR burst never crosses a 4 KiB boundary
 AXI_MAX_BURST = 256         # AXI4 INCR bursts: 1..256 beats
 SEGMENT_GAP = 1             # cycles between the last beat of a segment and the first of the next
 FILL = 3                    # reader pipeline cycles from start to done beside the memory latency
 INDEX_FILL = 1              # indexed mode: the cycle that takes the first index
 WRITE_FILL = 4              # writer pipeline cycles from start to done beside the write-response latency
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclass(frozen=True)

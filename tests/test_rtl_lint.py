@@ -89,6 +89,7 @@ def test_kernel_case_lint_clean(name):
 
 @pytest.mark.parametrize("top,params,message", [
     ("hwmoe_attention", {"HEAD_DIM": 12, "LANES": 8}, "HEAD_DIM = 12 is not a multiple of LANES = 8"),
+    ("hwmoe_attention", {"OUT_W": 1}, "Q_W, K_W, V_W, T_W, OUT_W, C_W = 16, 16, 16, 16, 1, 16: signed words need 2 bits"),
     ("hwmoe_layernorm", {"NBUF": 3}, "NBUF = 3, must be a power of two >= 2"),
     ("hwmoe_router", {"EXPERTS": 6, "EXPERT_PAR": 4}, "EXPERT_PAR = 4 does not divide EXPERTS = 6"),
     ("hwmoe_linear", {"GELU": 2}, "HAS_BIAS = 1, GELU = 2: each must be 0 or 1"),

@@ -2,15 +2,14 @@
 the attention and router kernels (docs/numerics.md §4).  Tested alone here, with its own stream top."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..numerics.softmax import exp2_neg
 from ..numerics.tables import exp2_table
-from ..cost.usage import brams_for
-from ..numerics.intmath import ceil_div
-from .base import Kernel, KernelData, Point, SimCase
+from .base import KernelData, Point, SimCase
+from .table_unit import TableUnitKernel
 
 EXHAUSTIVE_BITS = 13        # inputs this narrow are tested with every value (8192 words run in seconds)
 LATENCY = 2                 # table read register, then shift register (rtl/hwmoe_exp2_lane.v)
@@ -68,47 +67,21 @@ def make_case(p: Exp2Params, seed: int = 0) -> SimCase:
         memories={"TABLE": (exp2_table(), E_WIDTH)})
 
 
-@dataclass(frozen=True)
-class Exp2Work:
-    """One run of the unit: ``words`` values."""
-    words: int
-
-
-class Exp2Kernel(Kernel):
-    """The exp2 unit on its own (inside the attention and router kernels it is a lane of their datapath; no
-    IR node runs on it alone)."""
+class Exp2Kernel(TableUnitKernel):
+    """The exp2 unit, 2^-d, on its own."""
     name = "exp2"
     Params = Exp2Params
-    Work = Exp2Work
     description = "exp2 unit: 2^-d from a 256-entry table and a shift"
-    node_kinds = ()
     reference = staticmethod(exp2_neg)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
-
-    def work(self, node, graph) -> Exp2Work:
-        raise TypeError(f"no IR node runs on the exp2 unit alone (node {node.name!r})")
-
-    def macs(self, work: Exp2Work) -> int:
-        return 0
-
-    def cycles(self, params: Exp2Params, work: Exp2Work) -> int:
-        return cycles(ceil_div(work.words, params.lanes))
-
-    def features(self, p: Exp2Params) -> dict[str, float]:
-        return {"lanes": p.lanes, "lane_bits": p.lanes * p.d_width}
-
-    def dsp(self, p: Exp2Params, dsp_kind: str = "DSP48E2") -> float:
-        return 0.0                                  # a table read and a shift: no multiplier
-
-    def bram36(self, p: Exp2Params) -> float:
-        return p.lanes * brams_for(len(exp2_table()), E_WIDTH)   # one table ROM per lane
+    beat_cycles = staticmethod(cycles)
+    input_width = "d_width"
+    table = staticmethod(exp2_table)
+    table_width = E_WIDTH
 
     def calibration_points(self) -> list:
         return [Exp2Params(lanes=1), Exp2Params(lanes=2), Exp2Params(lanes=4), Exp2Params(lanes=2, d_width=18)]
-
-    def engine_params(self, choice: dict, maxima: Exp2Work, formats) -> Exp2Params:
-        return replace(Exp2Params(), lanes=choice["lanes"], words=maxima.words)
 
 
 EXP2 = Exp2Kernel()

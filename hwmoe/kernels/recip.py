@@ -3,15 +3,14 @@ normalisation in the attention and router kernels (docs/numerics.md §4).  Teste
 stream top whose output word is {p, r} (r in the low 16 bits)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..numerics.softmax import reciprocal
 from ..numerics.tables import recip_table
-from ..cost.usage import brams_for
-from ..numerics.intmath import ceil_div
-from .base import Kernel, KernelData, Point, SimCase
+from .base import KernelData, Point, SimCase
+from .table_unit import TableUnitKernel
 
 EXHAUSTIVE_BITS = 13        # inputs this narrow are tested with every value (8191 words run in seconds)
 LATENCY = 2                 # leading-one register, then table read register (rtl/hwmoe_recip_lane.v)
@@ -70,47 +69,21 @@ def make_case(p: RecipParams, seed: int = 0) -> SimCase:
         memories={"TABLE": (recip_table(), R_WIDTH)})
 
 
-@dataclass(frozen=True)
-class RecipWork:
-    """One run of the unit: ``words`` values."""
-    words: int
-
-
-class RecipKernel(Kernel):
-    """The recip unit on its own (inside the attention and router kernels it is a lane of their datapath; no
-    IR node runs on it alone)."""
+class RecipKernel(TableUnitKernel):
+    """The reciprocal unit, 1/x as r * 2^-(15+p), on its own."""
     name = "recip"
     Params = RecipParams
-    Work = RecipWork
     description = "reciprocal unit: leading one, then a 256-entry table on the mantissa"
-    node_kinds = ()
     reference = staticmethod(reciprocal)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
-
-    def work(self, node, graph) -> RecipWork:
-        raise TypeError(f"no IR node runs on the recip unit alone (node {node.name!r})")
-
-    def macs(self, work: RecipWork) -> int:
-        return 0
-
-    def cycles(self, params: RecipParams, work: RecipWork) -> int:
-        return cycles(ceil_div(work.words, params.lanes))
-
-    def features(self, p: RecipParams) -> dict[str, float]:
-        return {"lanes": p.lanes, "lane_bits": p.lanes * p.x_width}
-
-    def dsp(self, p: RecipParams, dsp_kind: str = "DSP48E2") -> float:
-        return 0.0                                  # a leading-one detector and a table read: no multiplier
-
-    def bram36(self, p: RecipParams) -> float:
-        return p.lanes * brams_for(len(recip_table()), R_WIDTH)   # one table ROM per lane
+    beat_cycles = staticmethod(cycles)
+    input_width = "x_width"
+    table = staticmethod(recip_table)
+    table_width = R_WIDTH
 
     def calibration_points(self) -> list:
         return [RecipParams(lanes=1), RecipParams(lanes=2), RecipParams(lanes=4), RecipParams(lanes=2, x_width=32)]
-
-    def engine_params(self, choice: dict, maxima: RecipWork, formats) -> RecipParams:
-        return replace(RecipParams(), lanes=choice["lanes"], words=maxima.words)
 
 
 RECIP = RecipKernel()

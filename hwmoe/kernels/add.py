@@ -8,11 +8,8 @@ import numpy as np
 
 from ..numerics.fixed import Fmt, align, quantize, requant
 from ..numerics.intmath import ceil_div
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs
 from .testdata import signed_range
-
-#: the signed 8-bit control fields that carry a run's fractional bits
-FRAC_RANGE = (-128, 127)
 
 
 def add(a, a_fmt: Fmt, b, b_fmt: Fmt, out: Fmt) -> np.ndarray:
@@ -48,9 +45,7 @@ class AddParams:
             raise ValueError(f"align_max = {self.align_max}, need 0..64")
         if not 2 <= self.run_out_width <= self.out_width:
             raise ValueError(f"run_out_width = {self.run_out_width}: need 2..out_width ({self.out_width})")
-        for name in ("a_frac", "b_frac", "out_frac"):
-            if not FRAC_RANGE[0] <= getattr(self, name) <= FRAC_RANGE[1]:
-                raise ValueError(f"{name} = {getattr(self, name)} outside the 8-bit control field {FRAC_RANGE}")
+        check_runtime_fracs(self, "a_frac", "b_frac", "out_frac")
         if abs(self.a_frac - self.b_frac) > self.align_max:
             raise ValueError(f"a_frac = {self.a_frac}, b_frac = {self.b_frac}: the alignment "
                              f"{abs(self.a_frac - self.b_frac)} exceeds align_max = {self.align_max}")

@@ -69,14 +69,11 @@ module hwmoe_add #(
         end
     end
 
-    localparam integer S_W  = (A_W > B_W ? A_W : B_W) + ALIGN_MAX + 1;   // hwmoe_add_lane's aligned sum
-    localparam integer SH_W = ALIGN_MAX > 0 ? $clog2(ALIGN_MAX + 1) : 1;
-    localparam integer R_W  = $clog2(S_W + 1);
-    localparam integer L_W  = $clog2(OUT_W + 1);
-    localparam signed [9:0] RIGHT_ALL = S_W[9:0];             // a right shift by S_W rounds every sum to 0
-    localparam signed [9:0] LEFT_ALL  = OUT_W[9:0];           // a left shift by OUT_W saturates every non-zero sum
+    localparam integer SH_W    = ALIGN_MAX > 0 ? $clog2(ALIGN_MAX + 1) : 1;
+    localparam integer WIDTH_B = $clog2(OUT_W + 1);       // out_width 2 .. OUT_W
+    localparam integer SHIFT_B = 10;                      // f - out_frac of 8-bit fields: -255 .. 255
 
-    // ---- run-time shifts and bound, shared by the lanes (10-bit signed arithmetic on 8-bit fields)
+    // ---- run-time shifts, shared by the lanes (10-bit signed arithmetic on 8-bit fields)
     wire signed [9:0] fa = {{2{a_frac[7]}}, a_frac};
     wire signed [9:0] fb = {{2{b_frac[7]}}, b_frac};
     wire signed [9:0] fo = {{2{out_frac[7]}}, out_frac};
@@ -84,15 +81,9 @@ module hwmoe_add #(
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [9:0] a_align = f - fa;                   // 0 .. ALIGN_MAX for a legal run
     wire signed [9:0] b_align = f - fb;
+    wire [7:0] out_width_all = out_width;                 // a legal out_width (<= OUT_W) fits WIDTH_B bits
     /* verilator lint_on UNUSEDSIGNAL */
-    wire signed [9:0] out_shift = f - fo;                 // > 0: right (rounding), < 0: left
-    wire signed [9:0] out_left  = -out_shift;
-    wire [R_W-1:0] right = (out_shift <= 0) ? {R_W{1'b0}} :
-                           (out_shift >= RIGHT_ALL) ? RIGHT_ALL[R_W-1:0] : out_shift[R_W-1:0];
-    wire [L_W-1:0] left  = (out_shift >= 0) ? {L_W{1'b0}} :
-                           (out_left >= LEFT_ALL) ? LEFT_ALL[L_W-1:0] : out_left[L_W-1:0];
-    wire [OUT_W-1:0] sat_one = {{(OUT_W-1){1'b0}}, 1'b1} << (out_width - 8'd1);
-    wire [OUT_W-1:0] sat_max = sat_one - {{(OUT_W-1){1'b0}}, 1'b1};
+    wire signed [SHIFT_B-1:0] out_shift = f - fo;         // > 0: right (rounding), < 0: left
 
     // ---- handshakes: a beat is taken when both operands are valid
     wire advance;
@@ -117,11 +108,12 @@ module hwmoe_add #(
     genvar i;
     generate
         for (i = 0; i < LANES; i = i + 1) begin : g_lane
-            hwmoe_add_lane #(.A_W(A_W), .B_W(B_W), .OUT_W(OUT_W), .ALIGN_MAX(ALIGN_MAX)) u_lane (
+            hwmoe_add_lane #(.A_W(A_W), .B_W(B_W), .OUT_W(OUT_W), .ALIGN_MAX(ALIGN_MAX), .SHIFT_B(SHIFT_B))
+                u_lane (
                 .clk(clk), .en(advance),
                 .a(a_tdata[i*A_W +: A_W]), .b(b_tdata[i*B_W +: B_W]),
                 .a_shift(a_align[SH_W-1:0]), .b_shift(b_align[SH_W-1:0]),
-                .right(right), .left(left), .sat_max(sat_max),
+                .shift(out_shift), .out_width(out_width_all[WIDTH_B-1:0]),
                 .y(y_tdata[i*OUT_W +: OUT_W])
             );
         end

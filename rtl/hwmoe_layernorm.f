@@ -1,4 +1,4 @@
 hwmoe_rsqrt.v
-hwmoe_requant_rt.v
+hwmoe_requant_runtime.v
 hwmoe_layernorm_lane.v
 hwmoe_layernorm.v

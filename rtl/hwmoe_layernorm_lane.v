@@ -3,7 +3,7 @@
 //   stage 2: prod = centred * r                                  (r: U1.15 1/sqrt mantissa of the row)
 //   stage 3: n = sat_NORM_W(round(prod * 2^LM / 2^k))            (k = row shift + LM, AP_RND)
 //   stage 4: y = n * gamma + beta * 2^nf                         (nf = norm fractional bits for the dim)
-//   stage 5: out = sat_out_width(round(y / 2^k2)) (hwmoe_requant_rt), 0 on a padding lane
+//   stage 5: out = sat_out_width(round(y / 2^k2)) (hwmoe_requant_runtime), 0 on a padding lane
 // Values enter at stage 1; mean at stage 1, r at stage 2 and k at stage 3 come from the caller (shared by
 // the lanes); gamma, beta and the lane mask are carried here.  nf, k2 and out_width are held for a run.
 //
@@ -81,8 +81,8 @@ module hwmoe_layernorm_lane #(
     reg signed [Y_W-1:0] y5;
     // stage 5 -> out
     wire signed [OUT_W-1:0] o_sat;
-    hwmoe_requant_rt #(.IN_W(Y_W), .OUT_W(OUT_W), .SHIFT_B(K2_W)) u_out (
-        .din(y5), .shift(k2), .width(out_width), .dout(o_sat));
+    hwmoe_requant_runtime #(.IN_W(Y_W), .OUT_W(OUT_W), .SHIFT_B(K2_W)) u_out (
+        .din(y5), .shift(k2), .out_width(out_width), .dout(o_sat));
     reg signed [OUT_W-1:0] o6;
 
     always @(posedge clk) begin

@@ -1,4 +1,4 @@
-hwmoe_requant_rt.v
+hwmoe_requant_runtime.v
 hwmoe_exp2_lane.v
 hwmoe_recip_lane.v
 hwmoe_router_softmax.v

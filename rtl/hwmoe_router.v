@@ -264,8 +264,9 @@ module hwmoe_router #(
                                            prod2[(gq*LANES+k)*PR_W +: PR_W]};
             end
             always @(posedge clk) if (mv2) acc3[gq*ACC_W +: ACC_W] <= lane_sum;
-            hwmoe_requant_rt #(.IN_W(ACC_W), .OUT_W(L_W), .SHIFT_B(SHIFT_B)) u_requant (
-                .din(acc3[gq*ACC_W +: ACC_W]), .shift(shift), .width(logit_width), .dout(logit3[gq*L_W +: L_W]));
+            hwmoe_requant_runtime #(.IN_W(ACC_W), .OUT_W(L_W), .SHIFT_B(SHIFT_B)) u_requant (
+                .din(acc3[gq*ACC_W +: ACC_W]), .shift(shift), .out_width(logit_width),
+                .dout(logit3[gq*L_W +: L_W]));
         end
     endgenerate
 

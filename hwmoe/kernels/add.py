@@ -8,11 +8,8 @@ import numpy as np
 
 from ..numerics.fixed import Fmt, align, quantize, requant
 from ..numerics.intmath import ceil_div
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
 from .testdata import signed_range
-
-#: the signed 8-bit control fields that carry a run's fractional bits
-FRAC_RANGE = (-128, 127)
 
 
 def add(a, a_fmt: Fmt, b, b_fmt: Fmt, out: Fmt) -> np.ndarray:
@@ -48,9 +45,7 @@ class AddParams:
             raise ValueError(f"align_max = {self.align_max}, need 0..64")
         if not 2 <= self.run_out_width <= self.out_width:
             raise ValueError(f"run_out_width = {self.run_out_width}: need 2..out_width ({self.out_width})")
-        for name in ("a_frac", "b_frac", "out_frac"):
-            if not FRAC_RANGE[0] <= getattr(self, name) <= FRAC_RANGE[1]:
-                raise ValueError(f"{name} = {getattr(self, name)} outside the 8-bit control field {FRAC_RANGE}")
+        check_runtime_fracs(self, "a_frac", "b_frac", "out_frac")
         if abs(self.a_frac - self.b_frac) > self.align_max:
             raise ValueError(f"a_frac = {self.a_frac}, b_frac = {self.b_frac}: the alignment "
                              f"{abs(self.a_frac - self.b_frac)} exceeds align_max = {self.align_max}")
@@ -130,14 +125,13 @@ class AddKernel(Kernel):
         return cycles(ceil_div(work.words, params.lanes))
 
     def features(self, p: AddParams) -> dict[str, float]:
-        """Registers grow with the lanes' sum and result bits, LUTs with their run-time barrel shifters
-        (bits x shift stages: the alignment, the rounding right shift, the left shift before saturation)."""
+        """Registers grow with the lanes' sum and result bits, LUTs with their run-time shifters: the two
+        alignment shifters (an operand's bits and its reach x shift stages) and the requantiser of the sum."""
         sum_bits = max(p.a_width, p.b_width) + p.align_max + 1
-        shifted_bits = sum_bits + 1 + p.out_width
-        stages = lambda n: max(1, int(n).bit_length())          # clog2(n + 1): bits of a shift amount
+        stages = max(1, int(p.align_max).bit_length())         # clog2(align_max + 1): bits of a shift amount
         return {"lanes": p.lanes, "lane_bits": p.lanes * (sum_bits + p.out_width),
-                "shifter_bits": p.lanes * (2 * sum_bits * stages(p.align_max) + sum_bits * stages(sum_bits)
-                                           + shifted_bits * stages(p.out_width))}
+                "shifter_bits": p.lanes * (p.a_width + p.b_width + 2 * p.align_max) * stages,
+                "requant_bits": p.lanes * runtime_requant_bits(sum_bits, p.out_width)}
 
     def dsp(self, p: AddParams, dsp_kind: str = "DSP48E2") -> float:
         return 0.0                                  # shifts and adds only

@@ -19,7 +19,7 @@ from ..numerics.fixed import Fmt, Q, int_bits_for, quantize, requant, shift_roun
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.softmax import DEFAULT_BLOCK, LOG2E, exp2_neg, normalise
 from ..numerics.tables import Q15
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, runtime_requant_bits
 
 
 #: bits of the score constant scale * log2(e) (the RTL's C_W)
@@ -286,14 +286,12 @@ class AttentionKernel(Kernel):
         w = self.widths(p)
         ch = max(1, p.head_dim // p.lanes)
         mem = p.rows * p.lanes * ch * (w["acc"] + p.q_width)
-        shifter = lambda width: width * clog2(width + 1)
-        requant = lambda in_w, out_w: shifter(in_w) + shifter(out_w)
         return {"lane_bits": p.rows * p.lanes * (2 * (w["a"] + w["b"]) + w["acc"]),
                 "mem_ff_bits": mem if ch <= 2 else 0.0, "mem_lut_bits": mem if ch > 2 else 0.0,
                 "row_bits": p.rows * (w["s"] + w["c"] + p.block * (p.t_word_width + 16) / 4 + 2 * p.t_word_width),
                 "norm_bits": p.lanes * (w["acc"] + 17 + p.out_word_width),
-                "row_shift_bits": p.rows * requant(w["s"] + w["c"] + 1, p.t_word_width),
-                "norm_shift_bits": p.lanes * requant(w["acc"] + 17, p.out_word_width)}
+                "row_shift_bits": p.rows * runtime_requant_bits(w["s"] + w["c"] + 1, p.t_word_width),
+                "norm_shift_bits": p.lanes * runtime_requant_bits(w["acc"] + 17, p.out_word_width)}
 
     def dsp(self, p: AttentionParams, dsp_kind: str = "DSP48E2") -> float:
         """Structural: every lane of every row has ONE multiplier, time-shared between q.k (SCORE), the

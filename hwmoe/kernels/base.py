@@ -33,6 +33,7 @@ from ..cost.fit import predict_lut_ff
 from ..overrides import checked
 from ..cost.usage import Usage
 from ..numerics.fixed import Fmt
+from ..numerics.intmath import clog2
 from ..numerics.tables import GeluTable
 
 
@@ -191,6 +192,13 @@ def check_runtime_fracs(params, *names: str) -> None:
     for name in names:
         if not lo <= getattr(params, name) <= hi:
             raise ValueError(f"{name} {getattr(params, name)} outside the run-time range {lo}..{hi}")
+
+
+def runtime_requant_bits(in_width: int, out_width: int) -> int:
+    """Resource feature of one rtl/hwmoe_requant_runtime.v: its rounding right shifter over the input word
+    and its left shifter over the output word, each bits x log2 stages."""
+    shifter = lambda width: width * clog2(width + 1)
+    return shifter(in_width) + shifter(out_width)
 
 
 @dataclass(frozen=True)

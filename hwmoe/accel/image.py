@@ -19,9 +19,8 @@ Layout (docs/accelerator.md, "Tensors in memory"):
   expert after expert, biases one row).  The engines' stream-order packing (rows padded to whole beats, one
   blob per expert at a fixed stride) comes with the engines' tile sizes and replaces this later.
 - the input region holds the patches ``[N, C*p*p]`` of the quantised image (a host-side layout change).
-- the patch embedding's linear output has its own region ``<patch_embed>.tokens`` ``[N+1, dim]`` in the
-  ``.tokens`` internal format, row 0 pre-filled with the quantised class token at build time (the reference's
-  ``concatenate``); the executor runs whole IR nodes, so it leaves rows 1.. to the engines' program.
+- the executor runs whole IR nodes; the regions of an engine program's own intermediates (e.g. the patch
+  embedding's token rows before the position embedding, with the class token pre-filled) come with the program.
 """
 from __future__ import annotations
 
@@ -137,28 +136,21 @@ def index_width(node: ir.Router) -> int:
     return (node.weight.shape[0] - 1).bit_length() + 1
 
 
-def tokens_region_name(node: ir.PatchEmbed) -> str:
-    return f"{node.name}.tokens"
-
-
 def build_image(graph: ir.Graph, plan: Plan) -> tuple[ImageLayout, bytearray]:
-    """The layout of ``graph`` under ``plan`` and the memory with every parameter and the class-token row
-    written (activation regions zero; the input comes with ``load_input``)."""
+    """The layout of ``graph`` under ``plan`` and the memory with every parameter written (activation regions
+    zero; the input comes with ``load_input``)."""
     layout = ImageLayout()
     runner = FixedRunner(graph, plan)
     in_shape = graph.shapes[graph.input]
     first = graph.nodes[0]
-    if not isinstance(first, ir.PatchEmbed) or first.inputs[0] != graph.input:
+    if first.kind != "patch_embed" or first.inputs[0] != graph.input:
         raise ValueError("the image expects the graph to start with the patch embedding of its input")
     p = first.patch
     layout.add(graph.input, (in_shape[1] // p) * (in_shape[2] // p), in_shape[0] * p * p,
                fmt_container(plan.tensors[graph.input]))
     for node in graph.nodes:
-        if isinstance(node, ir.PatchEmbed):
-            layout.add(tokens_region_name(node), *as_rows(graph.shapes[node.outputs[0]]),
-                       fmt_container(plan.internal[tokens_region_name(node)]))
         for i, t in enumerate(node.outputs):
-            width = index_width(node) if isinstance(node, ir.Router) and i == 0 else None
+            width = index_width(node) if node.kind == "router" and i == 0 else None
             c = container_bytes(width) if width else fmt_container(plan.tensors[t])
             layout.add(t, *as_rows(graph.shapes[t]), c)
     for key, raw in runner.raw.items():
@@ -166,12 +158,6 @@ def build_image(graph: ir.Graph, plan: Plan) -> tuple[ImageLayout, bytearray]:
     memory = bytearray(layout.size)
     for key, raw in runner.raw.items():
         layout.store(memory, layout.regions[key], raw.reshape(as_rows(raw.shape)))
-    for node in graph.nodes:
-        if isinstance(node, ir.PatchEmbed):
-            region = layout.regions[tokens_region_name(node)]
-            rows = np.zeros((region.rows, region.cols), np.int64)
-            rows[0] = quantize(node.cls_token, plan.internal[tokens_region_name(node)])
-            layout.store(memory, region, rows)
     return layout, memory
 
 

@@ -287,7 +287,7 @@ class RouterKernel(Kernel):
 
     def bram36(self, p: RouterParams) -> float:
         """Four token buffers, EXPERT_PAR gate-weight memories, the exp2 and reciprocal tables (256 x 16
-        each, a RAMB18 each), the queue buckets (EXPERTS x TMAX entries)."""
+        each, a RAMB18 each), the queue buckets (EXPERTS x MAX_TOKENS entries)."""
         beats = ceil_div(p.dim_max, p.lanes)
         entry = max(1, clog2(p.tmax)) + max(1, clog2(p.top_k)) + 16
         return (brams_for(4 * beats, p.lanes * p.x_width)

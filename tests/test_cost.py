@@ -16,6 +16,7 @@ from hwmoe.cost.workload import expected_touched, workload_from_config, workload
 from hwmoe.frontend.model import make_config
 from hwmoe.kernels.registry import KERNELS
 from hwmoe.numerics.precision import get_precision
+from hwmoe.numerics.intmath import ceil_div
 
 # Tolerances the calibrated model meets on every recorded yosys point (search/calibration/*.json)
 LUT_TOL = 0.15
@@ -77,12 +78,12 @@ def _formula(name, p, w):
     return {"linear": lambda: linear.cycles(p, w.rows, w.d_in, w.d_out),
             "attention": lambda: attention.cycles(p, w.tokens, w.heads, w.head_dim),
             "layernorm": lambda: layernorm.cycles(p.lanes, w.dim, w.rows, 1, p.nbuf),
-            "gelu": lambda: gelu.cycles(-(-w.words // p.lanes)),
+            "gelu": lambda: gelu.cycles(ceil_div(w.words, p.lanes)),
             "moe": lambda: moe.cycles(p, w.tokens, w.dim, w.hidden, w.experts, w.top_k),
             "router": lambda: router.cycles(p.lanes, w.dim, w.experts, w.top_k, w.tokens, 1, p.expert_par),
-            "exp2": lambda: exp2.cycles(-(-w.words // p.lanes)),
-            "recip": lambda: recip.cycles(-(-w.words // p.lanes)),
-            "add": lambda: add.cycles(-(-w.words // p.lanes))}[name]()
+            "exp2": lambda: exp2.cycles(ceil_div(w.words, p.lanes)),
+            "recip": lambda: recip.cycles(ceil_div(w.words, p.lanes)),
+            "add": lambda: add.cycles(ceil_div(w.words, p.lanes))}[name]()
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics.fixed import Fmt, align, quantize, requant
-from ..numerics.intmath import ceil_div
+from ..numerics.intmath import ceil_div, clog2
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
 from .testdata import signed_range
 
@@ -128,7 +128,7 @@ class AddKernel(Kernel):
         """Registers grow with the lanes' sum and result bits, LUTs with their run-time shifters: the two
         alignment shifters (an operand's bits and its reach x shift stages) and the requantiser of the sum."""
         sum_bits = max(p.a_width, p.b_width) + p.align_max + 1
-        stages = max(1, int(p.align_max).bit_length())         # clog2(align_max + 1): bits of a shift amount
+        stages = max(1, clog2(p.align_max + 1))                 # bits of a shift amount
         return {"lanes": p.lanes, "lane_bits": p.lanes * (sum_bits + p.out_width),
                 "shifter_bits": p.lanes * (p.a_width + p.b_width + 2 * p.align_max) * stages,
                 "requant_bits": p.lanes * runtime_requant_bits(sum_bits, p.out_width)}

@@ -168,7 +168,7 @@ def make_data(p: LayerNormParams, seed=0) -> KernelData:
 
 def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
     d = make_data(p, seed)
-    b = -(-p.dim // p.lanes)
+    b = ceil_div(p.dim, p.lanes)
     rows = lambda a: row_beats(a.reshape(-1, p.dim), b, p.lanes)
     params = [np.concatenate([rows(g), rows(be)], 1) for g, be in zip(d.weights["gamma"], d.weights["beta"])]
     return SimCase(

@@ -208,7 +208,7 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     for e in used:
         w_beats += [pad_rows(w1[e], t, rng, p.w_width), pad_rows(w2[e], t, rng, p.w_width)]
         b_beats += [pad_rows(b1[e][None, :], t, rng, p.b_width), pad_rows(b2[e][None, :], t, rng, p.b_width)]
-    idx_w = max(1, int(np.ceil(np.log2(p.experts))))
+    idx_w = max(1, clog2(p.experts))
     mt, md, mh = p.maxima()
     return SimCase(
         toplevel="hwmoe_moe",

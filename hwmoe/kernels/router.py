@@ -169,7 +169,7 @@ def make_data(p: RouterParams, seed=0) -> KernelData:
 
 def make_case(p: RouterParams, seed: int = 0) -> SimCase:
     d = make_data(p, seed)
-    b = -(-p.dim // p.lanes)
+    b = ceil_div(p.dim, p.lanes)
     routes = [route_beats(i, g) for i, g in zip(d.expected["index"], d.expected["gates"])]
     queues = [queue_beats(i, g, p.experts) for i, g in zip(d.expected["index"], d.expected["gates"])]
     xs = [row_beats(x, b, p.lanes) for x in d.inputs["x"]]

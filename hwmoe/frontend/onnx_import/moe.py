@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import refuse
 from ...numerics.floating import gelu_float
+from ...numerics.intmath import ceil_div
 from .graph import HW, Op, SubgraphRunner, Work
 from .patterns import norm_axis, only_consumer, reduce_axes, scalar
 
@@ -219,7 +220,7 @@ def probe(work: Work, rm: RouterMatch, ops: list[Op], end: str, chains) -> list[
         return y.reshape(n, d).astype(np.float64)
 
     candidates = {i: set(range(len(chains))) for i in range(e)}
-    for j in range(-(-e // n)):
+    for j in range(ceil_div(e, n)):
         first = (np.arange(n) + j * n) % e
         index = (first[:, None] + np.arange(k)[None, :]) % e
         weights = np.zeros((n, k))

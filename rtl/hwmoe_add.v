@@ -11,6 +11,7 @@
 //   OUT_W     : width of the signed result words (maximum of every run's out_width)
 //   ALIGN_MAX : largest |a_frac - b_frac| a run may use (the alignment shifter's reach)
 //   WORDS_W   : bits of the run-time word count
+//   FRAC_B    : width of the signed run-time fraction inputs (8: the program's format fields; derived)
 //
 // Control inputs (held for a run)
 //   a_frac, b_frac : fractional bits of a and b (signed), |a_frac - b_frac| <= ALIGN_MAX
@@ -28,13 +29,15 @@ module hwmoe_add #(
     parameter integer B_W       = 32,
     parameter integer OUT_W     = 32,
     parameter integer ALIGN_MAX = 16,
-    parameter integer WORDS_W   = 24
+    parameter integer WORDS_W   = 24,
+    // derived (do not override)
+    parameter integer FRAC_B    = 8
 ) (
     input  wire                   clk,
     input  wire                   rst,
-    input  wire signed [7:0]      a_frac,
-    input  wire signed [7:0]      b_frac,
-    input  wire signed [7:0]      out_frac,
+    input  wire signed [FRAC_B-1:0] a_frac,
+    input  wire signed [FRAC_B-1:0] b_frac,
+    input  wire signed [FRAC_B-1:0] out_frac,
     input  wire [7:0]             out_width,
     input  wire [WORDS_W-1:0]     words,
     input  wire [LANES*A_W-1:0]   a_tdata,
@@ -71,16 +74,16 @@ module hwmoe_add #(
 
     localparam integer SH_W    = ALIGN_MAX > 0 ? $clog2(ALIGN_MAX + 1) : 1;
     localparam integer WIDTH_B = $clog2(OUT_W + 1);       // out_width 2 .. OUT_W
-    localparam integer SHIFT_B = 10;                      // f - out_frac of 8-bit fields: -255 .. 255
+    localparam integer SHIFT_B = FRAC_B + 2;              // f - out_frac of FRAC_B-bit fields, with room
 
-    // ---- run-time shifts, shared by the lanes (10-bit signed arithmetic on 8-bit fields)
-    wire signed [9:0] fa = {{2{a_frac[7]}}, a_frac};
-    wire signed [9:0] fb = {{2{b_frac[7]}}, b_frac};
-    wire signed [9:0] fo = {{2{out_frac[7]}}, out_frac};
-    wire signed [9:0] f  = (fa > fb) ? fa : fb;
+    // ---- run-time shifts, shared by the lanes (SHIFT_B-bit signed arithmetic on FRAC_B-bit fields)
+    wire signed [SHIFT_B-1:0] fa = {{2{a_frac[FRAC_B-1]}}, a_frac};
+    wire signed [SHIFT_B-1:0] fb = {{2{b_frac[FRAC_B-1]}}, b_frac};
+    wire signed [SHIFT_B-1:0] fo = {{2{out_frac[FRAC_B-1]}}, out_frac};
+    wire signed [SHIFT_B-1:0] f  = (fa > fb) ? fa : fb;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [9:0] a_align = f - fa;                   // 0 .. ALIGN_MAX for a legal run
-    wire signed [9:0] b_align = f - fb;
+    wire signed [SHIFT_B-1:0] a_align = f - fa;                   // 0 .. ALIGN_MAX for a legal run
+    wire signed [SHIFT_B-1:0] b_align = f - fb;
     wire [7:0] out_width_all = out_width;                 // a legal out_width (<= OUT_W) fits WIDTH_B bits
     /* verilator lint_on UNUSEDSIGNAL */
     wire signed [SHIFT_B-1:0] out_shift = f - fo;         // > 0: right (rounding), < 0: left

@@ -1,4 +1,5 @@
 hwmoe_requant.v
+hwmoe_requant_runtime.v
 hwmoe_gelu_lane.v
 hwmoe_linear_biasq.v
 hwmoe_pad_mask.v

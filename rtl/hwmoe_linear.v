@@ -1,28 +1,37 @@
-// hwmoe_linear: the reusable linear kernel, y = x W^T (+ b), optional fused GELU, bit-exact with
-// hwmoe.kernels.linear.linear (and gelu(linear(...)) when GELU = 1: the sums are cast to the GELU input
-// format H_W/H_FRAC first). Datapath: hwmoe_linear_core (N_PE x T_OUT x T_IN MACs per cycle, weight tiles
-// double-buffered, 2-slot output hold, bias + requant + GELU serialised one token per cycle).
+// hwmoe_linear: the reusable linear engine, y = x W^T (+ b), optional fused GELU, bit-exact with
+// hwmoe.kernels.linear.linear (and gelu(linear(...)) with GELU on: the sums are cast to the GELU input format
+// h first). Datapath: hwmoe_linear_core (N_PE x T_OUT x T_IN MACs per cycle, weight tiles double-buffered,
+// 2-slot output hold, bias + requant + GELU serialised one token per cycle).
 // All tokens' activations are held on chip (N_PE banks, token t in bank t mod N_PE), so each weight tile is
-// streamed exactly once per layer.
+// streamed exactly once per layer. Word widths and maxima are build-time parameters; the formats, the dims
+// and the bias and GELU switches are run-time control inputs, so one build serves every linear layer of a
+// model (narrower words arrive sign-extended; outputs saturate at their run-time width).
 //
 // Parameters
 //   T_IN, T_OUT     : weight tile (T_OUT output rows x T_IN inputs); N_PE : token lanes sharing each tile
-//   X_W, X_FRAC     : activation format (signed); W_W, W_FRAC : weights; B_W, B_FRAC : biases
-//   HAS_BIAS        : 1 = add a bias (b stream), 0 = no bias (b stream ignored, b_tready low)
-//   GELU            : 1 = GELU fused at the output: cast to H_W/H_FRAC, GELU into OUT_W/OUT_FRAC
-//   H_W, H_FRAC     : GELU input format (unused when GELU = 0)
-//   OUT_W, OUT_FRAC : output format
+//   X_W, W_W, B_W   : activation, weight, bias words (signed, the widest any run uses)
+//   HAS_BIAS        : 1 = a bias unit (a run adds the b stream when bias_en), 0 = none (b stream unused)
+//   GELU            : 1 = a GELU unit at the output (a run uses it when gelu_en), 0 = none
+//   H_W             : widest GELU input format (unused when GELU = 0)
+//   OUT_W           : widest output format
+//   BSH_MAX         : largest x_frac + w_frac - b_frac of a run (the bias alignment's reach)
+//   G_FRAC, G_LSH_MAX : the GELU unit's input fraction (>= every run's h_frac) and the largest
+//                     G_FRAC - h_frac of a run
 //   MAX_TOKENS, MAX_D_IN, MAX_D_OUT : compile-time maxima of the runtime dims
 //   ENTRIES, STEP_BITS, D_W, TABLE : GELU table, as hwmoe_gelu
+//   FRAC_B          : width of the signed run-time fraction inputs (8: the program's format fields; derived)
 //
-// Control inputs (held constant from reset): tokens (1..MAX_TOKENS), d_in (1..MAX_D_IN), d_out (1..MAX_D_OUT)
+// Control inputs (held for a run): tokens (1..MAX_TOKENS), d_in (1..MAX_D_IN), d_out (1..MAX_D_OUT);
+//   x_frac, w_frac, b_frac, h_frac, out_frac : fractional bits (signed); h_width (2..H_W), out_width
+//   (2..OUT_W) : widths of the GELU input and output formats; bias_en, gelu_en : switches
 //
 // Streams (lane i in bits [i*W +: W]); It = ceil(d_in/T_IN), Ot = ceil(d_out/T_OUT):
 //   x: T_IN*X_W bits/beat, tokens*It beats: token-major, each token's row in It chunks of T_IN words
 //      (words past d_in in the last chunk are ignored)
 //   w: T_IN*W_W bits/beat, d_out*It beats: W [d_out, d_in] row-major, rows padded to It chunks
 //      (padding words ignored); each tile row is streamed once per layer
-//   b: T_OUT*B_W bits/beat, Ot beats: biases of output block ot in beat ot (padding ignored)
+//   b: T_OUT*B_W bits/beat, Ot beats: biases of output block ot in beat ot (padding ignored); not read
+//      when bias_en is 0
 //   y: T_OUT*OUT_W bits/beat, Ot*tokens beats: block-major, for block ot: y[t, ot*T_OUT +: T_OUT] for
 //      t = 0..tokens-1; words past d_out are 0
 // The streams may arrive in any interleaving; clean throughput is one MAC step per cycle
@@ -33,34 +42,43 @@ module hwmoe_linear #(
     parameter integer T_OUT      = 4,
     parameter integer N_PE       = 2,
     parameter integer X_W        = 16,
-    parameter integer X_FRAC     = 10,
     parameter integer W_W        = 16,
-    parameter integer W_FRAC     = 12,
     parameter integer B_W        = 16,
-    parameter integer B_FRAC     = 12,
     parameter integer HAS_BIAS   = 1,
     parameter integer GELU       = 0,
     parameter integer H_W        = 16,
-    parameter integer H_FRAC     = 10,
     parameter integer OUT_W      = 16,
-    parameter integer OUT_FRAC   = 10,
+    parameter integer BSH_MAX    = 16,
+    parameter integer G_FRAC     = 11,
+    parameter integer G_LSH_MAX  = 0,
     parameter integer MAX_TOKENS = 16,
-    parameter integer MAX_D_IN     = 32,
-    parameter integer MAX_D_OUT    = 32,
+    parameter integer MAX_D_IN   = 32,
+    parameter integer MAX_D_OUT  = 32,
     parameter integer ENTRIES    = 149,
     parameter integer STEP_BITS  = 5,
     parameter integer D_W        = 16,
     parameter         TABLE      = "gelu.mem",
     // derived (do not override)
+    parameter integer FRAC_B     = 8,
     parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
     parameter integer D_IN_B     = $clog2(MAX_D_IN + 1),
-    parameter integer D_OUT_B    = $clog2(MAX_D_OUT + 1)
+    parameter integer D_OUT_B    = $clog2(MAX_D_OUT + 1),
+    parameter integer GL_B       = (G_LSH_MAX > 0) ? $clog2(G_LSH_MAX + 1) : 1
 ) (
     input  wire                   clk,
     input  wire                   rst,
     input  wire [TOKENS_B-1:0]    tokens,
     input  wire [D_IN_B-1:0]      d_in,
     input  wire [D_OUT_B-1:0]     d_out,
+    input  wire signed [FRAC_B-1:0] x_frac,
+    input  wire signed [FRAC_B-1:0] w_frac,
+    input  wire signed [FRAC_B-1:0] b_frac,
+    input  wire signed [FRAC_B-1:0] h_frac,
+    input  wire [7:0]             h_width,
+    input  wire signed [FRAC_B-1:0] out_frac,
+    input  wire [7:0]             out_width,
+    input  wire                   bias_en,
+    input  wire                   gelu_en,
     input  wire [T_IN*X_W-1:0]    x_tdata,
     input  wire                   x_tvalid,
     output wire                   x_tready,
@@ -95,6 +113,10 @@ module hwmoe_linear #(
             $error("hwmoe_linear: HAS_BIAS = %0d, GELU = %0d: each must be 0 or 1", HAS_BIAS, GELU);
             $finish;
         end
+        if (BSH_MAX < 0 || BSH_MAX > 64 || G_LSH_MAX < 0 || G_LSH_MAX > 32) begin
+            $error("hwmoe_linear: BSH_MAX = %0d, G_LSH_MAX = %0d: need 0..64 and 0..32", BSH_MAX, G_LSH_MAX);
+            $finish;
+        end
     end
     // the core's derived widths (same expressions as in hwmoe_linear_core)
     localparam integer OFF_B  = $clog2(((MAX_D_IN > MAX_D_OUT) ? MAX_D_IN : MAX_D_OUT)
@@ -107,8 +129,11 @@ module hwmoe_linear #(
     localparam integer G_B    = (MAX_G > 1) ? $clog2(MAX_G) : 1;
     localparam integer PE_B   = (N_PE > 1) ? $clog2(N_PE) : 1;
     localparam integer XA_B   = (MAX_G * MAX_IT > 1) ? $clog2(MAX_G * MAX_IT) : 1;
-    localparam integer H_CORE_W    = (GELU != 0) ? H_W : OUT_W;
-    localparam integer H_CORE_FRAC = (GELU != 0) ? H_FRAC : OUT_FRAC;
+    localparam integer H_CORE_W = (GELU != 0 && H_W > OUT_W) ? H_W : OUT_W;   // requant words of either run
+    localparam integer SH_B     = FRAC_B + 2;                 // differences of FRAC_B-bit fields, with room
+    localparam integer GY_FR    = (G_FRAC > D_W) ? G_FRAC : D_W;   // fraction of the GELU's exact result
+    localparam integer GY_I     = GY_FR;
+    localparam integer G_FRAC_I = G_FRAC;
     localparam [OFF_B-1:0] TIN_D  = T_IN[OFF_B-1:0];
     localparam [OFF_B-1:0] TOUT_D = T_OUT[OFF_B-1:0];
     localparam [XA_B-1:0]  MAXIT_X = MAX_IT[XA_B-1:0];
@@ -170,6 +195,18 @@ module hwmoe_linear #(
         end
     endgenerate
 
+    // ------------------------------------------------------------------ run-time casts (docs/numerics.md §3, §5)
+    wire signed [SH_B-1:0] fx = {{2{x_frac[FRAC_B-1]}}, x_frac}, fw = {{2{w_frac[FRAC_B-1]}}, w_frac};
+    wire signed [SH_B-1:0] fb = {{2{b_frac[FRAC_B-1]}}, b_frac}, fh = {{2{h_frac[FRAC_B-1]}}, h_frac};
+    wire signed [SH_B-1:0] fo = {{2{out_frac[FRAC_B-1]}}, out_frac};
+    wire signed [SH_B-1:0] f_acc = fx + fw;
+    wire signed [SH_B-1:0] f_q = gelu_en ? fh : fo;
+    wire signed [SH_B-1:0] g_frac = G_FRAC_I[SH_B-1:0];
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [SH_B-1:0] g_lsh = g_frac - fh;                  // 0 .. G_LSH_MAX for a legal run
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire signed [SH_B-1:0] gy_frac = GY_I[SH_B-1:0];
+
     // ------------------------------------------------------------------ one job: the whole layer
     reg  job_done;
     wire job_take;
@@ -188,12 +225,13 @@ module hwmoe_linear #(
     hwmoe_linear_core #(
         .T_IN(T_IN), .T_OUT(T_OUT), .N_PE(N_PE), .X_W(X_W), .W_W(W_W), .B_W(B_W),
         .MAX_TOKENS(MAX_TOKENS), .MAX_D_IN(MAX_D_IN), .MAX_D_OUT(MAX_D_OUT), .TWO_PASS(0), .HAS_BIAS(HAS_BIAS),
-        .RD_LAT(1), .A_ACC_FRAC(X_FRAC + W_FRAC), .A_B_FRAC(B_FRAC), .A_H_W(H_CORE_W), .A_H_FRAC(H_CORE_FRAC),
-        .A_GELU(GELU), .A_O_W(OUT_W), .A_O_FRAC(OUT_FRAC),
-        .B_ACC_FRAC(X_FRAC + W_FRAC), .B_B_FRAC(B_FRAC), .B_H_W(OUT_W), .B_H_FRAC(OUT_FRAC), .O_W(OUT_W),
-        .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE)
+        .RD_LAT(1), .H_W(H_CORE_W), .BSH_MAX(BSH_MAX), .GELU(GELU), .G_FRAC(G_FRAC), .G_LSH_MAX(G_LSH_MAX),
+        .O_W(OUT_W), .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE), .SH_B(SH_B)
     ) u_core (
         .clk(clk), .rst(rst), .a_in(din_d), .a_out(dout_d), .b_in(din_d), .b_out(dout_d),
+        .bias_en(bias_en), .a_bshift(fb - f_acc), .a_qshift(f_acc - f_q), .a_qwidth(gelu_en ? h_width : out_width),
+        .a_gelu(gelu_en), .a_glsh(g_lsh[GL_B-1:0]), .a_oshift(gy_frac - fo), .a_owidth(out_width),
+        .b_bshift(fb - f_acc), .b_qshift(f_acc - fo), .b_qwidth(out_width),
         .job_valid(!job_done), .job_n(ntok), .job_take(job_take),
         .iss_pass(iss_pass), .iss_need(iss_need), .src_ok(x_tok >= iss_need),
         .rd_en(rd_en), .rd_pass(rd_pass), .rd_g(rd_g), .rd_c(rd_c), .rd_data(rd_data),

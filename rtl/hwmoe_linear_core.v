@@ -19,14 +19,23 @@
 //   TWO_PASS      : 0 = single pass A per job, 1 = pass A then pass B per job
 //   HAS_BIAS      : 1 = a bias word per output (b stream), 0 = no bias (b stream unused)
 //   RD_LAT        : cycles from rd_en to rd_data (the wrapper's activation read latency, >= 1)
-//   A_ACC_FRAC    : fractional bits of pass A's accumulator (x frac + w frac); A_B_FRAC : its bias frac
-//   A_H_W, A_H_FRAC : requant target of pass A; A_GELU : 1 = GELU after it, into A_O_W / A_O_FRAC
-//   B_ACC_FRAC, B_B_FRAC, B_H_W, B_H_FRAC : the same for pass B (no GELU)
-//   O_W           : output lane width (>= A_O_W, and >= B_H_W when TWO_PASS); values sign-extended
+//   H_W           : requant output word, the widest run-time format of either pass (values sign-extended)
+//   BSH_MAX       : largest left shift aligning a bias to an accumulator (accumulator frac - bias frac)
+//   GELU          : 1 = a GELU unit after pass A (used when a_gelu is set), computing at G_FRAC fractional
+//                   bits: a run's requantised word (h_frac <= G_FRAC) is shifted left by a_glsh =
+//                   G_FRAC - h_frac <= G_LSH_MAX first, which changes no GELU value (docs/numerics.md §5)
+//   O_W           : output lane width: the GELU's widest run-time output, and every requant output that
+//                   bypasses the GELU (sign-extended or, when narrower than H_W, its run-time width fits)
 //   ENTRIES, STEP_BITS, D_W, TABLE : GELU table (see hwmoe_gelu)
 //
 // Interface
 //   a_in/a_out, b_in/b_out : runtime dims of passes A and B (<= MAX_D_IN / MAX_D_OUT)
+//   bias_en       : add the b stream's biases (with HAS_BIAS = 1); 0 = no bias, the b stream is not read
+//   p_bshift, p_qshift, p_qwidth (p = a, b) : the pass's casts (hwmoe_linear_biasq): bias frac -
+//                   accumulator frac, accumulator frac - output frac, output width (2 .. H_W)
+//   a_gelu, a_glsh, a_oshift, a_owidth : pass A's GELU: on/off, G_FRAC - h_frac, GELU frac -
+//                   output frac, output width (2 .. O_W)
+//   (run-time inputs are held constant for a run)
 //   job_valid/job_n/job_take : a job of job_n (>= 1) positions is taken when job_take is high
 //   iss_pass, iss_need, src_ok : the issuer wants positions [0, iss_need) of pass iss_pass available
 //   rd_en, rd_pass, rd_g, rd_c : read lane p's position rd_g*N_PE+p, chunk rd_c (T_IN words); the wrapper
@@ -51,17 +60,11 @@ module hwmoe_linear_core #(
     parameter integer TWO_PASS   = 0,
     parameter integer HAS_BIAS   = 1,
     parameter integer RD_LAT     = 1,
-    parameter integer A_ACC_FRAC = 20,
-    parameter integer A_B_FRAC   = 10,
-    parameter integer A_H_W      = 16,
-    parameter integer A_H_FRAC   = 10,
-    parameter integer A_GELU     = 0,
-    parameter integer A_O_W      = 16,
-    parameter integer A_O_FRAC   = 10,
-    parameter integer B_ACC_FRAC = 20,
-    parameter integer B_B_FRAC   = 10,
-    parameter integer B_H_W      = 16,
-    parameter integer B_H_FRAC   = 10,
+    parameter integer H_W        = 16,
+    parameter integer BSH_MAX    = 16,
+    parameter integer GELU       = 0,
+    parameter integer G_FRAC     = 11,
+    parameter integer G_LSH_MAX  = 0,
     parameter integer O_W        = 16,
     parameter integer ENTRIES    = 149,
     parameter integer STEP_BITS  = 5,
@@ -74,7 +77,9 @@ module hwmoe_linear_core #(
     parameter integer IT_B  = ((MAX_D_IN + T_IN - 1) / T_IN > 1) ? $clog2((MAX_D_IN + T_IN - 1) / T_IN) : 1,
     parameter integer OT_B  = ((MAX_D_OUT + T_OUT - 1) / T_OUT > 1) ? $clog2((MAX_D_OUT + T_OUT - 1) / T_OUT) : 1,
     parameter integer G_B   = ((MAX_TOKENS + N_PE - 1) / N_PE > 1) ? $clog2((MAX_TOKENS + N_PE - 1) / N_PE) : 1,
-    parameter integer PE_B  = (N_PE > 1) ? $clog2(N_PE) : 1
+    parameter integer PE_B  = (N_PE > 1) ? $clog2(N_PE) : 1,
+    parameter integer SH_B  = 10,
+    parameter integer GL_B  = (G_LSH_MAX > 0) ? $clog2(G_LSH_MAX + 1) : 1
 ) (
     input  wire                       clk,
     input  wire                       rst,
@@ -82,6 +87,17 @@ module hwmoe_linear_core #(
     input  wire [OFF_B-1:0]           a_out,
     input  wire [OFF_B-1:0]           b_in,
     input  wire [OFF_B-1:0]           b_out,
+    input  wire                       bias_en,
+    input  wire signed [SH_B-1:0]     a_bshift,
+    input  wire signed [SH_B-1:0]     a_qshift,
+    input  wire [7:0]                 a_qwidth,
+    input  wire                       a_gelu,
+    input  wire [GL_B-1:0]            a_glsh,
+    input  wire signed [SH_B-1:0]     a_oshift,
+    input  wire [7:0]                 a_owidth,
+    input  wire signed [SH_B-1:0]     b_bshift,
+    input  wire signed [SH_B-1:0]     b_qshift,
+    input  wire [7:0]                 b_qwidth,
     input  wire                       job_valid,
     input  wire [TOK_B-1:0]           job_n,
     output wire                       job_take,
@@ -203,7 +219,8 @@ module hwmoe_linear_core #(
     reg [T_OUT*B_W-1:0]    bias_mem [0:1];
     wire [OFF_B-1:0] bl_out = bl_pass ? b_out : a_out;
     wire bl_last_blk = (bl_obase + TOUT_D) >= bl_out;
-    assign b_tready = (HAS_BIAS != 0) && !b_full[bl_slot] && !bl_done;
+    wire use_bias = (HAS_BIAS != 0) && bias_en;
+    assign b_tready = use_bias && !b_full[bl_slot] && !bl_done;
     wire b_fire = b_tvalid && b_tready;
     reg  b_release;                          // the postproc has finished a block
     reg  b_release_slot;
@@ -385,7 +402,7 @@ module hwmoe_linear_core #(
     wire out_v;
     wire pp_en = !out_v || o_ready;
     wire [HI_W-1:0] rinfo_h = hold_info[hr_slot];
-    wire bias_ok = (HAS_BIAS == 0) || b_full[rinfo_h[H_BS]];
+    wire bias_ok = !use_bias || b_full[rinfo_h[H_BS]];
     wire pop = hold_v[hr_slot] && pp_en && bias_ok;
     wire pop_end = pop && (pl + 1'b1 == rinfo_h[H_NV +: NV_B]);
 
@@ -405,7 +422,7 @@ module hwmoe_linear_core #(
     end
     always @* begin
         drain = pop_end;
-        b_release = pop_end && rinfo_h[H_LB] && (HAS_BIAS != 0);
+        b_release = pop_end && rinfo_h[H_LB] && use_bias;
         b_release_slot = rinfo_h[H_BS];
     end
 
@@ -423,7 +440,7 @@ module hwmoe_linear_core #(
         if (pp_en) begin
             for (o = 0; o < T_OUT; o = o + 1)
                 s0_acc[o] <= hold[(hr_slot ? N_PE*T_OUT : 0) + pl_pe*T_OUT + o];
-            s0_b <= (HAS_BIAS != 0) ? bias_mem[rinfo_h[H_BS]] : {(T_OUT*B_W){1'b0}};
+            s0_b <= use_bias ? bias_mem[rinfo_h[H_BS]] : {(T_OUT*B_W){1'b0}};
             s0_pass <= rinfo_h[H_PASS];
             s0_last <= rinfo_h[H_LAST] && pop_end;
             s0_ot <= rinfo_h[H_OT +: OT_B];
@@ -432,31 +449,27 @@ module hwmoe_linear_core #(
         end
     end
 
-    // S1: bias add and requant (per pass), registered
-    localparam integer H_W = (TWO_PASS != 0 && B_H_W > A_H_W) ? B_H_W : A_H_W;
+    // S1: bias add and requant at the run-time casts of the position's pass, registered
     reg [T_OUT*H_W-1:0] s1_h;
     reg                 s1_pass, s1_last;
     reg [OT_B-1:0]      s1_ot;
     reg [G_B-1:0]       s1_g;
     reg [PE_B-1:0]      s1_p;
     wire [T_OUT*H_W-1:0] h_next;
+    localparam integer QW_B = $clog2(H_W + 1);
+    localparam integer OW_B = $clog2(O_W + 1);
+    wire signed [SH_B-1:0] s0_bshift = (TWO_PASS != 0 && s0_pass) ? b_bshift : a_bshift;
+    wire signed [SH_B-1:0] s0_qshift = (TWO_PASS != 0 && s0_pass) ? b_qshift : a_qshift;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [7:0] s0_qwidth = (TWO_PASS != 0 && s0_pass) ? b_qwidth : a_qwidth;   // a legal width fits QW_B bits
+    wire [7:0] a_owidth_all = a_owidth;                                         // ... and OW_B bits
+    /* verilator lint_on UNUSEDSIGNAL */
     genvar go_;
     generate
         for (go_ = 0; go_ < T_OUT; go_ = go_ + 1) begin : g_req
-            wire signed [A_H_W-1:0] ha;
-            hwmoe_linear_biasq #(.ACC_W(ACC_W), .B_W(B_W), .ACC_FRAC(A_ACC_FRAC), .B_FRAC(A_B_FRAC),
-                                 .OUT_W(A_H_W), .OUT_FRAC(A_H_FRAC))
-                u_a (.acc(s0_acc[go_]), .bias(s0_b[go_*B_W +: B_W]), .dout(ha));
-            if (TWO_PASS != 0) begin : g_b
-                wire signed [B_H_W-1:0] hb;
-                hwmoe_linear_biasq #(.ACC_W(ACC_W), .B_W(B_W), .ACC_FRAC(B_ACC_FRAC), .B_FRAC(B_B_FRAC),
-                                     .OUT_W(B_H_W), .OUT_FRAC(B_H_FRAC))
-                    u_b (.acc(s0_acc[go_]), .bias(s0_b[go_*B_W +: B_W]), .dout(hb));
-                assign h_next[go_*H_W +: H_W] = s0_pass ? {{(H_W-B_H_W){hb[B_H_W-1]}}, hb}
-                                                        : {{(H_W-A_H_W){ha[A_H_W-1]}}, ha};
-            end else begin : g_nob
-                assign h_next[go_*H_W +: H_W] = {{(H_W-A_H_W){ha[A_H_W-1]}}, ha};
-            end
+            hwmoe_linear_biasq #(.ACC_W(ACC_W), .B_W(B_W), .BSH_MAX(BSH_MAX), .OUT_W(H_W), .SH_B(SH_B)) u_cast (
+                .acc(s0_acc[go_]), .bias(s0_b[go_*B_W +: B_W]), .b_shift(s0_bshift), .q_shift(s0_qshift),
+                .q_width(s0_qwidth[QW_B-1:0]), .dout(h_next[go_*H_W +: H_W]));
         end
     endgenerate
     always @(posedge clk) begin
@@ -468,29 +481,46 @@ module hwmoe_linear_core #(
         end
     end
 
-    // optional GELU (pass A only), three enable-stalled stages; pass B bypasses with the same latency
+    // a requant output that bypasses the GELU, on an O_W lane (its run-time width fits O_W bits)
+    function [O_W-1:0] bypass_lane(input [H_W-1:0] h);
+        integer b;
+        begin
+            for (b = 0; b < O_W; b = b + 1) bypass_lane[b] = (b < H_W) ? h[b] : h[H_W-1];
+        end
+    endfunction
+
+    // optional GELU (pass A with a_gelu), three enable-stalled stages; other runs and pass B bypass it with
+    // the same latency
     generate
-        if (A_GELU != 0) begin : g_gelu
-            localparam integer GI_W = 2 + OT_B + G_B + PE_B;
+        if (GELU != 0) begin : g_gelu
+            localparam integer GI_W  = 3 + OT_B + G_B + PE_B;
+            localparam integer G_IN  = H_W + G_LSH_MAX;                      // h << a_glsh, exactly
+            localparam integer GY_FR = (G_FRAC > D_W) ? G_FRAC : D_W;      // the GELU's exact result ...
+            localparam integer GY_W  = G_IN + GY_FR - G_FRAC + 1;           // ... fits these bits
             reg [2:0]            gv;
-            reg [3*(GI_W)-1:0] ginfo;
+            reg [3*(GI_W)-1:0]   ginfo;
             reg [3*T_OUT*H_W-1:0] gbyp;
-            wire [T_OUT*A_O_W-1:0] gy;
+            wire s1_gelu = a_gelu && !(TWO_PASS != 0 && s1_pass);
             genvar gl;
             for (gl = 0; gl < T_OUT; gl = gl + 1) begin : g_lane
-                hwmoe_gelu_lane #(.IN_W(A_H_W), .IN_FRAC(A_H_FRAC), .OUT_W(A_O_W), .OUT_FRAC(A_O_FRAC),
+                wire signed [H_W-1:0]  hl = s1_h[gl*H_W +: H_W];
+                wire signed [G_IN-1:0] hx = hl;                                  // sign-extended
+                wire signed [G_IN-1:0] gx = hx <<< a_glsh;
+                wire signed [GY_W-1:0] gy;
+                wire signed [O_W-1:0]  gout;
+                hwmoe_gelu_lane #(.IN_W(G_IN), .IN_FRAC(G_FRAC), .OUT_W(GY_W), .OUT_FRAC(GY_FR),
                                   .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE))
-                    u_lane (.clk(clk), .en(pp_en), .x(s1_h[gl*H_W +: A_H_W]), .y(gy[gl*A_O_W +: A_O_W]));
-                wire [H_W-1:0]   byp = gbyp[2*T_OUT*H_W + gl*H_W +: H_W];
-                wire [A_O_W-1:0] gyl = gy[gl*A_O_W +: A_O_W];
-                assign o_data[gl*O_W +: O_W] = ginfo[2*(GI_W)]
-                    ? {{(O_W-H_W){byp[H_W-1]}}, byp} : {{(O_W-A_O_W){gyl[A_O_W-1]}}, gyl};
+                    u_lane (.clk(clk), .en(pp_en), .x(gx), .y(gy));
+                hwmoe_requant_runtime #(.IN_W(GY_W), .OUT_W(O_W), .SHIFT_B(SH_B)) u_out (
+                    .din(gy), .shift(a_oshift), .out_width(a_owidth_all[OW_B-1:0]), .dout(gout));
+                wire [H_W-1:0] byp = gbyp[2*T_OUT*H_W + gl*H_W +: H_W];
+                assign o_data[gl*O_W +: O_W] = ginfo[2*(GI_W) + 2] ? gout : bypass_lane(byp);
             end
             always @(posedge clk) begin
                 if (rst) gv <= 3'b000;
                 else if (pp_en) gv <= {gv[1:0], pp_v[1]};
                 if (pp_en) begin
-                    ginfo <= {ginfo[2*(GI_W)-1:0], s1_p, s1_g, s1_ot, s1_last, s1_pass};
+                    ginfo <= {ginfo[2*(GI_W)-1:0], s1_p, s1_g, s1_ot, s1_gelu, s1_last, s1_pass};
                     gbyp <= {gbyp[2*T_OUT*H_W-1:0], s1_h};
                 end
             end
@@ -498,14 +528,16 @@ module hwmoe_linear_core #(
             assign out_v = gv[2];
             assign o_pass = oi[0];
             assign o_last = oi[1];
-            assign o_ot = oi[2 +: OT_B];
-            assign o_g = oi[2+OT_B +: G_B];
-            assign o_p = oi[2+OT_B+G_B +: PE_B];
+            assign o_ot = oi[3 +: OT_B];
+            assign o_g = oi[3+OT_B +: G_B];
+            assign o_p = oi[3+OT_B+G_B +: PE_B];
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_gelu = oi[2];                 // the GELU switch, used at the stage before
+            /* verilator lint_on UNUSEDSIGNAL */
         end else begin : g_nogelu
             genvar gl;
             for (gl = 0; gl < T_OUT; gl = gl + 1) begin : g_lane
-                wire [H_W-1:0] hl = s1_h[gl*H_W +: H_W];
-                assign o_data[gl*O_W +: O_W] = {{(O_W-H_W){hl[H_W-1]}}, hl};
+                assign o_data[gl*O_W +: O_W] = bypass_lane(s1_h[gl*H_W +: H_W]);
             end
             assign out_v = pp_v[1];
             assign o_pass = s1_pass;
@@ -513,6 +545,9 @@ module hwmoe_linear_core #(
             assign o_ot = s1_ot;
             assign o_g = s1_g;
             assign o_p = s1_p;
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_gelu = &{1'b0, a_gelu, a_glsh, a_oshift};   // no GELU unit built
+            /* verilator lint_on UNUSEDSIGNAL */
         end
     endgenerate
     assign o_valid = out_v;

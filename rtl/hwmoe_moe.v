@@ -15,16 +15,19 @@
 //
 // Parameters
 //   T               : weight tile (T x T) and chunk; N_PE : token lanes sharing each tile
-//   X_W, X_FRAC     : input activation format (signed)
-//   W_W, W1_FRAC, W2_FRAC : weight width, fractional bits of the first / second expert linear
-//   B_W, B1_FRAC, B2_FRAC : bias width, fractional bits of b1 / b2
-//   H_W, H_FRAC     : first linear's output (GELU input);  A_W, A_FRAC : GELU output
-//   E_W, E_FRAC     : expert output;  OUT_W, OUT_FRAC : layer output
+//   X_W             : input activation words (signed);  W_W, B_W : weight and bias words
+//   H_W             : first linear's output (GELU input) words;  A_W : GELU output words
+//   E_W             : expert output words;  OUT_W : layer output words (each the widest any run uses)
+//   BSH_MAX         : largest left shift aligning a bias (x_frac + w1_frac - b1_frac, a_frac + w2_frac - b2_frac)
+//   G_FRAC, G_LSH_MAX : the GELU unit's input fraction (>= every h_frac) and the largest G_FRAC - h_frac
 //   EXPERTS, TOP_K  : experts and experts per token
 //   MAX_TOKENS, MAX_DIM, MAX_HIDDEN : compile-time maxima of the runtime dims
 //   ENTRIES, STEP_BITS, D_W, TABLE : GELU table (as hwmoe_gelu)
+//   FRAC_B          : width of the signed run-time fraction inputs (8: the program's format fields; derived)
 //
-// Control inputs (constant from reset): tokens (1..MAX_TOKENS), dim (1..MAX_DIM), hidden (1..MAX_HIDDEN)
+// Control inputs (constant from reset): tokens (1..MAX_TOKENS), dim (1..MAX_DIM), hidden (1..MAX_HIDDEN);
+//   the run's formats: fractional bits x_frac, w1_frac, b1_frac, h_frac, a_frac, w2_frac, b2_frac, e_frac,
+//   out_frac (signed) and widths h_width, a_width, e_width, out_width (each <= its word parameter)
 //
 // Streams (lane i in bits [i*W +: W]); Dt = ceil(dim/T), Ht = ceil(hidden/T):
 //   x    : T*X_W bits/beat, tokens*Dt beats, token-major, rows padded to Dt chunks (padding ignored)
@@ -40,21 +43,15 @@ module hwmoe_moe #(
     parameter integer T          = 4,
     parameter integer N_PE       = 2,
     parameter integer X_W        = 16,
-    parameter integer X_FRAC     = 10,
     parameter integer W_W        = 16,
-    parameter integer W1_FRAC    = 14,
-    parameter integer W2_FRAC    = 14,
     parameter integer B_W        = 16,
-    parameter integer B1_FRAC    = 12,
-    parameter integer B2_FRAC    = 12,
     parameter integer H_W        = 16,
-    parameter integer H_FRAC     = 11,
     parameter integer A_W        = 16,
-    parameter integer A_FRAC     = 11,
     parameter integer E_W        = 16,
-    parameter integer E_FRAC     = 10,
     parameter integer OUT_W      = 16,
-    parameter integer OUT_FRAC   = 10,
+    parameter integer BSH_MAX    = 16,
+    parameter integer G_FRAC     = 11,
+    parameter integer G_LSH_MAX  = 0,
     parameter integer EXPERTS    = 4,
     parameter integer TOP_K      = 2,
     parameter integer MAX_TOKENS = 16,
@@ -65,6 +62,7 @@ module hwmoe_moe #(
     parameter integer D_W        = 16,
     parameter         TABLE      = "gelu.mem",
     // derived (do not override)
+    parameter integer FRAC_B     = 8,
     parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
     parameter integer DIM_B      = $clog2(MAX_DIM + 1),
     parameter integer HIDDEN_B   = $clog2(MAX_HIDDEN + 1),
@@ -75,6 +73,19 @@ module hwmoe_moe #(
     input  wire [TOKENS_B-1:0]     tokens,
     input  wire [DIM_B-1:0]        dim,
     input  wire [HIDDEN_B-1:0]     hidden,
+    input  wire signed [FRAC_B-1:0] x_frac,
+    input  wire signed [FRAC_B-1:0] w1_frac,
+    input  wire signed [FRAC_B-1:0] b1_frac,
+    input  wire signed [FRAC_B-1:0] h_frac,
+    input  wire [7:0]              h_width,
+    input  wire signed [FRAC_B-1:0] a_frac,
+    input  wire [7:0]              a_width,
+    input  wire signed [FRAC_B-1:0] w2_frac,
+    input  wire signed [FRAC_B-1:0] b2_frac,
+    input  wire signed [FRAC_B-1:0] e_frac,
+    input  wire [7:0]              e_width,
+    input  wire signed [FRAC_B-1:0] out_frac,
+    input  wire [7:0]              out_width,
     input  wire [T*X_W-1:0]        x_tdata,
     input  wire                    x_tvalid,
     output wire                    x_tready,
@@ -364,15 +375,32 @@ module hwmoe_moe #(
     end
 
     reg  clear_done;
+    localparam integer SH_B  = FRAC_B + 2;                    // differences of FRAC_B-bit fields, with room
+    localparam integer GL_B  = (G_LSH_MAX > 0) ? $clog2(G_LSH_MAX + 1) : 1;
+    localparam integer GY_I  = (G_FRAC > D_W) ? G_FRAC : D_W; // fraction of the GELU's exact result
+    localparam integer H_CW  = (H_W > E_W) ? H_W : E_W;       // requant words of either pass
+    wire signed [SH_B-1:0] fx  = {{2{x_frac[FRAC_B-1]}}, x_frac},   fw1 = {{2{w1_frac[FRAC_B-1]}}, w1_frac};
+    wire signed [SH_B-1:0] fb1 = {{2{b1_frac[FRAC_B-1]}}, b1_frac}, fh  = {{2{h_frac[FRAC_B-1]}}, h_frac};
+    wire signed [SH_B-1:0] fa  = {{2{a_frac[FRAC_B-1]}}, a_frac},   fw2 = {{2{w2_frac[FRAC_B-1]}}, w2_frac};
+    wire signed [SH_B-1:0] fb2 = {{2{b2_frac[FRAC_B-1]}}, b2_frac}, fe  = {{2{e_frac[FRAC_B-1]}}, e_frac};
+    wire signed [SH_B-1:0] fo  = {{2{out_frac[FRAC_B-1]}}, out_frac};
+    wire signed [SH_B-1:0] f_acc1 = fx + fw1, f_acc2 = fa + fw2;
+    localparam integer G_FRAC_I = G_FRAC;
+    wire signed [SH_B-1:0] g_frac = G_FRAC_I[SH_B-1:0], gy_frac = GY_I[SH_B-1:0];
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [SH_B-1:0] g_lsh = g_frac - fh;               // 0 .. G_LSH_MAX for a legal run
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire signed [SH_B-1:0] ro_shift = fe + 10'sd15 - fo;          // the read-out's cast of acc (frac e + 15)
     hwmoe_linear_core #(
         .T_IN(T), .T_OUT(T), .N_PE(N_PE), .X_W(MX_W), .W_W(W_W), .B_W(B_W),
         .MAX_TOKENS(MAX_TOKENS), .MAX_D_IN(MAXD), .MAX_D_OUT(MAXD), .TWO_PASS(1), .HAS_BIAS(1), .RD_LAT(2),
-        .A_ACC_FRAC(X_FRAC + W1_FRAC), .A_B_FRAC(B1_FRAC), .A_H_W(H_W), .A_H_FRAC(H_FRAC), .A_GELU(1),
-        .A_O_W(A_W), .A_O_FRAC(A_FRAC),
-        .B_ACC_FRAC(A_FRAC + W2_FRAC), .B_B_FRAC(B2_FRAC), .B_H_W(E_W), .B_H_FRAC(E_FRAC), .O_W(O_W),
-        .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE)
+        .H_W(H_CW), .BSH_MAX(BSH_MAX), .GELU(1), .G_FRAC(G_FRAC), .G_LSH_MAX(G_LSH_MAX), .O_W(O_W),
+        .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE), .SH_B(SH_B)
     ) u_core (
         .clk(clk), .rst(rst), .a_in(dim_d), .a_out(hid_d), .b_in(hid_d), .b_out(dim_d),
+        .bias_en(1'b1), .a_bshift(fb1 - f_acc1), .a_qshift(f_acc1 - fh), .a_qwidth(h_width), .a_gelu(1'b1),
+        .a_glsh(g_lsh[GL_B-1:0]), .a_oshift(gy_frac - fa), .a_owidth(a_width),
+        .b_bshift(fb2 - f_acc2), .b_qshift(f_acc2 - fe), .b_qwidth(e_width),
         .job_valid(job_valid), .job_n(q_n[jh]), .job_take(job_take),
         .iss_pass(iss_pass), .iss_need(iss_need), .src_ok(iss_pass ? hid_done : x_done),
         .rd_en(rd_en), .rd_pass(rd_pass), .rd_g(rd_g), .rd_c(rd_c), .rd_data(rd_data),
@@ -490,13 +518,18 @@ module hwmoe_moe #(
         acc_q <= acc_mem[acc_raddr];
     end
     wire [T*OUT_W-1:0] ro_y;
+    localparam integer OW_B = $clog2(OUT_W + 1);
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [7:0] out_width_all = out_width;                     // a legal width fits OW_B bits
+    /* verilator lint_on UNUSEDSIGNAL */
     generate
         for (gi = 0; gi < T; gi = gi + 1) begin : g_out
             localparam integer LI = gi;
             localparam [OFF_B-1:0] LID = LI[OFF_B-1:0];
             wire signed [OUT_W-1:0] yq;
-            hwmoe_requant #(.IN_W(ACC2_W), .SHIFT(E_FRAC + 15 - OUT_FRAC), .OUT_W(OUT_W))
-                u_rq (.din(acc_q[gi*ACC2_W +: ACC2_W]), .dout(yq));
+            hwmoe_requant_runtime #(.IN_W(ACC2_W), .OUT_W(OUT_W), .SHIFT_B(SH_B)) u_rq (
+                .din(acc_q[gi*ACC2_W +: ACC2_W]), .shift(ro_shift), .out_width(out_width_all[OW_B-1:0]),
+                .dout(yq));
             assign ro_y[gi*OUT_W +: OUT_W] = ((rcoff1 + LID) < dim_d) ? yq : {OUT_W{1'b0}};
         end
     endgenerate

@@ -35,3 +35,25 @@ def test_moe_cycles_m3vit():
     c = cycles(p, tokens=129, dim=192, hidden=384, experts=16, top_k=2)
     beats = 16 * (384 * 12 + 192 * 24)
     assert beats < c < 1.1 * beats
+
+
+# One engine, several MoE layers: the first set's build (reaches for every set) runs each set's formats.
+# Set 2 rounds b1 (more fractional bits than its accumulator) and shifts the GELU input 5 bits left; set 3
+# casts the output with fewer fractional bits than the expert output + gate.
+_ENGINE = {"t": "3", "n_pe": "2", "tokens": "7", "dim": "7", "hidden": "8", "x_width": "16", "w_width": "12",
+           "b_width": "16", "h_width": "16", "a_width": "16", "e_width": "16", "out_width": "16",
+           "bias_shift_max": "16", "gelu_lsh_max": "6"}
+FORMAT_SETS = [
+    {"gelu_lsh": "2"},
+    {"x_frac": "6", "w1_frac": "7", "b1_frac": "15", "h_frac": "8", "gelu_lsh": "5", "a_frac": "9",
+     "w2_frac": "8", "b2_frac": "4", "e_frac": "7", "out_frac": "9"},
+    {"x_frac": "12", "w1_frac": "9", "b1_frac": "6", "h_frac": "13", "gelu_lsh": "0", "a_frac": "12",
+     "w2_frac": "10", "b2_frac": "12", "e_frac": "11", "out_frac": "2"},
+]
+
+
+def test_moe_formats_share_one_build(tmp_path):
+    """Three layers' formats, each bit-exact and within the cycle formula, through one Icarus build."""
+    for formats in FORMAT_SETS:
+        assert_kernel("moe", "icarus", {**_ENGINE, **formats}, tmp_path)
+    assert len(list(tmp_path.glob("moe-icarus-*"))) == 1

@@ -11,7 +11,7 @@ from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, align, matmul, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
 from .gelu import gelu
 from .testdata import linear_operands, pad_rows
 
@@ -36,10 +36,12 @@ def linear(x, x_fmt: Fmt, w, w_fmt: Fmt, b, b_fmt: Fmt | None, out: Fmt) -> np.n
 
 @dataclass(frozen=True)
 class LinearParams:
-    """Hardware parameters of the linear kernel and the size of a test case.
+    """Hardware parameters of the linear engine and one test run on it.
 
     Tiles: T_OUT x T_IN weights per cycle shared by N_PE token lanes (N_PE*T_OUT*T_IN MACs per cycle).
-    max_* = 0 means "the case's runtime dims" (the compile-time maxima of the buffers)."""
+    Word widths, the units present and the shift reaches are built; the formats, dims and switches are the
+    run's (control inputs).  A unit is built when the run uses it or its ``*_unit`` flag is set; a shift
+    reach is the larger of its ``*_max`` field and what the run needs; max_* = 0 means "the run's dims"."""
     t_in: int = 16
     t_out: int = 16
     n_pe: int = 3
@@ -49,12 +51,19 @@ class LinearParams:
     w_frac: int = 14
     b_width: int = 16
     b_frac: int = 12
-    out_width: int = 16
+    out_width: int = 16          # OUT_W: the widest output format
     out_frac: int = 10
-    bias: bool = True
-    gelu: bool = False
-    h_width: int = 16            # GELU input format (the linear's requant target when gelu is fused)
+    run_out_width: int = 0       # the run's output width (0 = out_width); results saturate to it
+    bias: bool = True            # the run adds biases
+    gelu: bool = False           # the run fuses GELU
+    bias_unit: bool = False      # build a bias unit even when the run adds none
+    gelu_unit: bool = False      # build a GELU unit even when the run uses none
+    h_width: int = 16            # H_W: the widest GELU input format (the linear's requant target with GELU)
     h_frac: int = 11
+    run_h_width: int = 0         # the run's GELU input width (0 = h_width)
+    bias_shift_max: int = 0      # BSH_MAX at least this (largest x_frac + w_frac - b_frac of any run)
+    gelu_lsh: int = 0            # the GELU unit computes at G_FRAC = h_frac + gelu_lsh fractional bits
+    gelu_lsh_max: int = 0        # G_LSH_MAX at least this (largest G_FRAC - h_frac of any run)
     entries: int = 149           # GELU table intervals
     tokens: int = 7              # runtime dims of the test case
     d_in: int = 40
@@ -67,6 +76,28 @@ class LinearParams:
     def maxima(self) -> tuple[int, int, int]:
         return (max(self.max_tokens, self.tokens), max(self.max_in, self.d_in), max(self.max_out, self.d_out))
 
+    @property
+    def has_bias(self) -> bool:
+        return self.bias or self.bias_unit
+
+    @property
+    def has_gelu(self) -> bool:
+        return self.gelu or self.gelu_unit
+
+    @property
+    def bsh_max(self) -> int:
+        """BSH_MAX: the bias alignment's reach (a bias with more fractional bits is rounded, any amount)."""
+        return max(self.bias_shift_max, self.x_frac + self.w_frac - self.b_frac, 0)
+
+    @property
+    def g_lsh_max(self) -> int:
+        return max(self.gelu_lsh_max, self.gelu_lsh)
+
+    @property
+    def core_h_width(self) -> int:
+        """Width of the requant words (the core's H_W): the GELU input or the output format."""
+        return max(self.h_width, self.out_width) if self.has_gelu else self.out_width
+
     def check(self) -> None:
         for name in ("t_in", "t_out", "n_pe", "x_width", "w_width", "b_width", "out_width", "h_width",
                      "entries", "tokens", "d_in", "d_out"):
@@ -75,6 +106,14 @@ class LinearParams:
         for name in ("x_width", "w_width", "b_width", "out_width", "h_width"):
             if getattr(self, name) > 32:
                 raise ValueError(f"{name} above 32 bits is not supported by the RTL kernel")
+        for run, word in (("run_out_width", "out_width"), ("run_h_width", "h_width")):
+            if getattr(self, run) and not 2 <= getattr(self, run) <= getattr(self, word):
+                raise ValueError(f"{run} = {getattr(self, run)}: need 2..{word} ({getattr(self, word)})")
+        check_runtime_fracs(self, "x_frac", "w_frac", "b_frac", "out_frac", "h_frac")
+        if not 0 <= self.gelu_lsh <= 32 or not 0 <= self.gelu_lsh_max <= 32:
+            raise ValueError("gelu_lsh and gelu_lsh_max must be 0..32")
+        if not 0 <= self.bias_shift_max <= 64 or self.bsh_max > 64:
+            raise ValueError(f"the bias alignment reach {self.bsh_max} exceeds 64")
         if self.max_tokens and self.max_tokens < self.tokens or self.max_in and self.max_in < self.d_in \
                 or self.max_out and self.max_out < self.d_out:
             raise ValueError("a runtime dim exceeds its compile-time maximum")
@@ -130,7 +169,7 @@ def cycles(p: LinearParams, rows: int | None = None, d_in: int | None = None, d_
     weight blocks of T_OUT rows load one beat (T_IN words) per cycle into a double buffer; block k computes
     ceil(rows/N_PE) groups of It cycles once loaded (block_schedule); the first block also waits for the
     activations (one beat per cycle, rows*It beats); the last group drains through the hold (RD_LAT+2),
-    the serialiser (one token per cycle), bias/requant (2) and GELU (3)."""
+    the serialiser (one token per cycle), bias/requant (2) and the GELU unit when built (3, used or not)."""
     tokens = p.tokens if rows is None else int(rows)
     d_in = p.d_in if d_in is None else int(d_in)
     d_out = p.d_out if d_out is None else int(d_out)
@@ -138,13 +177,14 @@ def cycles(p: LinearParams, rows: int | None = None, d_in: int | None = None, d_
     blocks = [(min(p.t_out, d_out - k * p.t_out), it) for k in range(ot)]
     e, _ = block_schedule(blocks, tokens, p.n_pe, RD_LAT, start=1.0, x_tokens=tokens)
     last_group = tokens - (ceil_div(tokens, p.n_pe) - 1) * p.n_pe
-    return int(round(e + (RD_LAT + 2) + last_group + 2 + (3 if p.gelu else 0) + 1))
+    return int(round(e + (RD_LAT + 2) + last_group + 2 + (3 if p.has_gelu else 0) + 1))
 
 
 def _formats(p: LinearParams):
+    """The run's formats of x, w, b, h (GELU input) and y."""
     f = Fmt.from_frac
-    return (f(p.x_width, p.x_frac), f(p.w_width, p.w_frac), f(p.b_width, p.b_frac), f(p.h_width, p.h_frac),
-            f(p.out_width, p.out_frac))
+    return (f(p.x_width, p.x_frac), f(p.w_width, p.w_frac), f(p.b_width, p.b_frac),
+            f(p.run_h_width or p.h_width, p.h_frac), f(p.run_out_width or p.out_width, p.out_frac))
 
 
 def make_data(p: LinearParams, seed=0) -> KernelData:
@@ -178,16 +218,19 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
         inputs["b"] = pad_rows(d.weights["b"][None, :], p.t_out, rng, p.b_width)
         widths["b"] = -p.b_width
     mt, mi, mo = p.maxima()
+    _, _, _, h_fmt, y_fmt = _formats(p)
     return SimCase(
         toplevel="hwmoe_linear",
-        parameters={"T_IN": p.t_in, "T_OUT": p.t_out, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac,
-                    "W_W": p.w_width, "W_FRAC": p.w_frac, "B_W": p.b_width, "B_FRAC": p.b_frac,
-                    "HAS_BIAS": int(p.bias), "GELU": int(p.gelu), "H_W": p.h_width, "H_FRAC": p.h_frac,
-                    "OUT_W": p.out_width, "OUT_FRAC": p.out_frac, "MAX_TOKENS": mt, "MAX_D_IN": mi, "MAX_D_OUT": mo,
+        parameters={"T_IN": p.t_in, "T_OUT": p.t_out, "N_PE": p.n_pe, "X_W": p.x_width, "W_W": p.w_width,
+                    "B_W": p.b_width, "HAS_BIAS": int(p.has_bias), "GELU": int(p.has_gelu), "H_W": p.h_width,
+                    "OUT_W": p.out_width, "BSH_MAX": p.bsh_max, "G_FRAC": p.h_frac + p.gelu_lsh,
+                    "G_LSH_MAX": p.g_lsh_max, "MAX_TOKENS": mt, "MAX_D_IN": mi, "MAX_D_OUT": mo,
                     "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS, "D_W": GELU_FMT.width},
         inputs=inputs, expected={"y": y_beats}, widths=widths, predicted_cycles=cycles(p),
-        config={"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out},
-        memories={"TABLE": (d.table.values(), GELU_FMT.width)} if p.gelu else {})
+        config={"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out, "x_frac": p.x_frac, "w_frac": p.w_frac,
+                "b_frac": p.b_frac, "h_frac": h_fmt.frac, "h_width": h_fmt.width, "out_frac": y_fmt.frac,
+                "out_width": y_fmt.width, "bias_en": int(p.bias), "gelu_en": int(p.gelu)},
+        memories={"TABLE": (GeluTable(p.entries).values(), GELU_FMT.width)} if p.has_gelu else {})
 
 
 @dataclass(frozen=True)
@@ -203,7 +246,7 @@ class LinearWork:
 @lru_cache(maxsize=16384)
 def _cycles(p: LinearParams, work: LinearWork) -> int:
     """The formula (~0.2-0.7 ms a call) memoised on the frozen, hashable parameters and work."""
-    return cycles(replace(p, gelu=work.gelu), work.rows, work.d_in, work.d_out)
+    return cycles(replace(p, gelu=work.gelu, gelu_unit=p.has_gelu), work.rows, work.d_in, work.d_out)
 
 
 class LinearKernel(Kernel):
@@ -253,8 +296,24 @@ class LinearKernel(Kernel):
                 # 24, 48 are in the search space: divisors of 192): measured on the 3x3 and 6x6 points
                 "np2_mult_bits": self.multipliers(p) * (p.x_width + p.w_width) if np2 else 0.0,
                 "acc_bits": p.n_pe * p.t_out * acc * 2,                        # accumulators + 2-slot hold
-                "out_lanes": p.t_out * (p.out_width + (p.h_width if p.gelu else 0)),
-                "in_bits": p.n_pe * p.t_in * p.x_width + p.t_out * p.t_in * p.w_width}
+                "out_lanes": p.t_out * (p.out_width + (p.h_width if p.has_gelu else 0)),
+                "in_bits": p.n_pe * p.t_in * p.x_width + p.t_out * p.t_in * p.w_width,
+                # the run-time casts of every output lane (hwmoe_requant_runtime): bias alignment, requant
+                # of the sum, and the GELU unit's input shift and output cast
+                "cast_bits": p.t_out * self.cast_bits(p, acc)}
+
+    @staticmethod
+    def cast_bits(p: LinearParams, acc: int) -> int:
+        aligned = p.b_width + p.bsh_max
+        bits = runtime_requant_bits(max(acc, aligned) + 1, p.core_h_width)
+        if p.has_bias:
+            bits += runtime_requant_bits(p.b_width, aligned)
+        if p.has_gelu:
+            g_in = p.core_h_width + p.g_lsh_max
+            g_frac = p.h_frac + p.gelu_lsh
+            bits += g_in * clog2(p.g_lsh_max + 1) + runtime_requant_bits(
+                g_in + max(g_frac, GELU_FMT.frac) - g_frac + 1, p.out_width)
+        return bits
 
     def dsp(self, p: LinearParams, dsp_kind: str = "DSP48E2") -> float:
         gelu = p.t_out if p.gelu else 0
@@ -286,11 +345,11 @@ class LinearKernel(Kernel):
 
     def engine_params(self, choice: dict, maxima: LinearWork, formats) -> LinearParams:
         """``choice``: t_in, t_out, n_pe; activations in, out and at the GELU input, weights, biases as
-        parameters; buffers for the largest layer."""
+        parameters; buffers for the largest layer; a bias unit and a GELU unit when any layer uses one."""
         act, w, b = formats["act"], formats["weight"], formats["param"]
         return LinearParams(**choice, x_width=act.width, x_frac=act.frac, w_width=w.width, w_frac=w.frac,
                             b_width=b.width, b_frac=b.frac, out_width=act.width, out_frac=act.frac,
-                            gelu=maxima.gelu, h_width=act.width, h_frac=act.frac,
+                            bias=maxima.bias, gelu=maxima.gelu, h_width=act.width, h_frac=act.frac,
                             tokens=maxima.rows, d_in=maxima.d_in, d_out=maxima.d_out)
 
 
@@ -313,12 +372,10 @@ POINTS = {
     # fused GELU, runtime dims below the compile-time maxima, one chunk per row (It < N_PE)
     "gelu-max": Point({**_SMALL_TILES, "n_pe": "3", "gelu": "1", "tokens": "10", "d_in": "4", "d_out": "9",
                        "max_tokens": "16", "max_in": "12", "max_out": "16"}),
-    # fused GELU on 8-bit words, no bias, odd tiles (T_IN = 5, T_OUT = 3), 3 token lanes.  HLS only: the RTL
-    # does not elaborate a fused GELU whose output (8 bits) is narrower than its input format h (16 bits)
-    # (rtl/hwmoe_linear_core.v, the pass-B bypass sign extension {(O_W-H_W){...}} has a negative repeat)
+    # fused GELU on 8-bit words into a 16-bit GELU input, no bias, odd tiles (T_IN = 5, T_OUT = 3), 3 lanes
     "gelu-w8": Point({"bias": "0", "gelu": "1", "x_width": "8", "x_frac": "4", "w_width": "8", "w_frac": "6",
                       "h_width": "16", "h_frac": "11", "out_width": "8", "out_frac": "4", "t_in": "5", "t_out": "3",
-                      "n_pe": "3", "tokens": "7"}, ()),
+                      "n_pe": "3", "tokens": "7"}),
     # fused GELU on 32-bit activations (W16A32-like), no bias
     "gelu-w32": Point({**_SMALL_TILES, "gelu": "1", "bias": "0", "x_width": "32", "x_frac": "20", "h_width": "32",
                        "h_frac": "22", "out_width": "32", "out_frac": "22", "tokens": "13", "d_in": "30",

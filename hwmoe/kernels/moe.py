@@ -13,7 +13,7 @@ from ..numerics.fixed import Fmt, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.routing import expert_queues
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
-from .base import Kernel, KernelData, Point, SimCase
+from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
 from .gelu import gelu
 from .linear import LINEAR, LinearParams, block_schedule, linear
 from .testdata import linear_operands, pad_rows
@@ -62,6 +62,9 @@ class MoeParams:
     e_frac: int = 10
     out_width: int = 16
     out_frac: int = 12           # narrower range than the expert output: some outputs saturate
+    bias_shift_max: int = 0      # BSH_MAX at least this (largest accumulator frac - bias frac of any run)
+    gelu_lsh: int = 0            # the GELU unit computes at G_FRAC = h_frac + gelu_lsh fractional bits
+    gelu_lsh_max: int = 0        # G_LSH_MAX at least this (largest G_FRAC - h_frac of any run)
     experts: int = 4
     top_k: int = 2
     entries: int = 149
@@ -77,10 +80,26 @@ class MoeParams:
     def maxima(self) -> tuple[int, int, int]:
         return (max(self.max_tokens, self.tokens), max(self.max_dim, self.dim), max(self.max_hid, self.hidden))
 
+    @property
+    def bsh_max(self) -> int:
+        """BSH_MAX: the bias alignment's reach over both expert linears."""
+        return max(self.bias_shift_max, self.x_frac + self.w1_frac - self.b1_frac,
+                   self.a_frac + self.w2_frac - self.b2_frac, 0)
+
+    @property
+    def g_lsh_max(self) -> int:
+        return max(self.gelu_lsh_max, self.gelu_lsh)
+
     def check(self) -> None:
         for name in ("t", "n_pe", "experts", "top_k", "tokens", "dim", "hidden", "entries"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        check_runtime_fracs(self, "x_frac", "w1_frac", "w2_frac", "b1_frac", "b2_frac", "h_frac", "a_frac",
+                            "e_frac", "out_frac")
+        if not 0 <= self.gelu_lsh <= 32 or not 0 <= self.gelu_lsh_max <= 32:
+            raise ValueError("gelu_lsh and gelu_lsh_max must be 0..32")
+        if not 0 <= self.bias_shift_max <= 64 or self.bsh_max > 64:
+            raise ValueError(f"the bias alignment reach {self.bsh_max} exceeds 64")
         if self.top_k > self.experts:
             raise ValueError("top_k exceeds the number of experts")
         if self.routing not in ("mixed", "uniform"):
@@ -212,11 +231,10 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     mt, md, mh = p.maxima()
     return SimCase(
         toplevel="hwmoe_moe",
-        parameters={"T": t, "N_PE": p.n_pe, "X_W": p.x_width, "X_FRAC": p.x_frac, "W_W": p.w_width,
-                    "W1_FRAC": p.w1_frac, "W2_FRAC": p.w2_frac, "B_W": p.b_width, "B1_FRAC": p.b1_frac,
-                    "B2_FRAC": p.b2_frac, "H_W": p.h_width, "H_FRAC": p.h_frac, "A_W": p.a_width,
-                    "A_FRAC": p.a_frac, "E_W": p.e_width, "E_FRAC": p.e_frac, "OUT_W": p.out_width,
-                    "OUT_FRAC": p.out_frac, "EXPERTS": p.experts, "TOP_K": p.top_k, "MAX_TOKENS": mt,
+        parameters={"T": t, "N_PE": p.n_pe, "X_W": p.x_width, "W_W": p.w_width, "B_W": p.b_width,
+                    "H_W": p.h_width, "A_W": p.a_width, "E_W": p.e_width, "OUT_W": p.out_width,
+                    "BSH_MAX": p.bsh_max, "G_FRAC": p.h_frac + p.gelu_lsh, "G_LSH_MAX": p.g_lsh_max,
+                    "EXPERTS": p.experts, "TOP_K": p.top_k, "MAX_TOKENS": mt,
                     "MAX_DIM": md, "MAX_HIDDEN": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
                     "D_W": GELU_FMT.width},
         inputs={"x": pad_rows(x, t, rng, p.x_width), "idx": index, "gate": gates,
@@ -225,7 +243,10 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
         widths={"x": -p.x_width, "idx": idx_w, "gate": 16, "w": -p.w_width, "b": -p.b_width,
                 "y": -p.out_width, "wreq": idx_w},
         predicted_cycles=cycles(p, expert_tokens=counts),
-        config={"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden},
+        config={"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden, "x_frac": p.x_frac, "w1_frac": p.w1_frac,
+                "b1_frac": p.b1_frac, "h_frac": p.h_frac, "h_width": p.h_width, "a_frac": p.a_frac,
+                "a_width": p.a_width, "w2_frac": p.w2_frac, "b2_frac": p.b2_frac, "e_frac": p.e_frac,
+                "e_width": p.e_width, "out_frac": p.out_frac, "out_width": p.out_width},
         memories={"TABLE": (d.table.values(), GELU_FMT.width)})
 
 
@@ -307,7 +328,10 @@ class MoeKernel(Kernel):
                 "acc_bits": p.n_pe * p.t * w["acc"] * 2,                       # accumulators + 2-slot hold
                 "lane_bits": p.t * (w["o"] + p.a_width + w["acc2"] + p.out_width),   # bias/GELU/gate/acc/out
                 "in_bits": p.n_pe * p.t * (p.x_width + p.a_width) + p.t * p.t * p.w_width,
-                "route_bits": p.n_pe * 2 * (w["tk"] + 16) + p.top_k * (w["idx"] + 16) + p.experts}
+                "route_bits": p.n_pe * 2 * (w["tk"] + 16) + p.top_k * (w["idx"] + 16) + p.experts,
+                # run-time casts per lane: the core's (as a linear engine of the same core) and the read-out's
+                "cast_bits": p.t * (LINEAR.cast_bits(self.linear_equivalent(p), w["acc"])
+                                    + runtime_requant_bits(w["acc2"], p.out_width))}
 
     def dsp(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> float:
         """MAC array (N_PE T^2 multipliers at the activation x weight widths), one GELU interpolation
@@ -339,7 +363,8 @@ class MoeKernel(Kernel):
         return LinearParams(t_in=p.t, t_out=p.t, n_pe=p.n_pe, x_width=max(p.x_width, p.a_width),
                             x_frac=p.x_frac, w_width=p.w_width, w_frac=p.w1_frac, b_width=p.b_width,
                             b_frac=p.b1_frac, out_width=p.a_width, out_frac=p.a_frac, gelu=True,
-                            h_width=p.h_width, h_frac=p.h_frac, entries=p.entries, tokens=mt,
+                            h_width=max(p.h_width, p.e_width), h_frac=p.h_frac, bias_shift_max=p.bsh_max,
+                            gelu_lsh=p.gelu_lsh, gelu_lsh_max=p.g_lsh_max, entries=p.entries, tokens=mt,
                             d_in=max(md, mh), d_out=max(md, mh))
 
     def extra(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> Usage:

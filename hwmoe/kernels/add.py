@@ -84,6 +84,18 @@ def make_data(p: AddParams, seed=0) -> KernelData:
                       formats={"a": a_fmt, "b": b_fmt, "y": y_fmt})
 
 
+def verilog_parameters(p: AddParams) -> dict[str, int]:
+    """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_add.v)."""
+    return {"LANES": p.lanes, "A_W": p.a_width, "B_W": p.b_width, "OUT_W": p.out_width, "ALIGN_MAX": p.align_max,
+            "WORDS_W": WORDS_W}
+
+
+def controls(p: AddParams) -> dict[str, int]:
+    """The control inputs of ``p``'s run (port -> value)."""
+    return {"a_frac": p.a_frac, "b_frac": p.b_frac, "out_frac": p.out_frac, "out_width": p.run_out_width,
+            "words": p.words}
+
+
 def make_case(p: AddParams, seed: int = 0) -> SimCase:
     """The words in beats of ``lanes``, the last beat padded with zeros (0 + 0 = 0 comes out there)."""
     d = make_data(p, seed)
@@ -91,12 +103,10 @@ def make_case(p: AddParams, seed: int = 0) -> SimCase:
     padded = lambda x: np.concatenate([x, np.zeros(beats * p.lanes - p.words, np.int64)]).reshape(beats, p.lanes)
     return SimCase(
         toplevel="hwmoe_add",
-        parameters={"LANES": p.lanes, "A_W": p.a_width, "B_W": p.b_width, "OUT_W": p.out_width,
-                    "ALIGN_MAX": p.align_max, "WORDS_W": WORDS_W},
+        parameters=verilog_parameters(p),
         inputs={"a": padded(d.inputs["a"]), "b": padded(d.inputs["b"])}, expected={"y": padded(d.expected["y"])},
         widths={"a": -p.a_width, "b": -p.b_width, "y": -p.out_width}, predicted_cycles=cycles(beats),
-        config={"a_frac": p.a_frac, "b_frac": p.b_frac, "out_frac": p.out_frac, "out_width": p.run_out_width,
-                "words": p.words})
+        config=controls(p))
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,8 @@ class AddKernel(Kernel):
     reference = staticmethod(add)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
+    verilog_parameters = staticmethod(verilog_parameters)
+    controls = staticmethod(controls)
 
     def work(self, node, graph) -> AddWork:
         return AddWork(int(np.prod(graph.shapes[node.outputs[0]])))

@@ -74,7 +74,7 @@ class AttentionParams:
 
     Build-time (Verilog parameters): rows, block, lanes, head_dim, the word widths q/k/v_width and the
     maxima ``max_tokens``, ``max_heads``, ``max_t_width``, ``max_out_width`` (0: the run's own value).
-    Run-time (control inputs, :func:`control_inputs`): tokens, heads, every fractional bit count, t_width and
+    Run-time (control inputs, :func:`controls`): tokens, heads, every fractional bit count, t_width and
     out_width (saturation) and the score constant from ``scale``.  q, k, v words narrower than their width
     are the same integers (sign-extended), so the input widths are datapath widths only."""
     rows: int = 4
@@ -212,7 +212,14 @@ def make_data(p: AttentionParams, seed=0) -> KernelData:
                       formats={"q": q_fmt, "k": k_fmt, "v": v_fmt, "t": t_fmt, "out": o_fmt})
 
 
-def control_inputs(p: AttentionParams) -> dict[str, int]:
+def verilog_parameters(p: AttentionParams) -> dict[str, int]:
+    """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_attention.v)."""
+    return {"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "MAX_HEADS": p.heads_limit,
+            "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes, "Q_W": p.q_width, "K_W": p.k_width, "V_W": p.v_width,
+            "T_W": p.t_word_width, "OUT_W": p.out_word_width, "C_W": SCORE_CONSTANT_WIDTH}
+
+
+def controls(p: AttentionParams) -> dict[str, int]:
     """The run-time control inputs of rtl/hwmoe_attention.v for one run: dims and formats (port -> value)."""
     c, c_fmt = score_constant(p.score_scale)
     return {"tokens": p.tokens, "heads": p.heads, "q_frac": p.q_frac, "k_frac": p.k_frac, "v_frac": p.v_frac,
@@ -226,15 +233,12 @@ def make_case(p: AttentionParams, seed: int = 0) -> SimCase:
     exp2, recip = tables.exp2_table(), tables.recip_table()
     return SimCase(
         toplevel="hwmoe_attention",
-        parameters={"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "MAX_HEADS": p.heads_limit,
-                    "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes, "Q_W": p.q_width, "K_W": p.k_width,
-                    "V_W": p.v_width, "T_W": p.t_word_width, "OUT_W": p.out_word_width,
-                    "C_W": SCORE_CONSTANT_WIDTH},
+        parameters=verilog_parameters(p),
         inputs={name: to_stream(x, p.heads, p.lanes) for name, x in d.inputs.items()},
         expected={"y": to_stream(d.expected["out"], p.heads, p.lanes)},
         widths={"q": -p.q_width, "k": -p.k_width, "v": -p.v_width, "y": -p.out_word_width},
         predicted_cycles=cycles(p, p.tokens, p.heads, p.head_dim),
-        config=control_inputs(p),
+        config=controls(p),
         memories={"EXP_TABLE": (exp2, 16), "RECIP_TABLE": (recip, 16)})
 
 
@@ -256,6 +260,8 @@ class AttentionKernel(Kernel):
     reference = staticmethod(attention)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
+    verilog_parameters = staticmethod(verilog_parameters)
+    controls = staticmethod(controls)
 
     def work(self, node, graph) -> AttentionWork:
         return AttentionWork(int(graph.shapes[node.inputs[0]][0]), node.heads, node.head_dim)

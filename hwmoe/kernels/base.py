@@ -19,6 +19,8 @@ Faces (every kernel answers every one):
   parallelism (Params field names), the largest ``Work`` it must hold and the formats by role
   (:meth:`hwmoe.numerics.precision.Precision.formats`);
 * ``make_data(params, seed)`` (natural layout), ``make_case(params, seed)`` (RTL simulation case),
+  ``verilog_parameters(params)`` (what the RTL is built with) and ``controls(params)`` (the run-time control
+  inputs of the run ``params`` describes: an accelerator's program sets them per command),
   ``rtl_top``, ``hls_header``, ``testbench``.
 """
 from __future__ import annotations
@@ -167,6 +169,14 @@ class Kernel(ABC):
     @abstractmethod
     def make_case(self, params, seed: int = 0) -> SimCase:
         """The same test case as RTL streams, with the predicted cycles."""
+
+    def verilog_parameters(self, params) -> dict:
+        """The Verilog parameters of the build ``params`` describes (engines answer without making a case)."""
+        return self.make_case(params).parameters
+
+    def controls(self, params) -> dict[str, int]:
+        """The control inputs of the run ``params`` describes (port -> value)."""
+        return self.make_case(params).config
 
     @property
     def rtl_top(self) -> str:

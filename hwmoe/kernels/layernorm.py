@@ -166,6 +166,18 @@ def make_data(p: LayerNormParams, seed=0) -> KernelData:
                       expected={"y": np.stack(ys)}, formats={"x": x_fmt, "p": p_fmt, "y": out})
 
 
+def verilog_parameters(p: LayerNormParams) -> dict[str, int]:
+    """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_layernorm.v)."""
+    return {"LANES": p.lanes, "MAX_DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width, "OUT_W": p.out_w,
+            "STAT_W": p.stat_width, "NORM_W": p.norm_width, "NBUF": p.nbuf}
+
+
+def controls(p: LayerNormParams) -> dict[str, int]:
+    """The control inputs of ``p``'s run (port -> value)."""
+    return {"dim": p.dim, "tokens": p.tokens, "p_frac": p.p_frac, "out_frac": p.out_frac,
+            "out_width": p.out_width, "eps": eps_raw(p.eps, 2 * p.stat_frac)}
+
+
 def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
     d = make_data(p, seed)
     b = ceil_div(p.dim, p.lanes)
@@ -173,14 +185,12 @@ def make_case(p: LayerNormParams, seed: int = 0) -> SimCase:
     params = [np.concatenate([rows(g), rows(be)], 1) for g, be in zip(d.weights["gamma"], d.weights["beta"])]
     return SimCase(
         toplevel="hwmoe_layernorm",
-        parameters={"LANES": p.lanes, "MAX_DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width,
-                    "OUT_W": p.out_w, "STAT_W": p.stat_width, "NORM_W": p.norm_width, "NBUF": p.nbuf},
+        parameters=verilog_parameters(p),
         inputs={"x": rows(d.inputs["x"]), "p": np.concatenate(params)},
         expected={"y": rows(d.expected["y"])},
         widths={"x": -p.x_width, "p": -p.p_width, "y": -p.out_w},
         predicted_cycles=cycles(p.lanes, p.dim, p.tokens, p.layers, p.nbuf),
-        config={"dim": p.dim, "tokens": p.tokens, "p_frac": p.p_frac, "out_frac": p.out_frac,
-                "out_width": p.out_width, "eps": eps_raw(p.eps, 2 * p.stat_frac)},
+        config=controls(p),
         memories={"RSQRT": (RSQRT, 16)})
 
 
@@ -201,6 +211,8 @@ class LayerNormKernel(Kernel):
     reference = staticmethod(layernorm)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
+    verilog_parameters = staticmethod(verilog_parameters)
+    controls = staticmethod(controls)
 
     def work(self, node, graph) -> LayerNormWork:
         return LayerNormWork(int(graph.shapes[node.inputs[0]][0]), int(node.gamma.shape[0]))

@@ -187,6 +187,24 @@ def _formats(p: LinearParams):
             f(p.run_h_width or p.h_width, p.h_frac), f(p.run_out_width or p.out_width, p.out_frac))
 
 
+def verilog_parameters(p: LinearParams) -> dict[str, int]:
+    """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_linear.v)."""
+    mt, mi, mo = p.maxima()
+    return {"T_IN": p.t_in, "T_OUT": p.t_out, "N_PE": p.n_pe, "X_W": p.x_width, "W_W": p.w_width,
+            "B_W": p.b_width, "HAS_BIAS": int(p.has_bias), "GELU": int(p.has_gelu), "H_W": p.h_width,
+            "OUT_W": p.out_width, "BSH_MAX": p.bsh_max, "G_FRAC": p.h_frac + p.gelu_lsh, "G_LSH_MAX": p.g_lsh_max,
+            "MAX_TOKENS": mt, "MAX_D_IN": mi, "MAX_D_OUT": mo, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
+            "D_W": GELU_FMT.width}
+
+
+def controls(p: LinearParams) -> dict[str, int]:
+    """The control inputs of ``p``'s run (port -> value)."""
+    _, _, _, h_fmt, y_fmt = _formats(p)
+    return {"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out, "x_frac": p.x_frac, "w_frac": p.w_frac,
+            "b_frac": p.b_frac, "h_frac": h_fmt.frac, "h_width": h_fmt.width, "out_frac": y_fmt.frac,
+            "out_width": y_fmt.width, "bias_en": int(p.bias), "gelu_en": int(p.gelu)}
+
+
 def make_data(p: LinearParams, seed=0) -> KernelData:
     """x [tokens, d_in], w [d_out, d_in], b [d_out] (when ``bias``) and the expected y [tokens, d_out]
     (gelu(linear) when ``gelu``: the linear is requantised to h, the GELU input).  ``seed`` may be a
@@ -217,19 +235,11 @@ def make_case(p: LinearParams, seed: int = 0) -> SimCase:
     if p.bias:
         inputs["b"] = pad_rows(d.weights["b"][None, :], p.t_out, rng, p.b_width)
         widths["b"] = -p.b_width
-    mt, mi, mo = p.maxima()
-    _, _, _, h_fmt, y_fmt = _formats(p)
     return SimCase(
         toplevel="hwmoe_linear",
-        parameters={"T_IN": p.t_in, "T_OUT": p.t_out, "N_PE": p.n_pe, "X_W": p.x_width, "W_W": p.w_width,
-                    "B_W": p.b_width, "HAS_BIAS": int(p.has_bias), "GELU": int(p.has_gelu), "H_W": p.h_width,
-                    "OUT_W": p.out_width, "BSH_MAX": p.bsh_max, "G_FRAC": p.h_frac + p.gelu_lsh,
-                    "G_LSH_MAX": p.g_lsh_max, "MAX_TOKENS": mt, "MAX_D_IN": mi, "MAX_D_OUT": mo,
-                    "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS, "D_W": GELU_FMT.width},
+        parameters=verilog_parameters(p),
         inputs=inputs, expected={"y": y_beats}, widths=widths, predicted_cycles=cycles(p),
-        config={"tokens": p.tokens, "d_in": p.d_in, "d_out": p.d_out, "x_frac": p.x_frac, "w_frac": p.w_frac,
-                "b_frac": p.b_frac, "h_frac": h_fmt.frac, "h_width": h_fmt.width, "out_frac": y_fmt.frac,
-                "out_width": y_fmt.width, "bias_en": int(p.bias), "gelu_en": int(p.gelu)},
+        config=controls(p),
         memories={"TABLE": (GeluTable(p.entries).values(), GELU_FMT.width)} if p.has_gelu else {})
 
 
@@ -262,6 +272,8 @@ class LinearKernel(Kernel):
     reference = staticmethod(linear)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
+    verilog_parameters = staticmethod(verilog_parameters)
+    controls = staticmethod(controls)
 
     def work(self, node, graph) -> LinearWork:
         d_out, d_in = node.weight.shape

@@ -211,6 +211,24 @@ def make_data(p: MoeParams, seed=0) -> KernelData:
                       table=table)
 
 
+def verilog_parameters(p: MoeParams) -> dict[str, int]:
+    """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_moe.v)."""
+    mt, md, mh = p.maxima()
+    return {"T": p.t, "N_PE": p.n_pe, "X_W": p.x_width, "W_W": p.w_width, "B_W": p.b_width, "H_W": p.h_width,
+            "A_W": p.a_width, "E_W": p.e_width, "OUT_W": p.out_width, "BSH_MAX": p.bsh_max,
+            "G_FRAC": p.h_frac + p.gelu_lsh, "G_LSH_MAX": p.g_lsh_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
+            "MAX_TOKENS": mt, "MAX_DIM": md, "MAX_HIDDEN": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
+            "D_W": GELU_FMT.width}
+
+
+def controls(p: MoeParams) -> dict[str, int]:
+    """The control inputs of ``p``'s run (port -> value)."""
+    return {"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden, "x_frac": p.x_frac, "w1_frac": p.w1_frac,
+            "b1_frac": p.b1_frac, "h_frac": p.h_frac, "h_width": p.h_width, "a_frac": p.a_frac,
+            "a_width": p.a_width, "w2_frac": p.w2_frac, "b2_frac": p.b2_frac, "e_frac": p.e_frac,
+            "e_width": p.e_width, "out_frac": p.out_frac, "out_width": p.out_width}
+
+
 def make_case(p: MoeParams, seed: int = 0) -> SimCase:
     rng = np.random.default_rng(seed)
     d = make_data(p, rng)
@@ -228,25 +246,16 @@ def make_case(p: MoeParams, seed: int = 0) -> SimCase:
         w_beats += [pad_rows(w1[e], t, rng, p.w_width), pad_rows(w2[e], t, rng, p.w_width)]
         b_beats += [pad_rows(b1[e][None, :], t, rng, p.b_width), pad_rows(b2[e][None, :], t, rng, p.b_width)]
     idx_w = max(1, clog2(p.experts))
-    mt, md, mh = p.maxima()
     return SimCase(
         toplevel="hwmoe_moe",
-        parameters={"T": t, "N_PE": p.n_pe, "X_W": p.x_width, "W_W": p.w_width, "B_W": p.b_width,
-                    "H_W": p.h_width, "A_W": p.a_width, "E_W": p.e_width, "OUT_W": p.out_width,
-                    "BSH_MAX": p.bsh_max, "G_FRAC": p.h_frac + p.gelu_lsh, "G_LSH_MAX": p.g_lsh_max,
-                    "EXPERTS": p.experts, "TOP_K": p.top_k, "MAX_TOKENS": mt,
-                    "MAX_DIM": md, "MAX_HIDDEN": mh, "ENTRIES": p.entries, "STEP_BITS": GELU_STEP_BITS,
-                    "D_W": GELU_FMT.width},
+        parameters=verilog_parameters(p),
         inputs={"x": pad_rows(x, t, rng, p.x_width), "idx": index, "gate": gates,
                 "w": np.concatenate(w_beats), "b": np.concatenate(b_beats)},
         expected={"y": y_pad.reshape(p.tokens * dt, t), "wreq": np.array(used, np.int64).reshape(-1, 1)},
         widths={"x": -p.x_width, "idx": idx_w, "gate": 16, "w": -p.w_width, "b": -p.b_width,
                 "y": -p.out_width, "wreq": idx_w},
         predicted_cycles=cycles(p, expert_tokens=counts),
-        config={"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden, "x_frac": p.x_frac, "w1_frac": p.w1_frac,
-                "b1_frac": p.b1_frac, "h_frac": p.h_frac, "h_width": p.h_width, "a_frac": p.a_frac,
-                "a_width": p.a_width, "w2_frac": p.w2_frac, "b2_frac": p.b2_frac, "e_frac": p.e_frac,
-                "e_width": p.e_width, "out_frac": p.out_frac, "out_width": p.out_width},
+        config=controls(p),
         memories={"TABLE": (d.table.values(), GELU_FMT.width)})
 
 
@@ -291,6 +300,8 @@ class MoeKernel(Kernel):
     reference = staticmethod(moe)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
+    verilog_parameters = staticmethod(verilog_parameters)
+    controls = staticmethod(controls)
 
     def work(self, node, graph) -> MoeWork:
         e, h, d = node.w1.shape

@@ -167,6 +167,19 @@ def make_data(p: RouterParams, seed=0) -> KernelData:
                       formats={"x": x_fmt, "w": w_fmt, "logit": l_fmt, "gates": U1_15})
 
 
+def verilog_parameters(p: RouterParams) -> dict[str, int]:
+    """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_router.v)."""
+    return {"LANES": p.lanes, "MAX_DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
+            "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "W_W": p.w_width, "L_W": p.logit_w,
+            "MAX_TOKENS": p.tmax, "LOG2E": LOG2E_RAW}
+
+
+def controls(p: RouterParams) -> dict[str, int]:
+    """The control inputs of ``p``'s run (port -> value)."""
+    return {"dim": p.dim, "tokens": p.tokens, "renorm": int(p.renormalize), "x_frac": p.x_frac,
+            "w_frac": p.w_frac, "logit_frac": p.logit_frac, "logit_width": p.logit_width}
+
+
 def make_case(p: RouterParams, seed: int = 0) -> SimCase:
     d = make_data(p, seed)
     b = ceil_div(p.dim, p.lanes)
@@ -176,15 +189,12 @@ def make_case(p: RouterParams, seed: int = 0) -> SimCase:
     ws = [row_beats(w, b, p.lanes) for w in d.weights["w"]]
     return SimCase(
         toplevel="hwmoe_router",
-        parameters={"LANES": p.lanes, "MAX_DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
-                    "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "W_W": p.w_width, "L_W": p.logit_w,
-                    "MAX_TOKENS": p.tmax, "LOG2E": LOG2E_RAW},
+        parameters=verilog_parameters(p),
         inputs={"x": np.concatenate(xs), "w": np.concatenate(ws)},
         expected={"y": np.concatenate(routes), "q": np.concatenate(queues)},
         widths={"x": -p.x_width, "w": -p.w_width, "y": 16, "q": 16},
         predicted_cycles=cycles(p.lanes, p.dim, p.experts, p.top_k, p.tokens, p.layers, p.expert_par),
-        config={"dim": p.dim, "tokens": p.tokens, "renorm": int(p.renormalize), "x_frac": p.x_frac,
-                "w_frac": p.w_frac, "logit_frac": p.logit_frac, "logit_width": p.logit_width},
+        config=controls(p),
         memories={"EXP2": (EXP2, 16), "RECIP": (RECIP, 16)})
 
 
@@ -244,6 +254,8 @@ class RouterKernel(Kernel):
     reference = staticmethod(router)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
+    verilog_parameters = staticmethod(verilog_parameters)
+    controls = staticmethod(controls)
 
     def work(self, node, graph) -> RouterWork:
         experts, dim = node.weight.shape

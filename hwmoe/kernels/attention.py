@@ -38,13 +38,20 @@ def attention(q, k, v, q_fmt: Fmt, k_fmt: Fmt, v_fmt: Fmt, heads: int, scale: fl
     """Raw q, k, v [tokens, heads*head_dim] -> raw attention output [tokens, heads*head_dim] in ``out``.
 
     t = q.k * scale * log2(e) in ``t_fmt``; e = 2**-(m - t) in U1.15 with m the running max."""
+    c, c_fmt = score_constant(scale)
+    return attention_scored(q, k, v, q_fmt, k_fmt, v_fmt, heads, c, c_fmt.frac, t_fmt, out, block)
+
+
+def attention_scored(q, k, v, q_fmt: Fmt, k_fmt: Fmt, v_fmt: Fmt, heads: int, c: int, c_frac: int,
+                     t_fmt: Fmt, out: Fmt, block: int = DEFAULT_BLOCK) -> np.ndarray:
+    """``attention`` given the score constant as the engine takes it: raw ``c`` with ``c_frac`` fractional
+    bits (``score_constant``)."""
     n = q.shape[0]
     hd = q.shape[1] // heads
     split = lambda a: np.asarray(a, np.int64).reshape(n, heads, hd).transpose(1, 0, 2)   # [H, N, D]
     qh, kh, vh = split(q), split(k), split(v)
-    c, c_fmt = score_constant(scale)
     s = np.einsum("hid,hjd->hij", qh, kh)                      # exact: |s| < 2**(2*attn + log2 D)
-    t = requant(s * c, q_fmt.frac + k_fmt.frac + c_fmt.frac, t_fmt)
+    t = requant(s * c, q_fmt.frac + k_fmt.frac + c_frac, t_fmt)
     ft = t_fmt.frac
     m = l = acc = None
     for j0 in range(0, n, block):

@@ -1,0 +1,308 @@
+"""The accelerator's program and memory image: ``compile_program(graph, plan)`` places every parameter (in the
+order and width its engine streams it), every activation and the program in one memory image, and turns each
+engine call into one command (docs/accelerator.md, "Program").
+
+A command is ``CMD_WORDS`` little-endian 32-bit words:
+
+* word 0: the opcode, engine number + 1 (``engines.ENGINES``); 0 ends the program;
+* words 1 .. CONTROL_WORDS: the engine's control inputs in the order of ``kernel.controls`` (two's complement);
+* then ``SLOTS`` descriptors of ``DESC_WORDS`` words each, readers 0 .. READERS-1 then the writer:
+  base (relative to the image), n1, stride1, n2, stride2, words, lanes, flags (bit 0 the slot is used,
+  bits 2:1 log2 of the container bytes, bit 3 indexed: the groups come from the engine's request stream).
+
+Which stream each slot carries, per engine (``STREAMS``): linear x, w, b -> y; attention q, k, v -> y;
+layernorm x, p -> y; router x, w -> routes; add a, b -> y; moe x, routes, w, b -> y (w and b indexed by the
+engine's expert requests).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ir
+from ..numerics.fixed import Fmt, quantize
+from ..numerics.intmath import ceil_div
+from ..numerics.plan import Plan
+from ..reference import FixedRunner
+from .dma import Descriptor
+from .engines import ENGINES, KERNELS, Call, Engines, bind, build_engines, calls
+from .image import ImageLayout, Region, fmt_container
+
+CMD_WORDS = 64
+CONTROL_WORDS = 16
+READERS = 4
+DESC_WORDS = 8
+SLOTS = READERS + 1
+CMD_BYTES = 4 * CMD_WORDS
+ROUTE_CONTAINER = 4                 # routes: expert indices and U1.15 gates (up to 2^15) in 4-byte words
+
+STREAMS = {"linear": ("x", "w", "b"), "attention": ("q", "k", "v"), "layernorm": ("x", "p"),
+           "router": ("x", "w"), "add": ("a", "b"), "moe": ("x", "routes", "w", "b")}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A descriptor in a command; ``indexed``: its groups are the engine's requests (``d.indices`` unset)."""
+    d: Descriptor
+    indexed: bool = False
+
+
+@dataclass
+class Command:
+    engine: str
+    node: str                                   # the IR node it runs (for reports)
+    controls: dict[str, int]
+    reads: tuple[Slot | None, ...]              # READERS slots
+    write: Slot
+
+
+@dataclass
+class Program:
+    """A compiled model: its engines, image layout, the memory (parameters and program written; input and
+    activations zero) and the commands (the program's bytes are at ``layout.regions['program']``)."""
+    graph: ir.Graph
+    plan: Plan
+    engines: Engines
+    layout: ImageLayout
+    memory: bytearray
+    commands: list[Command] = field(default_factory=list)
+
+    @property
+    def program_offset(self) -> int:
+        return self.layout.regions["program"].offset
+
+    @property
+    def lanes_max(self) -> int:
+        """The widest stream of any descriptor: the DMA's LANES_MAX."""
+        slots = [s for c in self.commands for s in (*c.reads, c.write) if s is not None]
+        return max(s.d.lanes for s in slots)
+
+    @property
+    def input_region(self) -> Region:
+        return self.layout.regions[self.graph.input]
+
+    @property
+    def output_region(self) -> Region:
+        return self.layout.regions[self.graph.output]
+
+
+# ---- parameters in stream order ------------------------------------------------------------------------
+def padded_rows(a: np.ndarray, lanes: int) -> np.ndarray:
+    """[rows, cols] -> [rows, ceil(cols/lanes)*lanes], zero-padded: rows of whole beats."""
+    a = np.atleast_2d(np.asarray(a, np.int64))
+    out = np.zeros((a.shape[0], ceil_div(a.shape[1], lanes) * lanes), np.int64)
+    out[:, :a.shape[1]] = a
+    return out
+
+
+def flat(*parts: np.ndarray) -> np.ndarray:
+    """One contiguous run of words: [1, total]."""
+    return np.concatenate([np.asarray(p, np.int64).reshape(-1) for p in parts])[None, :]
+
+
+class _Builder:
+    """Allocates regions and writes parameters while the commands are made."""
+
+    def __init__(self, graph: ir.Graph, plan: Plan, engines: Engines):
+        self.graph, self.plan, self.engines = graph, plan, engines
+        self.layout = ImageLayout()
+        self.raw = FixedRunner(graph, plan).raw
+        self.params: dict[str, np.ndarray] = {}
+
+    def param(self, name: str, words: np.ndarray, container: int) -> Region:
+        region = self.layout.add(name, *words.shape, container)
+        self.params[name] = words
+        return region
+
+    def tensor(self, name: str, rows: int, cols: int, container: int, row_words: int = 0) -> Region:
+        """An activation region; ``row_words``: words a writer may put in a row (zero padding past cols)."""
+        return self.layout.add(name, rows, cols, container, row_words)
+
+    def fmt(self, key: str) -> Fmt:
+        return self.plan.params[key]
+
+
+def rows_slot(region: Region, lanes: int, rows: int | None = None, row0: int = 0) -> Slot:
+    """``rows`` rows of ``region`` from ``row0``, each one segment of its ``cols`` words."""
+    n = region.rows - row0 if rows is None else rows
+    return Slot(Descriptor(region.offset + row0 * region.stride, n, region.stride, 1, 0, region.cols, lanes,
+                           region.container))
+
+
+def blob_slot(region: Region, lanes: int) -> Slot:
+    """A one-row region as one contiguous segment."""
+    return Slot(Descriptor(region.offset, 1, 0, 1, 0, region.cols, lanes, region.container))
+
+
+def experts_slot(region: Region, lanes: int) -> Slot:
+    """One row (one segment) per expert, the rows chosen by the engine's requests."""
+    return Slot(Descriptor(region.offset, 1, 0, region.rows, region.stride, region.cols, lanes, region.container),
+                indexed=True)
+
+
+# ---- one command per call: (reader slots, writer slot) --------------------------------------------------
+def _linear(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    node = call.node
+    w = b.raw[f"{node.name}.weight"]
+    wr = b.param(f"{node.name}.weight", flat(padded_rows(w, run.t_in)), fmt_container(b.fmt(f"{node.name}.weight")))
+    br = None
+    if run.bias:
+        bias = b.raw[f"{node.name}.bias"]
+        br = b.param(f"{node.name}.bias", flat(padded_rows(bias, run.t_out)), fmt_container(b.fmt(f"{node.name}.bias")))
+    x = regions[node.inputs[0]]
+    row0 = 0
+    if node.kind == "patch_embed":
+        y = regions[f"{node.name}.tokens"]
+        row0 = 1                                           # row 0: the class token
+    else:
+        y = regions[call.outputs[0]]
+    ot = ceil_div(run.d_out, run.t_out)
+    write = Slot(Descriptor(y.offset + row0 * y.stride, run.tokens, y.stride, ot, run.t_out * y.container,
+                            run.t_out, run.t_out, y.container))
+    reads = (rows_slot(x, run.t_in, rows=run.tokens), blob_slot(wr, run.t_in), blob_slot(br, run.t_out) if br else None)
+    return reads, write
+
+
+def _attention(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    q, k, v = (regions[t] for t in call.node.inputs)
+    y = regions[call.outputs[0]]
+    heads = lambda r: Slot(r.head_descriptor(run.heads, run.lanes))
+    return (heads(q), heads(k), heads(v)), heads(y)
+
+
+def _layernorm(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    node = call.node
+    beats = ceil_div(run.dim, run.lanes)
+    gamma, beta = (padded_rows(b.raw[f"{node.name}.{k}"], run.lanes).reshape(beats, run.lanes)
+                   for k in ("gamma", "beta"))
+    pr = b.param(f"{node.name}.params", flat(np.concatenate([gamma, beta], 1)),
+                 fmt_container(b.fmt(f"{node.name}.gamma")))
+    x, y = regions[node.inputs[0]], regions[call.outputs[0]]
+    return (rows_slot(x, run.lanes), blob_slot(pr, 2 * run.lanes)), rows_slot(y, run.lanes)
+
+
+def _router(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    node = call.node
+    w = b.param(f"{node.name}.weight", flat(padded_rows(b.raw[f"{node.name}.weight"], run.lanes)),
+                fmt_container(b.fmt(f"{node.name}.weight")))
+    x, routes = regions[node.inputs[0]], regions[f"{node.name}.routes"]
+    return (rows_slot(x, run.lanes), blob_slot(w, run.lanes)), rows_slot(routes, 2 * run.top_k)
+
+
+def _moe(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    node = call.node
+    t = run.t
+    raw = lambda k: b.raw[f"{node.name}.{k}"]
+    w = np.stack([flat(padded_rows(raw("w1")[e], t), padded_rows(raw("w2")[e], t))[0] for e in range(run.experts)])
+    bias = np.stack([flat(padded_rows(raw("b1")[e], t), padded_rows(raw("b2")[e], t))[0] for e in range(run.experts)])
+    c = lambda *keys: max(fmt_container(b.fmt(f"{node.name}.{k}")) for k in keys)
+    wr = b.param(f"{node.name}.w", w, c("w1", "w2"))
+    br = b.param(f"{node.name}.b", bias, c("b1", "b2"))
+    x, routes = regions[node.inputs[0]], regions[f"{_router_of(b.graph, node).name}.routes"]
+    y = regions[call.outputs[0]]
+    return (rows_slot(x, t), rows_slot(routes, 2 * run.top_k), experts_slot(wr, t), experts_slot(br, t)), \
+        rows_slot(y, t)
+
+
+def _add(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    node = call.node
+    if node.kind == "patch_embed":
+        a, other = regions[f"{node.name}.tokens"], regions[f"{node.name}.pos_embed"]
+    else:
+        a, other = (regions[t] for t in node.inputs)
+    y = regions[node.outputs[0]]
+    return (rows_slot(a, run.lanes), rows_slot(other, run.lanes)), rows_slot(y, run.lanes)
+
+
+COMMANDS = {"linear": _linear, "attention": _attention, "layernorm": _layernorm, "router": _router, "moe": _moe,
+            "add": _add}
+
+
+def _router_of(graph: ir.Graph, node: ir.Experts) -> ir.Router:
+    producer = {t: n for n in graph.nodes for t in n.outputs}
+    return producer[node.inputs[1]]
+
+
+# ---- the image -------------------------------------------------------------------------------------------------
+def _activation_regions(b: _Builder, program_calls: list[Call]) -> dict[str, Region]:
+    """The input (as patches), every tensor an engine writes, the patch embedding's token rows (class token
+    in row 0) and position embedding, and each router's routes."""
+    graph, plan = b.graph, b.plan
+    regions: dict[str, Region] = {}
+    shape = graph.shapes[graph.input]
+    first = graph.nodes[0]
+    if first.kind != "patch_embed" or first.inputs[0] != graph.input:
+        raise ValueError("the accelerator expects the graph to start with the patch embedding of its input")
+    p = first.patch
+    regions[graph.input] = b.tensor(graph.input, (shape[1] // p) * (shape[2] // p), shape[0] * p * p,
+                                    fmt_container(plan.tensors[graph.input]))
+    for call in program_calls:
+        node, run = call.node, b.engines.params[call.engine]
+        if call.engine == "add" and node.kind == "patch_embed":
+            continue
+        if node.kind == "patch_embed":
+            tok_fmt = plan.internal[f"{node.name}.tokens"]
+            rows, cols = graph.shapes[node.outputs[0]]
+            pad = ceil_div(cols, run.t_out) * run.t_out
+            regions[f"{node.name}.tokens"] = b.tensor(f"{node.name}.tokens", rows, cols, fmt_container(tok_fmt), pad)
+            b.params[f"{node.name}.tokens"] = np.zeros((rows, cols), np.int64)
+            b.params[f"{node.name}.tokens"][0] = quantize(node.cls_token, tok_fmt)
+            pos = b.raw[f"{node.name}.pos_embed"]
+            regions[f"{node.name}.pos_embed"] = b.param(f"{node.name}.pos_embed", pos.reshape(rows, cols),
+                                                        fmt_container(b.fmt(f"{node.name}.pos_embed")))
+            name = node.outputs[0]
+            regions[name] = b.tensor(name, rows, cols, fmt_container(plan.tensors[name]))
+            continue
+        if node.kind == "router":
+            rows = graph.shapes[node.inputs[0]][0]
+            regions[f"{node.name}.routes"] = b.tensor(f"{node.name}.routes", rows, 2 * node.top_k, ROUTE_CONTAINER)
+            continue
+        name = call.outputs[0]
+        shape = graph.shapes[name]
+        rows, cols = (1, shape[0]) if len(shape) == 1 else shape
+        pad = ceil_div(cols, run.t_out) * run.t_out if call.engine == "linear" else 0
+        regions[name] = b.tensor(name, rows, cols, fmt_container(plan.tensors[name]), pad)
+    return regions
+
+
+def encode(command: Command | None) -> bytes:
+    """One command's CMD_WORDS words (``None``: the end of the program)."""
+    words = [0] * CMD_WORDS
+    if command is not None:
+        words[0] = ENGINES.index(command.engine) + 1
+        if len(command.controls) > CONTROL_WORDS:
+            raise ValueError(f"{command.engine}: {len(command.controls)} control inputs, room for {CONTROL_WORDS}")
+        for i, value in enumerate(command.controls.values()):
+            words[1 + i] = int(value)
+        for s, slot in enumerate((*command.reads, *(None,) * (READERS - len(command.reads)), command.write)):
+            if slot is None:
+                continue
+            d = slot.d
+            flags = 1 | (d.log2_c << 1) | (int(slot.indexed) << 3)
+            base = 1 + CONTROL_WORDS + DESC_WORDS * s
+            words[base:base + DESC_WORDS] = [d.base, d.n1, d.stride1, d.n2, d.stride2, d.words, d.lanes, flags]
+    return struct.pack(f"<{CMD_WORDS}I", *(w & 0xFFFFFFFF for w in words))
+
+
+def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None) -> Program:
+    """The engines, the image and the program of ``graph`` under ``plan`` (``choice``: engine parallelism,
+    ``engines.DEFAULT_CHOICE`` where not given)."""
+    program_calls = calls(graph, plan, choice)
+    engines = build_engines(program_calls)
+    b = _Builder(graph, plan, engines)
+    regions = _activation_regions(b, program_calls)
+    commands = []
+    for call in program_calls:
+        run = bind(engines, call)
+        reads, write = COMMANDS[call.engine](b, call, run, regions)
+        commands.append(Command(call.engine, call.node.name, KERNELS[call.engine].controls(run), tuple(reads), write))
+    b.layout.add("program", 1, (len(commands) + 1) * CMD_WORDS, 4)
+    memory = bytearray(b.layout.size)
+    for name, words in b.params.items():
+        b.layout.store(memory, b.layout.regions[name], words)
+    prog = b.layout.regions["program"]
+    memory[prog.offset:prog.offset + prog.size] = b"".join(encode(c) for c in [*commands, None]).ljust(prog.size, b"\0")
+    return Program(graph, plan, engines, b.layout, memory, commands)
+

@@ -1,0 +1,90 @@
+"""The accelerator's program and image: engines built for every call, regions aligned and disjoint, parameters
+in the engines' stream order, commands that decode to what was compiled, and the Python model of the
+accelerator running the program equal word for word to the bit-accurate reference at every precision."""
+import struct
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hwmoe.accel import executor
+from hwmoe.accel.dma import read_beats
+from hwmoe.accel.engines import ENGINES, UnsupportedGraph, calls
+from hwmoe.accel.image import ALIGN
+from hwmoe.accel.program import CMD_BYTES, CMD_WORDS, READERS, compile_program, padded_rows
+from hwmoe.frontend.config import make_config
+from hwmoe.frontend.from_torch import graph_from_model
+from hwmoe.frontend.model import build_model, sample_input
+from hwmoe.numerics.calibration import calibrate
+from hwmoe.reference import FixedRunner
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = build_model(make_config("tiny"), 0)
+    images = np.stack([sample_input(model.cfg, s)[0].numpy() for s in range(3)])
+    return graph_from_model(model), images
+
+
+@pytest.fixture(scope="module", params=["w16a32", "w16a16", "w8a8"])
+def tiny_program(tiny, request):
+    graph, images = tiny
+    return compile_program(graph, calibrate(graph, request.param, images[:2]))
+
+
+def test_calls_fuse_gelu_and_split_the_patch_embedding(tiny, tiny_program):
+    graph, _ = tiny
+    program_calls = calls(graph, tiny_program.plan)
+    assert [c.engine for c in program_calls[:2]] == ["linear", "add"]          # patch embedding, + position
+    fused = [c for c in program_calls if c.gelu is not None]
+    assert len(fused) == sum(n.kind == "gelu" for n in graph.nodes) == 1
+    assert not any(c.node.kind == "gelu" for c in program_calls)
+    assert len(tiny_program.commands) == len(program_calls)
+
+
+def test_regions_aligned_and_disjoint(tiny_program):
+    layout = tiny_program.layout
+    assert len(tiny_program.memory) == layout.size
+    end = 0
+    for region in layout.regions.values():                 # allocated one after another
+        assert region.offset % ALIGN == 0 and region.stride % ALIGN == 0
+        assert region.offset >= end and region.stride >= region.cols * region.container
+        end = region.offset + region.size
+    assert end == layout.size
+
+
+def test_linear_weights_in_stream_order(tiny, tiny_program):
+    """A linear command's weight slot streams W row by row, each row padded to whole T_IN-word beats."""
+    graph, _ = tiny
+    command = next(c for c in tiny_program.commands if c.engine == "linear" and c.node.endswith("attn.q"))
+    t_in = tiny_program.engines.params["linear"].t_in
+    w = FixedRunner(graph, tiny_program.plan).raw[f"{command.node}.weight"]
+    beats = read_beats(command.reads[1].d, bytes(tiny_program.memory), t_in)
+    assert np.array_equal(beats.reshape(w.shape[0], -1), padded_rows(w, t_in))
+
+
+def test_commands_decode_to_what_was_compiled(tiny_program):
+    memory = tiny_program.memory
+    pc = tiny_program.program_offset
+    for command in tiny_program.commands:
+        words = struct.unpack(f"<{CMD_WORDS}I", bytes(memory[pc:pc + CMD_BYTES]))
+        engine, controls, slots = executor.decode(words, tiny_program)
+        assert (engine, controls) == (command.engine, command.controls)
+        assert slots[:len(command.reads)] == list(command.reads) and slots[READERS] == command.write
+        pc += CMD_BYTES
+    assert executor.decode(struct.unpack(f"<{CMD_WORDS}I", bytes(memory[pc:pc + CMD_BYTES])), tiny_program) is None
+    assert {c.engine for c in tiny_program.commands} == set(ENGINES)
+
+
+def test_program_run_equals_reference(tiny, tiny_program):
+    graph, images = tiny
+    for image in images:
+        assert np.array_equal(executor.run(tiny_program, image), FixedRunner(graph, tiny_program.plan).run_raw(image))
+
+
+def test_gelu_without_a_linear_is_refused(tiny, tiny_program):
+    """A GELU whose input no linear layer produces has no engine to run on."""
+    graph, _ = tiny
+    gelu = next(n for n in graph.nodes if n.kind == "gelu")
+    with pytest.raises(UnsupportedGraph, match="GELU"):
+        calls(SimpleNamespace(nodes=[gelu], shapes=graph.shapes), tiny_program.plan)

@@ -37,7 +37,8 @@
 //          then W2 [dim, hidden], rows padded to Ht chunks (padding ignored)
 //   b    : T*B_W bits/beat; per requested expert: Ht beats of b1 then Dt beats of b2 (padded by T)
 //   y    : T*OUT_W bits/beat, tokens*Dt beats, token-major, words past dim are 0 (after all experts)
-//   wreq : IDX_W bits/beat, one beat per expert with tokens (its number), increasing
+//   wreq : IDX_W bits/beat, one beat per expert with tokens (its number), increasing; wreq_tlast on the
+//          highest such expert (the routes are all in before the first request)
 `default_nettype none
 module hwmoe_moe #(
     parameter integer T          = 4,
@@ -106,7 +107,8 @@ module hwmoe_moe #(
     input  wire                    y_tready,
     output wire [IDX_W-1:0]        wreq_tdata,
     output wire                    wreq_tvalid,
-    input  wire                    wreq_tready
+    input  wire                    wreq_tready,
+    output wire                    wreq_tlast
 );
     // parameter guard: an illegal combination stops simulation at time 0 and fails synthesis
     initial begin
@@ -236,6 +238,16 @@ module hwmoe_moe #(
     wire [QA_B-1:0] q_waddr = (s_half ? MAXG_Q : {QA_B{1'b0}}) + {{(QA_B-G_B){1'b0}}, s_jg};
     assign wreq_tvalid = wreq_v;
     assign wreq_tdata = s_e[IDX_W-1:0];
+    // experts chosen by some token, marked as the routes arrive: no request follows the highest one
+    reg  [EXPERTS-1:0] chosen;
+    integer ck;
+    always @(posedge clk) begin
+        if (rst) chosen <= {EXPERTS{1'b0}};
+        else if (idx_fire)
+            for (ck = 0; ck < TOP_K; ck = ck + 1) chosen[idx_tdata[ck*IDX_W +: IDX_W]] <= 1'b1;
+    end
+    wire [EXPERTS-1:0] above = chosen >> s_e >> 1;             // chosen experts after s_e
+    assign wreq_tlast = above == {EXPERTS{1'b0}};
     reg  [1:0] q_release;                    // set by the post stage (below)
     reg        jh;                           // next half to hand to the core
     wire       job_take;

@@ -1,0 +1,1 @@
+hwmoe_stream_fork.v

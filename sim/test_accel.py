@@ -38,6 +38,18 @@ async def write_reg(axil, address: int, value: int) -> None:
     await axil.write(address, value.to_bytes(4, "little"))
 
 
+async def command_ends(dut, ends: list):
+    """The cycle (counted from the START pulse) of every command's end."""
+    while not int(dut.start.value):
+        await RisingEdge(dut.clk)
+    cycle = 0
+    while True:
+        await RisingEdge(dut.clk)
+        cycle += 1
+        if int(dut.command_done.value):
+            ends.append(cycle)
+
+
 @cocotb.test()
 async def run_accel(dut):
     from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
@@ -65,6 +77,8 @@ async def run_accel(dut):
     await write_reg(axil, REG_BASE_LO, BASE)
     await write_reg(axil, REG_BASE_HI, 0)
     await write_reg(axil, REG_PROG, case["prog"])
+    ends: list[int] = []
+    cocotb.start_soon(command_ends(dut, ends))
     await write_reg(axil, REG_CTRL, 0b11)                    # START, IRQ_EN
     waited = 0
     while not int(dut.irq.value):
@@ -83,23 +97,23 @@ async def run_accel(dut):
     (case_dir / "after.bin").write_bytes(after)
     (case_dir / "result.json").write_text(json.dumps({
         "status": status, "error": await read_reg(axil, REG_ERROR), "commands": await read_reg(axil, REG_COMMANDS),
-        "cycles": cycles, "engines": engines}))
+        "cycles": cycles, "engines": engines, "command_ends": ends}))
 
 
 # ----------------------------------------------------------------------------------------------- pytest side
 
-def simulate(program, simulator: str, work: Path, stress: float, seed: int = 1) -> tuple[dict, bytes]:
+def simulate(program, simulator: str, work: Path, stress: float, seed: int = 1, config=None) -> tuple[dict, bytes]:
     """Write the accelerator's project, build it (once per design and simulator), run the program on the
     image; returns (registers read after the run, the image after it)."""
     from cocotb_tools.runner import get_runner
 
-    from hwmoe.accel.top import COUNTERS, TOP, write_project
+    from hwmoe.accel.top import COUNTERS, TOP, TopConfig, write_project
     from hwmoe.backends.rtl.simulate import simulator_path_setup
     from hwmoe.paths import REPO, SIM_DIR
     import sys
     simulator_path_setup()
     project = work / "project"
-    files = write_project(program, project)
+    files = write_project(program, project, config or TopConfig())
     sources = [Path(line) for line in files["filelist"].read_text().split()]
     key = hashlib.sha1(json.dumps([simulator] + [hashlib.sha1(p.read_bytes()).hexdigest() for p in sources]
                                   + [hashlib.sha1(p.read_bytes()).hexdigest() for p in files["tables"].values()])

@@ -16,9 +16,10 @@ PENDING: set[Path] = set()
 
 
 def check_output(path) -> Path:
-    """``path`` as an output file: refused when it is a directory or an existing non-regular file (a device
-    such as /dev/full would otherwise be replaced by a regular file)."""
+    """``path`` as an output file: refused when it is a directory, an existing non-regular file (a device
+    such as /dev/full would otherwise be replaced by a regular file) or inside a file."""
     dest = Path(path)
+    check_folder(dest.parent)
     if dest.is_dir():
         raise UserError(f"{dest}: is a directory, expected a file name")
     if dest.exists() and not dest.is_file():
@@ -26,9 +27,19 @@ def check_output(path) -> Path:
     return dest
 
 
+def check_folder(directory) -> list[Path]:
+    """Refuse ``directory`` when it or an ancestor is a file; returns the folders missing, outermost first."""
+    directory = Path(directory)
+    missing = [d for d in (directory, *directory.parents) if not d.exists()][::-1]
+    existing = missing[0].parent if missing else directory
+    if not existing.is_dir():
+        raise UserError(f"{existing}: exists and is not a folder")
+    return missing
+
+
 def make_parents(directory: Path) -> list[Path]:
     """Create ``directory`` and its missing parents; returns those created, outermost first."""
-    missing = [d for d in (directory, *directory.parents) if not d.exists()][::-1]
+    missing = check_folder(directory)
     try:
         for d in missing:
             d.mkdir()

@@ -324,6 +324,18 @@ def test_run_refuses_a_device_or_folder_as_output(tiny, tmp_path, capsys, target
     assert sorted(os.listdir(Path(out).parent)) == before       # no /dev/full.npy, no temporary file
 
 
+@pytest.mark.parametrize("argv", [["search", "--preset", "tiny", "--board", "zcu102", "-o", "{f}"],
+                                  ["search", "--preset", "tiny", "--board", "zcu102", "--storage",
+                                   "sqlite:///{f}/x.db", "-o", "{d}/s"],
+                                  ["sweep", "--preset", "tiny", "--boards", "zcu102", "-o", "{f}/w"],
+                                  ["export", "--preset", "tiny", "-o", "{f}/m.onnx"]])
+def test_output_inside_a_file_is_refused(tmp_path, capsys, argv):
+    (tmp_path / "f").write_text("")
+    argv = [a.format(f=tmp_path / "f", d=tmp_path) for a in argv]
+    one_error_line(capsys, main(argv), f"{tmp_path / 'f'}: exists and is not a folder")
+    assert files_in(tmp_path) == ["f"]
+
+
 # ---------------------------------------------------------------------------------- 9, 10. sweep, leftovers
 @pytest.mark.parametrize("boards", ["", ",,,"])
 def test_sweep_without_boards_is_refused(tmp_path, capsys, boards):

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from ..boards import board_names
-from ..outputs import output_file, write_text
+from ..outputs import check_folder, output_file, write_text
 from .errors import InfeasibleError, SearchError
 from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
 
@@ -87,6 +87,7 @@ def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", 
         raise SearchError(f"--boards {boards!r}: no board named (give \"all\" or a comma-separated list)")
     boards_ = [get_board(n) for n in names]            # unknown board: fail before any search
     out = Path(out_dir)
+    check_folder(out)
     rows, results = [], {}
     it = boards_
     if progress and not quiet:

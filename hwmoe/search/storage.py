@@ -11,6 +11,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
 from ..interrupt import allow_interrupt, defer_interrupt
+from ..outputs import make_parents
 from .errors import StorageError
 
 DEFAULT_JOURNAL = "optuna.journal"
@@ -34,7 +35,7 @@ def journal(path: Path) -> JournalStorage:
     relative target resolves inside the journal's folder, where it dangles; Optuna then never releases a lock
     left by a killed run and spins forever.  Such a dangling lock (from a run of an older hwmoe) is removed."""
     path = path.absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(path.parent)
     lock = Path(f"{path}.lock")
     if lock.is_symlink() and not lock.exists():
         lock.unlink(missing_ok=True)
@@ -67,7 +68,7 @@ def make_storage(storage: str | None, out_dir: str | Path | None):
     if "://" not in storage:
         return journal(Path(storage))
     if storage.startswith("sqlite:///"):
-        Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        make_parents(Path(storage[len("sqlite:///"):]).absolute().parent)
     return _database(storage)
 
 

@@ -154,10 +154,14 @@ def test_folder_given_as_board_file(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------------ 4. Ctrl-C
-def _interrupt(args, after: float, cwd) -> subprocess.CompletedProcess:
+def _interrupt(args, started: Path, cwd) -> subprocess.CompletedProcess:
+    """Run ``hwmoe ARGS`` and press Ctrl-C (SIGINT to the process group) once ``started`` exists."""
     p = subprocess.Popen([sys.executable, "-m", "hwmoe.cli", *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(after)
+    deadline = time.time() + 30
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
     os.killpg(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=20)
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
@@ -192,7 +196,7 @@ def test_ctrl_c_during_start_up(tiny, tmp_path, module):
 def test_ctrl_c_during_search_then_resume(tmp_path, workers):
     """Mid-trial: no Optuna trial traceback, no lock left behind (the next run would wait 30 s)."""
     args = ["search", "--preset", "m3vit-t", "--board", "zcu102", "--workers", str(workers), "-o", "s"]
-    r = _interrupt([*args, "--trials", "5000"], 2.5, tmp_path)
+    r = _interrupt([*args, "--trials", "5000"], tmp_path / "s" / "optuna.journal", tmp_path)
     assert r.returncode == 130, r.stderr
     assert r.stderr.endswith("hwmoe: interrupted\n") and "Traceback" not in r.stderr and "Trial" not in r.stderr
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["optuna.journal"]

@@ -42,7 +42,7 @@ def make_parents(directory: Path) -> list[Path]:
     missing = check_folder(directory)
     try:
         for d in missing:
-            d.mkdir()
+            d.mkdir(exist_ok=True)          # another process may be making it too
     except OSError as e:
         remove_dirs(missing)
         raise UserError(f"{directory}: cannot create the folder ({e.strerror})") from None

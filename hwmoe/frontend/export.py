@@ -4,13 +4,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import warnings
 
 import onnx
 import torch
 
 from ..errors import UserError
+from ..outputs import output_file
 from .model import ModelConfig, MoEViT, build_model, sample_input
 
 MIN_OPSET = 17
@@ -25,21 +25,16 @@ def export_module(module: torch.nn.Module, example: torch.Tensor, path: str, ops
         raise UserError(f"opset {opset} is below the supported minimum {MIN_OPSET}")
     if dynamo:
         opset = max(opset, DYNAMO_MIN_OPSET)
-    tmp = f"{path}.partial"
     quiet = io.StringIO()
-    try:
+    with output_file(path) as tmp:
         with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             warnings.simplefilter("ignore")
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-            torch.onnx.export(module, (example,), tmp, opset_version=opset, dynamo=dynamo,
+            torch.onnx.export(module, (example,), str(tmp), opset_version=opset, dynamo=dynamo,
                               input_names=["input"], output_names=["output"], external_data=False)
-        model = onnx.load(tmp)
+        model = onnx.load(str(tmp))
         onnx.checker.check_model(model, full_check=True)
-        os.replace(tmp, path)
-        return model
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return model
 
 
 def block_input(cfg: ModelConfig, seed: int = 0) -> torch.Tensor:

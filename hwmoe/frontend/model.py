@@ -6,12 +6,14 @@ an exporter makes of it); the importer must read every one of them into the same
 from __future__ import annotations
 
 import math
+import pickle
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UserError
+from ..inputs import existing_file
 from .config import PRESETS, STYLE_CHOICES, ModelConfig, make_config  # noqa: F401  (the model's public names)
 
 class LayerNorm(nn.Module):
@@ -158,19 +160,36 @@ def build_model(cfg: ModelConfig, seed: int = 0, weights: str | None = None) -> 
     """A model with seeded random weights, or with a state_dict loaded safely (weights_only=True)."""
     model = MoEViT(cfg)
     if weights:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except FileNotFoundError:
-            raise UserError(f"{weights}: no such file") from None
-        except Exception as e:          # torch raises many types for unreadable or unsafe files
-            raise UserError(f"{weights}: not a loadable state_dict ({e.__class__.__name__}: {e})") from None
-        if missing or unexpected:
-            raise UserError(f"{weights}: state_dict does not match the model "
-                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        _load_weights(model, weights)
     else:
         init_weights(model, seed)
     return model.eval()
+
+
+def _load_weights(model: MoEViT, weights: str) -> None:
+    """Load a state_dict file into ``model``; every problem is named with the file and its first detail
+    (torch's own text for an unsafe file advises weights_only=False, which hwmoe never does)."""
+    existing_file(weights, f"--weights {weights}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"--weights {weights}: holds Python objects besides tensors, which are never loaded "
+                        "(save a plain state_dict of tensors)") from None
+    except Exception as e:          # torch raises many types for unreadable files
+        raise UserError(f"--weights {weights}: not a readable checkpoint ({e.__class__.__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if not isinstance(state, dict):
+        raise UserError(f"--weights {weights}: holds a {type(state).__name__}, not a state_dict")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:       # size mismatches: "Error(s) in loading ...:" then one line per tensor
+        details = [line.strip() for line in str(e).splitlines()[1:] if line.strip()]
+        raise UserError(f"--weights {weights}: state_dict does not match the model: "
+                        f"{'; '.join(details[:2])}{f' (and {len(details) - 2} more)' if len(details) > 2 else ''}"
+                        ) from None
+    if missing or unexpected:
+        raise UserError(f"--weights {weights}: state_dict does not match the model "
+                        f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
 def sample_input(cfg: ModelConfig, seed: int = 0, batch: int = 1) -> torch.Tensor:

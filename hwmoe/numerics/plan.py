@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..errors import UserError
+from ..outputs import write_text
 from .fixed import Fmt
 from .softmax import DEFAULT_BLOCK
 from .tables import GeluTable
@@ -46,10 +48,15 @@ class Plan:
                    int(d["gelu_entries"]), int(d["attention_block"]))
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
-            f.write(self.to_json())
+        write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path) -> "Plan":
-        with open(path) as f:
-            return cls.from_json(f.read())
+        """The plan in file ``path``; a corrupt or incomplete file is the user's mistake, named."""
+        try:
+            with open(path) as f:
+                return cls.from_json(f.read())
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: cannot read the plan ({e.__class__.__name__}: {e})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise UserError(f"{path}: not a readable plan ({e.__class__.__name__}: {e})") from None

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ..boards import board_names
+from ..outputs import check_folder, output_file, write_text
 from .errors import InfeasibleError, SearchError
 from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
 
@@ -57,11 +58,10 @@ def search_command(model_or_preset: str, board: str, precision: str = "w16a32", 
                    progress: bool = True) -> dict:
     """Search, print the best design and write ``<out_dir>/search.json`` (latency under ``latency_ms``)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     r = search(model_or_preset, board, precision, batch, trials, seed, storage, workers, out, progress=progress and
                not quiet, clock_mhz=clock_mhz)
     d = r.to_dict()
-    (out / "search.json").write_text(json.dumps(d, indent=1) + "\n")
+    write_text(out / "search.json", json.dumps(d, indent=1) + "\n")
     if not quiet:
         print(format_result(r))
         print(f"  wrote {out / 'search.json'}")
@@ -83,9 +83,11 @@ def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", 
     wl = load_workload(preset)
     names = board_names() if boards in ("all", None) else (
         [s.strip() for s in boards.split(",") if s.strip()] if isinstance(boards, str) else list(boards))
+    if not names:
+        raise SearchError(f"--boards {boards!r}: no board named (give \"all\" or a comma-separated list)")
     boards_ = [get_board(n) for n in names]            # unknown board: fail before any search
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out)
     rows, results = [], {}
     it = boards_
     if progress and not quiet:
@@ -108,12 +110,12 @@ def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", 
         for k in ("lut", "ff", "dsp", "bram36", "uram"):
             row[k], row[f"{k}_avail"] = used[k], e.available[k]
         rows.append(row)
-        (out / b.name / "search.json").write_text(json.dumps(r.to_dict(), indent=1) + "\n")
-    with open(out / "sweep.csv", "w", newline="") as f:
+        write_text(out / b.name / "search.json", json.dumps(r.to_dict(), indent=1) + "\n")
+    with output_file(out / "sweep.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_text(out / "sweep.json", json.dumps(rows, indent=1) + "\n")
     from .plots import plot_sweep
     plot_sweep(rows, results, out, title=f"{wl.name}, {precision}, batch {batch}")
     if not quiet:

@@ -20,5 +20,9 @@ class ModelError(SearchError):
     pass
 
 
+class StorageError(SearchError):
+    """The Optuna storage cannot be opened or cannot serve the workers asked for."""
+
+
 class InfeasibleError(SearchError):
     """No design of the model fits the board within the resource margins."""

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..outputs import output_file
+
+
+def save(fig, path: Path) -> None:
+    """Write a figure atomically (the format from the path's suffix, which the temporary name keeps)."""
+    with output_file(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+
 
 def plot_sweep(rows: list[dict], results: dict, out: Path, title: str = "") -> list[Path]:
     import matplotlib
@@ -27,7 +35,7 @@ def plot_sweep(rows: list[dict], results: dict, out: Path, title: str = "") -> l
     fig.suptitle(title)
     fig.tight_layout()
     paths.append(out / "pareto.png")
-    fig.savefig(paths[-1], dpi=110)
+    save(fig, paths[-1])
     plt.close(fig)
 
     # resource utilisation per board
@@ -42,7 +50,7 @@ def plot_sweep(rows: list[dict], results: dict, out: Path, title: str = "") -> l
     ax.set_ylabel("% of device"), ax.set_title(f"resources used ({title})"), ax.legend(fontsize=8, ncol=5)
     fig.tight_layout()
     paths.append(out / "resources.png")
-    fig.savefig(paths[-1], dpi=110)
+    save(fig, paths[-1])
     plt.close(fig)
 
     # latency per board
@@ -55,6 +63,6 @@ def plot_sweep(rows: list[dict], results: dict, out: Path, title: str = "") -> l
     ax.margins(y=0.2)
     fig.tight_layout()
     paths.append(out / "latency.png")
-    fig.savefig(paths[-1], dpi=110)
+    save(fig, paths[-1])
     plt.close(fig)
     return paths

@@ -10,11 +10,12 @@ from pathlib import Path
 from ..boards import BoardError, load_board
 from ..cost.model import Design, Estimate, Evaluator
 from ..cost.usage import DEFAULT_MARGINS
+from ..interrupt import exit_on_interrupt, sigint_ignored
 from ..numerics.precision import PRECISIONS
 from . import DEFAULT_TRIALS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
 from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
-from .storage import describe, make_storage
+from .storage import check_storage, describe, make_storage
 
 
 @dataclass
@@ -135,6 +136,7 @@ def study_prefix(model: str, board: str, precision: str, batch: int, seed: int) 
 
 # ---------------------------------------------------------------------------------------------- workers
 def _worker(args: tuple) -> None:
+    exit_on_interrupt(quiet=True)
     (model, board, precision, batch, trials, seed, storage, stage, clock_mhz) = args
     wl, b, p = load_workload(model), get_board(board), get_precision(precision)
     ev = Evaluator(wl, b, p, clock_mhz, formats=engine_formats(model, precision))
@@ -173,6 +175,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
     check_positive("batch", batch)
     check_positive("trials", trials)
     check_positive("workers", workers)
+    check_storage(storage, workers)
     prec = get_precision(precision)
     b = board if hasattr(board, "resources") else get_board(board)
     wl = workload if workload is not None else load_workload(model)
@@ -199,9 +202,11 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
             return []
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker, args=((model, b.source and str(b.source) or b.name, prec.name, batch,
-                                                   trials, seed, spec, stage, clock_mhz),)) for _ in range(workers - 1)]
-        for p in procs:
-            p.start()
+                                                   trials, seed, spec, stage, clock_mhz),), daemon=True)
+                 for _ in range(workers - 1)]
+        with sigint_ignored():          # until _worker installs hwmoe's handler
+            for p in procs:
+                p.start()
         return procs
 
     def join(procs):

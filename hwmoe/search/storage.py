@@ -3,41 +3,88 @@ running it again); any Optuna storage URL (``sqlite:///x.db``, ``postgresql://..
 can be given instead, so that several worker processes share one study."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import optuna
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+
+from ..interrupt import allow_interrupt, defer_interrupt
+from ..outputs import make_parents
+from .errors import StorageError
 
 DEFAULT_JOURNAL = "optuna.journal"
 
 
+def check_storage(storage: str | None, workers: int) -> None:
+    """Refuse, before anything is written, a storage that cannot do what was asked."""
+    if storage is None:
+        return
+    if storage == ":memory:" and workers > 1:
+        raise StorageError(f"--storage {storage}: worker processes cannot share an in-memory study; "
+                           "give a journal file or a database URL")
+    if storage.startswith("sqlite:///") and not storage[len("sqlite:///"):]:
+        raise StorageError(f"--storage {storage}: no database file (e.g. sqlite:///out/search.db)")
+    if "://" not in storage and (storage.endswith(os.sep) or Path(storage).is_dir()):
+        raise StorageError(f"--storage {storage}: is a directory, expected a journal file name")
+
+
+def journal(path: Path) -> JournalStorage:
+    """A journal file storage.  The path is made absolute: Optuna's lock is a symlink to the journal, and a
+    relative target resolves inside the journal's folder, where it dangles; Optuna then never releases a lock
+    left by a killed run and spins forever.  Such a dangling lock (from a run of an older hwmoe) is removed."""
+    path = path.absolute()
+    make_parents(path.parent)
+    lock = Path(f"{path}.lock")
+    if lock.is_symlink() and not lock.exists():
+        lock.unlink(missing_ok=True)
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=_Lock(str(path))))
+
+
+class _Lock(JournalFileSymlinkLock):
+    """Optuna's journal lock; Ctrl-C waits while it is held, so that it is never left behind."""
+
+    def acquire(self) -> bool:
+        got = super().acquire()
+        defer_interrupt()
+        return got
+
+    def release(self) -> None:
+        try:
+            super().release()
+        finally:
+            allow_interrupt()
+
+
 def make_storage(storage: str | None, out_dir: str | Path | None):
-    """An Optuna storage object (or URL string Optuna accepts) for ``storage`` / the default in ``out_dir``."""
+    """An Optuna storage object for ``storage`` / the default in ``out_dir``."""
     if storage is None:
         if out_dir is None:
             return optuna.storages.InMemoryStorage()
-        path = Path(out_dir) / DEFAULT_JOURNAL
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return journal(Path(out_dir) / DEFAULT_JOURNAL)
     if storage == ":memory:":
         return optuna.storages.InMemoryStorage()
     if "://" not in storage:
-        Path(storage).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(storage))
+        return journal(Path(storage))
     if storage.startswith("sqlite:///"):
-        Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    if storage.startswith("redis"):
-        return storage
-    # Processes started together race to create the schema ("table studies already exists"): retry
+        make_parents(Path(storage[len("sqlite:///"):]).absolute().parent)
+    return _database(storage)
+
+
+def _database(url: str):
+    """An RDB storage; processes started together race to create the schema ("table studies already
+    exists"), which is retried.  Any other failure names the storage."""
     for attempt in range(10):
         try:
-            return optuna.storages.RDBStorage(storage)
-        except Exception as e:          # sqlalchemy.exc.OperationalError, without importing sqlalchemy here
+            return optuna.storages.RDBStorage(url)
+        except Exception as e:          # sqlalchemy's errors, without importing sqlalchemy here
             msg = str(e)
-            if attempt == 9 or not any(k in msg for k in ("already exists", "locked", "UNIQUE constraint")):
-                raise
-            time.sleep(0.2 * (attempt + 1))
+            if attempt < 9 and any(k in msg for k in ("already exists", "locked", "UNIQUE constraint")):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise StorageError(f"--storage {url}: cannot open ({e.__class__.__name__}: "
+                               f"{msg.splitlines()[0] if msg else ''})") from None
 
 
 def describe(storage: str | None, out_dir) -> str:

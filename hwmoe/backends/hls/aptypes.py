@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from ...errors import UserError
+
 #: Where the headers live inside the hls4ml package.
 _SUBDIR = ("templates", "vivado", "ap_types")
 
 
-class APTypesNotFound(RuntimeError):
-    """hls4ml (and with it the ap_types headers) is not installed."""
+class APTypesNotFound(UserError):
+    """hls4ml (and with it the ap_types headers) is not installed: the user installs the extra."""
 
 
 def include_dir() -> Path:

@@ -28,6 +28,8 @@ import numpy as np
 from .emitter import (Design, config_header, project_readme, run_hls_tcl, tables_header, testbench,
                       top_header, top_source, write_words)
 from ...errors import UserError
+from ...inputs import check_samples
+from ...outputs import output_dir, write_text
 from ...kernels.registry import KERNELS
 from ...overrides import parse_assignments
 from ...paths import HLS_DIR, REPO
@@ -72,17 +74,11 @@ def _board(board) -> tuple[str, float, str]:
     return b.part, float(b.clock_mhz), b.name
 
 
-def _block_input(graph, inputs, seed: int) -> np.ndarray:
+def _block_input(graph, inputs, seed: int, what: str = "inputs") -> np.ndarray:
     want = tuple(graph.shapes[graph.input])
     if inputs is None:
         return np.random.default_rng(seed).standard_normal((4,) + want)
-    x = np.asarray(inputs, dtype=np.float64)
-    if x.shape == want:
-        x = x[None]
-    if x.shape[1:] != want:
-        raise UserError(f"inputs of shape {x.shape} do not match the graph input (batch, "
-                        f"{', '.join(map(str, want))})")
-    return x
+    return check_samples(inputs, want, what)
 
 
 def make_design(*, graph=None, plan=None, kernel: str | None = None, params: dict | None = None,
@@ -120,29 +116,29 @@ def generate_project(out_dir, *, graph=None, plan=None, kernel: str | None = Non
     design = make_design(graph=graph, plan=plan, kernel=kernel, params=params, inputs=inputs, seed=seed,
                          precision=precision)
     part, clock, board_name = _board(board)
-    out = Path(out_dir)
-    (out / "data").mkdir(parents=True, exist_ok=True)
     sources = kernel_sources()
-    for src in (*sources, TESTBENCH_HEADER):
-        shutil.copyfile(HLS_DIR / src, out / src)
     files = {"hwmoe_tables.h": tables_header(), "config.h": config_header(design),
              "top.h": top_header(design, [top_header_of(design)]), "top.cpp": top_source(design),
              "tb.cpp": testbench(design),
              "run_hls.tcl": run_hls_tcl(design, sources, [TESTBENCH_HEADER], part, clock, board_name),
              "README.md": project_readme(design, sources, part, clock, board_name)}
-    for name, text in files.items():
-        (out / name).write_text(text)
-    for p in design.ports:
-        write_words(out / "data" / (f"{p.name}.expected.txt" if p.kind == "out" else f"{p.name}.txt"), p.data)
-    if design.plan is not None:
-        design.plan.save(out / "plan.json")
     words = sum(p.count for p in design.ports if p.kind == "out")
     meta = {"name": design.name, "top": design.top, "part": part, "clock_mhz": clock, "board": board_name,
             "expected_words": words, "description": design.description,
             "details": {k: str(v) for k, v in design.details.items()},
             "ports": [{"name": p.name, "kind": p.kind, "ctype": p.ctype, "words": p.count} for p in design.ports]}
-    (out / "project.json").write_text(json.dumps(meta, indent=1))
-    return Project(out, design.name, design.top, part, clock, board_name, words, design.description, design.details)
+    with output_dir(out_dir) as out:        # a failure (full disk, Ctrl-C) leaves no partial project
+        (out / "data").mkdir()
+        for src in (*sources, TESTBENCH_HEADER):
+            shutil.copyfile(HLS_DIR / src, out / src)
+        for name, text in files.items():
+            (out / name).write_text(text)
+        for p in design.ports:
+            write_words(out / "data" / (f"{p.name}.expected.txt" if p.kind == "out" else f"{p.name}.txt"), p.data)
+        if design.plan is not None:
+            design.plan.save(out / "plan.json")
+        (out / "project.json").write_text(json.dumps(meta, indent=1))
+    return Project(Path(out_dir), design.name, design.top, part, clock, board_name, words, design.description, design.details)
 
 
 # ------------------------------------------------------------------------------------------- C-sim
@@ -286,18 +282,19 @@ def _block_project(out, model: str | None, preset: str | None, assignments: dict
     from ...inputs import load_graph, load_npy, plan_for
     opts = {k: assignments.pop(k) for k in BLOCK_COMMAND_KEYS if k in assignments}
     seed = _integer("seed", opts.get("seed", "0"))
+    calib = f"--set calib={opts.get('calib')}"
     if model:
         graph = load_graph(model)
         shape = (4,) + tuple(graph.shapes[graph.input])
-        x = load_npy(opts["calib"]) if "calib" in opts else np.random.default_rng(seed).standard_normal(shape)
+        x = load_npy(opts["calib"], calib) if "calib" in opts else np.random.default_rng(seed).standard_normal(shape)
     else:
         from ...frontend.from_torch import graph_from_model
         from ...frontend.model import ModelConfig, build_model, make_config, sample_input
         model_keys = {f.name for f in fields(ModelConfig)} & set(assignments)
         cfg = make_config(preset or "tiny", {k: assignments.pop(k) for k in model_keys})
         graph = graph_from_model(build_model(cfg, seed))
-        x = load_npy(opts["calib"]) if "calib" in opts else sample_input(cfg, seed, batch=4).numpy()
-    x = _block_input(graph, x, seed)
+        x = load_npy(opts["calib"], calib) if "calib" in opts else sample_input(cfg, seed, batch=4).numpy()
+    x = _block_input(graph, x, seed, calib)
     plan, _, _ = plan_for(graph, model, opts.get("precision", "w16a32"), opts.get("plan"), x, seed)
     return generate_project(out, graph=graph, plan=plan, params=assignments, board=board, inputs=x, seed=seed)
 
@@ -314,6 +311,8 @@ def hls_command(*, model: str | None = None, preset: str | None = None, kernel: 
     Prints what was written and, with csim, ``bit-exact yes|no, N words compared, M mismatches``.
     Returns 0, or 1 when the C simulation is not bit-exact."""
     assignments = parse_assignments(set)
+    if csim:
+        ap_types_dir()          # no headers to compile with: refused before the project is written
     if kernel not in (None, "block"):
         seed = _integer("seed", assignments.pop("seed", "0"))
         proj = generate_project(out, kernel=kernel, params=assignments, board=board, seed=seed)
@@ -335,7 +334,7 @@ def _report_csim(path) -> bool:
 
 def write_tables_header(path) -> None:
     """hwmoe_tables.h alone (for using the kernels in another project, e.g. with hls4ml)."""
-    Path(path).write_text(tables_header())
+    write_text(path, tables_header())
 
 
 __all__ = ["generate_project", "make_design", "csim", "CsimResult", "CsimError", "Project", "hls_command",

@@ -140,6 +140,18 @@ def cmd_sweep(a) -> None:
                   trials=a.trials, seed=a.seed)
 
 
+# ----------------------------------------------------------------------------------------------- build
+def cmd_build(a) -> None:
+    from .accel.build import build_command
+    from .inputs import existing_file
+    if a.model:
+        existing_file(a.model)
+    if build_command(model=a.model, preset=a.preset, board=a.board, precision=a.precision, design=a.design,
+                     out=a.output, simulate=a.simulate, input_path=a.input, simulator=a.simulator,
+                     bus_w=a.bus_width, seed=a.seed):
+        sys.exit(1)
+
+
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(a) -> None:
     """The README's first command: the whole flow on the default model, each step's figures printed."""
@@ -258,6 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     se.add_argument("-o", "--output", default="out/search", metavar="DIR")
     se.set_defaults(func=cmd_search)
+
+    bu = sub.add_parser("build", help="generate the accelerator (RTL, program, memory image) and simulate it")
+    bu.add_argument("model", nargs="?", metavar="MODEL.onnx")
+    bu.add_argument("--preset", choices=sorted(PRESETS))
+    bu.add_argument("--board", help="a board name or .yaml file (its clock for the predicted time)")
+    bu.add_argument("--precision", default="w16a32", help="w16a32, w16a16 or w8a8")
+    bu.add_argument("--design", metavar="search.json", help="engine parameters from hwmoe search (default: small)")
+    bu.add_argument("--bus-width", type=int, default=128, help="AXI data bits: 64, 128, 256 or 512")
+    bu.add_argument("--simulate", action="store_true", help="run one input through the generated RTL")
+    bu.add_argument("--input", metavar="X.npy", help="the input to simulate (default: a calibration input)")
+    bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])
+    bu.add_argument("--seed", type=int, default=0)
+    bu.add_argument("-o", "--output", required=True, metavar="DIR")
+    bu.set_defaults(func=cmd_build)
 
     sw = sub.add_parser("sweep", help="search every board and plot the results")
     sw.add_argument("--preset", required=True, choices=sorted(PRESETS))

@@ -44,7 +44,7 @@
 //   busy            : in, the sequencer is working (shown in STATUS.BUSY)
 //   done_pulse      : in, one-cycle pulse: the run ended (sets DONE)
 //   error_valid     : in, one-cycle pulse with error_code: an error happened (the first one of a run is kept)
-//   error_code      : in, 8-bit error code (1 unknown opcode, 2 AXI read error, 3 AXI write error, 4 dims)
+//   error_code      : in, 8-bit error code (1 an opcode of no built engine, 2 AXI read error, 3 AXI write error)
 //   command_done    : in, one-cycle pulse per completed command (counted in COMMANDS)
 //   engine_busy[e]  : in, engine e has a command running this cycle
 //   engine_moved[e] : in, a beat moved on one of engine e's streams this cycle

@@ -5,7 +5,6 @@ whose output equals the bit-accurate reference.  The AXI channels may pause at r
 back-pressure); the cycle count is read from the CYCLES register."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -102,45 +101,6 @@ async def run_accel(dut):
 
 # ----------------------------------------------------------------------------------------------- pytest side
 
-def simulate(program, simulator: str, work: Path, stress: float, seed: int = 1, config=None) -> tuple[dict, bytes]:
-    """Write the accelerator's project, build it (once per design and simulator), run the program on the
-    image; returns (registers read after the run, the image after it)."""
-    from cocotb_tools.runner import get_runner
-
-    from hwmoe.accel.top import COUNTERS, TOP, TopConfig, write_project
-    from hwmoe.backends.rtl.simulate import simulator_path_setup
-    from hwmoe.paths import REPO, SIM_DIR
-    import sys
-    simulator_path_setup()
-    project = work / "project"
-    files = write_project(program, project, config or TopConfig())
-    sources = [Path(line) for line in files["filelist"].read_text().split()]
-    key = hashlib.sha1(json.dumps([simulator] + [hashlib.sha1(p.read_bytes()).hexdigest() for p in sources]
-                                  + [hashlib.sha1(p.read_bytes()).hexdigest() for p in files["tables"].values()])
-                       .encode()).hexdigest()[:12]
-    build_dir = work / f"accel-{simulator}-{key}"
-    runner = get_runner(simulator)
-    if not (build_dir / ".built").exists():
-        args = (["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0", str(files["waiver"])]
-                if simulator == "verilator" else [])
-        runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build_dir, build_args=args, always=True,
-                     parameters={k: f'"{v}"' for k, v in files["tables"].items()}, timescale=("1ns", "1ps"),
-                     log_file=build_dir / "build.log")
-        (build_dir / ".built").touch()
-    run_dir = build_dir / f"run-{os.getpid()}-{stress}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "image.bin").write_bytes(bytes(program.memory_with_input))
-    (run_dir / "case.json").write_text(json.dumps({"prog": program.program_offset, "seed": seed, "stress": stress,
-                                                   "counters": len(COUNTERS), "timeout": 2_000_000}))
-    runner.test(test_module="test_accel", hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=build_dir,
-                test_dir=SIM_DIR, seed=seed, results_xml=str(run_dir / "results.xml"), log_file=run_dir / "sim.log",
-                extra_env={"HWMOE_CASE": str(run_dir),
-                           "PYTHONPATH": os.pathsep.join([str(SIM_DIR), str(REPO)] + sys.path)})
-    if not (run_dir / "result.json").exists():
-        raise RuntimeError(f"the accelerator testbench wrote no result; see {run_dir / 'sim.log'}")
-    return json.loads((run_dir / "result.json").read_text()), (run_dir / "after.bin").read_bytes()
-
-
 def first_difference(program, got: bytes, want: bytes) -> str:
     """Where two images first differ, by region."""
     at = next(i for i in range(len(want)) if got[i] != want[i])
@@ -159,23 +119,32 @@ def tiny():
     return graph_from_model(model), images
 
 
-@pytest.mark.parametrize("simulator,precision,stress", [("icarus", "w16a16", 0.0), ("icarus", "w8a8", 0.3),
-                                                        ("verilator", "w16a32", 0.2)])
-def test_accel_tiny(tiny, simulator, precision, stress, tmp_path):
+# (simulator, precision, AXI pause probability, bus bits): the clean runs are timed against the model
+RUNS = [("icarus", "w16a16", 0.0, 256), ("verilator", "w16a32", 0.0, 128), ("icarus", "w8a8", 0.3, 64)]
+
+
+@pytest.mark.parametrize("simulator,precision,stress,bus", RUNS)
+def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
     """The whole tiny model through the generated accelerator: every byte of the image after the run equals
-    the Python model's (so the output equals the reference), every command completed, no error."""
-    from hwmoe.accel import executor
+    the Python model's (whose output equals the reference), every command completed, no error, and on a clean
+    memory the cycles within 2% of the timing model."""
+    from hwmoe.accel import executor, simulate, timing
     from hwmoe.accel.program import compile_program
+    from hwmoe.accel.top import TopConfig, write_project
     from hwmoe.numerics.calibration import calibrate
     from hwmoe.reference import FixedRunner
     graph, images = tiny
     program = compile_program(graph, calibrate(graph, precision, images[:2]))
-    memory = executor.load_image(program, images[2])
-    program.memory_with_input = memory
-    want = bytearray(memory)
+    image = executor.load_image(program, images[2])
+    want = bytearray(image)
     executor.execute(program, want)
     assert np.array_equal(executor.read_output(program, want), FixedRunner(graph, program.plan).run_raw(images[2]))
-    regs, after = simulate(program, simulator, tmp_path, stress)
-    assert regs["error"] == 0 and regs["status"] & 0b110 == 0b010, regs
-    assert regs["commands"] == len(program.commands)
-    assert after == bytes(want), first_difference(program, after, bytes(want))
+    project = tmp_path / "project"
+    write_project(program, project, TopConfig(bus_w=bus))
+    run = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress)
+    assert run.error == 0 and run.status & 0b110 == 0b010, run
+    assert run.commands == len(program.commands)
+    assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
+    if not stress:
+        predicted = timing.total_cycles(program, timing.Memory(bus_bytes=bus // 8), timing.routing_of(program, want))
+        assert abs(run.cycles - predicted) <= 0.02 * run.cycles, (run.cycles, predicted)

@@ -19,7 +19,8 @@ def _round_trip(width: int, raw: np.ndarray) -> None:
     region = layout.add("t", *raw.shape, container_bytes(width))
     data = layout.pack(region, raw)
     assert len(data) == region.size
-    rows = np.frombuffer(data, np.uint8).reshape(region.rows, region.stride)
+    assert not any(data[region.rows * region.stride:])                  # padding to the next region is 0
+    rows = np.frombuffer(data[:region.rows * region.stride], np.uint8).reshape(region.rows, region.stride)
     assert not rows[:, region.cols * region.container:].any()             # row padding is 0
     # little-endian two's complement: the low container bytes of the value
     word = int(raw[0, 0]) & ((1 << (8 * region.container)) - 1)

@@ -47,7 +47,7 @@ def test_regions_aligned_and_disjoint(tiny_program):
     assert len(tiny_program.memory) == layout.size
     end = 0
     for region in layout.regions.values():                 # allocated one after another
-        assert region.offset % ALIGN == 0 and region.stride % ALIGN == 0
+        assert region.offset % ALIGN == 0 and region.size % ALIGN == 0
         assert region.offset >= end and region.stride >= region.cols * region.container
         end = region.offset + region.size
     assert end == layout.size

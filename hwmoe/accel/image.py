@@ -2,9 +2,10 @@
 
 Layout (docs/accelerator.md, "Tensors in memory"):
 - a region is ``[rows, cols]`` words row-major, each word a little-endian sign-extended container of 1, 2 or 4
-  bytes; every region's offset and row stride are multiples of 64 bytes (the widest bus, 512 bits), so each row
-  starts on a bus word; row padding is 0 (a row may have room for more words than ``cols``: a writer's zero
-  padding, e.g. the linear engine's last output block).
+  bytes; every region starts at a multiple of 64 bytes (the widest bus, 512 bits); rows follow each other
+  (the DMA reads and writes any multiple of the container, and back-to-back rows are one long burst), unless
+  a row has room for more words than ``cols`` (a writer's zero padding, e.g. the linear engine's last output
+  block); the region's size is rounded up to 64 bytes.
 - a format's container holds its raw integer as a *signed* value: ``fmt.width`` bits, plus one for unsigned
   formats (the U1.15 gate weights reach 1.0 = 2**15, so they take 4-byte containers).
 - the input region holds the patches ``[N, C*p*p]`` of the quantised image (a host-side layout change).
@@ -24,7 +25,7 @@ from ..numerics.plan import Plan
 from ..reference import patches
 from .dma import Descriptor, from_containers, to_containers
 
-ALIGN = 64          # bytes: the widest bus word (512 bits); every region offset and row stride is a multiple
+ALIGN = 64          # bytes: the widest bus word (512 bits); every region offset is a multiple
 
 
 def container_bytes(width: int) -> int:
@@ -56,7 +57,7 @@ class Region:
 
     @property
     def size(self) -> int:
-        return self.rows * self.stride
+        return align(self.rows * self.stride)
 
     def check(self, raw: np.ndarray) -> None:
         """Refuse a shape other than [rows, cols] or a value outside the signed container."""
@@ -84,7 +85,7 @@ class ImageLayout:
         padding past ``cols``)."""
         if name in self.regions:
             raise ValueError(f"region {name!r} allocated twice")
-        region = Region(name, self.size, rows, cols, container, align(max(cols, row_words) * container))
+        region = Region(name, self.size, rows, cols, container, max(cols, row_words) * container)
         self.regions[name] = region
         self.size += region.size
         return region
@@ -96,11 +97,11 @@ class ImageLayout:
         rows = np.zeros((region.rows, region.stride), np.uint8)
         rows[:, :region.cols * region.container] = np.frombuffer(
             to_containers(raw, region.container), np.uint8).reshape(region.rows, -1)
-        return rows.tobytes()
+        return rows.tobytes().ljust(region.size, b"\0")
 
     def unpack(self, region: Region, data: bytes) -> np.ndarray:
         """The region's bytes -> [rows, cols] sign-extended raw integers."""
-        rows = np.frombuffer(data, np.uint8).reshape(region.rows, region.stride)
+        rows = np.frombuffer(data[:region.rows * region.stride], np.uint8).reshape(region.rows, region.stride)
         return from_containers(rows[:, :region.cols * region.container].tobytes(),
                                region.container).reshape(region.rows, region.cols)
 

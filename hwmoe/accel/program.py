@@ -68,6 +68,7 @@ class Program:
     layout: ImageLayout
     memory: bytearray
     commands: list[Command] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)          # the engine call of each command
 
     @property
     def program_offset(self) -> int:
@@ -125,10 +126,13 @@ class _Builder:
 
 
 def rows_slot(region: Region, lanes: int, rows: int | None = None, row0: int = 0) -> Slot:
-    """``rows`` rows of ``region`` from ``row0``, each one segment of its ``cols`` words."""
+    """``rows`` rows of ``region`` from ``row0``, each one segment of its ``cols`` words; rows that fill whole
+    beats and lie back to back are one segment (the same beats, in longer bursts)."""
     n = region.rows - row0 if rows is None else rows
-    return Slot(Descriptor(region.offset + row0 * region.stride, n, region.stride, 1, 0, region.cols, lanes,
-                           region.container))
+    base = region.offset + row0 * region.stride
+    if region.cols % lanes == 0 and region.stride == region.cols * region.container:
+        return Slot(Descriptor(base, 1, 0, 1, 0, n * region.cols, lanes, region.container))
+    return Slot(Descriptor(base, n, region.stride, 1, 0, region.cols, lanes, region.container))
 
 
 def blob_slot(region: Region, lanes: int) -> Slot:
@@ -304,5 +308,5 @@ def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None) -> 
         b.layout.store(memory, b.layout.regions[name], words)
     prog = b.layout.regions["program"]
     memory[prog.offset:prog.offset + prog.size] = b"".join(encode(c) for c in [*commands, None]).ljust(prog.size, b"\0")
-    return Program(graph, plan, engines, b.layout, memory, commands)
+    return Program(graph, plan, engines, b.layout, memory, commands, program_calls)
 

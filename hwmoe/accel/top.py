@@ -13,6 +13,7 @@ sequencer fetches, reader 0 streams to it.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from pyverilog.vparser import ast
 from ..backends.rtl.filelist import sources
 from ..backends.rtl.modules import ModuleInfo, check_instance, module_info
 from ..numerics.intmath import clog2
+from ..numerics.tables import write_memh
 from .engines import ENGINES, KERNELS
 from .program import CMD_WORDS, CONTROL_WORDS, DESC_WORDS, READERS, STREAMS, Program
 
@@ -383,26 +385,28 @@ def _memory_parameters(kernel, params) -> list[tuple[str, tuple]]:
 
 
 def write_project(program: Program, out: Path, config: TopConfig = TopConfig()) -> dict:
-    """The RTL project of the accelerator in ``out``: hwmoe_accel.v, its file list, the table files, and the
-    Verilator waiver file naming the signals the top leaves unread; returns {file kind: path}."""
+    """The accelerator's RTL project in ``out``, self-contained: the kernel sources it needs (copied from
+    ``rtl/``), hwmoe_accel.v, the file list hwmoe_accel.f (names relative to ``out``, leaves first), the table
+    files, and hwmoe_accel.vlt, the Verilator waiver naming the signals the top reads only in part; returns
+    {file kind: path}."""
     verilog, memories, unused = generate(program, config)
     out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for module in ["hwmoe_ctrl", "hwmoe_seq", "hwmoe_dma", "hwmoe_stream_fork",
+                   *(KERNELS[e].rtl_top for e in program.engines.params)]:
+        for source in sources(module):
+            if source.name not in files:
+                files.append(source.name)
+                shutil.copyfile(source, out / source.name)
     (out / f"{TOP}.v").write_text(verilog)
     tables = {}
     for engine, params in program.engines.params.items():
         for name, (values, width) in _memory_parameters(KERNELS[engine], params):
             path = out / memories[f"{engine.upper()}_{name}"]
-            digits = (width + 3) // 4
-            path.write_text("".join(f"{int(v) & ((1 << width) - 1):0{digits}x}\n" for v in values))
+            write_memh(path, values, width)
             tables[f"{engine.upper()}_{name}"] = path
-    files = []
-    for module in ["hwmoe_ctrl", "hwmoe_seq", "hwmoe_dma", "hwmoe_stream_fork",
-                   *(KERNELS[e].rtl_top for e in program.engines.params)]:
-        for source in sources(module):
-            if source not in files:
-                files.append(source)
     filelist = out / f"{TOP}.f"
-    filelist.write_text("".join(f"{p}\n" for p in files) + f"{out / (TOP + '.v')}\n")
+    filelist.write_text("".join(f"{name}\n" for name in [*files, f"{TOP}.v"]))
     waiver = out / f"{TOP}.vlt"
     waiver.write_text("`verilator_config\n" + "".join(
         f'lint_off -rule UNUSEDSIGNAL -file "*{TOP}.v" -match "*{name}*"\n' for name in unused))

@@ -94,6 +94,19 @@ GATE_PERIOD = 11            # the gate normalisation stage holds a token this lo
 QUEUE_TAIL = 3              # last routing beat -> first queue beat, besides the top_k bucket writes
 
 
+def _period(lanes: int, dim: int, experts: int, expert_par: int) -> int:
+    mac = (experts // expert_par) * ceil_div(dim, lanes)
+    return max(mac, GATE_PERIOD, experts + 5, ceil_div(experts + mac + 4, 2))
+
+
+def routes_cycles(lanes: int, dim: int, experts: int, tokens: int, expert_par: int) -> int:
+    """First input beat to the last routing beat (y) of one layer: what the accelerator waits for (the queue
+    stream that follows is for a kernel-level consumer)."""
+    b = ceil_div(dim, lanes)
+    mac = (experts // expert_par) * b
+    return experts * b + mac - 1 + experts + ROUTER_TAIL + (tokens - 1) * _period(lanes, dim, experts, expert_par)
+
+
 def cycles(lanes: int, dim: int, experts: int, top_k: int, tokens: int, layers: int = 1,
            expert_par: int | None = None) -> int:
     """First input beat accepted to last output beat (routing beats and queues), no stalls.
@@ -108,9 +121,9 @@ def cycles(lanes: int, dim: int, experts: int, top_k: int, tokens: int, layers: 
     ep = experts if expert_par is None else expert_par
     b = ceil_div(dim, lanes)
     mac = (experts // ep) * b
-    period = max(mac, GATE_PERIOD, experts + 5, ceil_div(experts + mac + 4, 2))
+    period = _period(lanes, dim, experts, ep)
     load = experts * b
-    last = load + mac - 1 + experts + ROUTER_TAIL + (tokens - 1) * period
+    last = routes_cycles(lanes, dim, experts, tokens, ep)
     total = last + top_k + QUEUE_TAIL + experts + tokens * top_k
     # start of the last token in the MAC array: back to back, or held by the sweep two tokens behind
     last_mac = load + (tokens - 1) * mac

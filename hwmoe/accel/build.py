@@ -1,0 +1,141 @@
+"""``hwmoe build``: a model (ONNX file or preset) and a design (a search result, or the default engines) ->
+the accelerator a user takes to a board: ``DIR/rtl/`` (kernel sources, the generated top, tables, one file
+list, the Verilator waiver), ``DIR/image.bin`` (parameters and program; input and activations zero),
+``DIR/layout.json`` (where everything sits in the image: what a driver needs) and ``DIR/build.json`` (the
+design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board).
+With ``simulate``, the image runs one input through the generated RTL and the output is compared with the
+bit-accurate reference."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..outputs import output_dir
+from . import executor, timing
+from .engines import DEFAULT_CHOICE, UnsupportedGraph
+from .program import Program, compile_program
+from .top import TopConfig, write_project
+
+
+def choice_from_design(design: dict) -> dict:
+    """Engine parallelism from a search result's ``design`` (``hwmoe search``'s search.json): the linear
+    core's tile serves the linear and MoE engines, and LayerNorm and add take its lanes."""
+    try:
+        lin, att, router = design["linear"], design["attention"], design["router"]
+        t, n_pe = int(lin["t"]), int(lin["n_pe"])
+        return {"linear": {"t_in": t, "t_out": t, "n_pe": n_pe}, "moe": {"t": t, "n_pe": n_pe},
+                "attention": {"rows": int(att["rows"]), "lanes": int(att["lanes"])},
+                "layernorm": {"lanes": t, "nbuf": int(lin.get("ln_nbuf", 4))},
+                "router": {"lanes": int(router["lanes"]), "expert_par": int(router["expert_par"])},
+                "add": {"lanes": t}}
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"the design has no usable engine parameters ({e.__class__.__name__}: {e})") from None
+
+
+def load_design(path: str) -> tuple[dict, dict]:
+    """(choice, the search result) from a search.json."""
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable search result ({e.__class__.__name__})") from None
+    if not isinstance(result, dict) or "design" not in result:
+        raise UserError(f"{path}: not a search result (no 'design')")
+    return choice_from_design(result["design"]), result
+
+
+def layout_json(program: Program) -> dict:
+    """Where everything sits in the image."""
+    regions = {name: {"offset": r.offset, "rows": r.rows, "cols": r.cols, "container": r.container,
+                      "stride": r.stride} for name, r in program.layout.regions.items()}
+    graph = program.graph
+    return {"size": program.layout.size, "program": program.program_offset, "commands": len(program.commands),
+            "input": {"region": graph.input, "format": str(program.plan.tensors[graph.input]),
+                      "shape": list(graph.shapes[graph.input]), "patch": graph.nodes[0].patch},
+            "output": {"region": graph.output, "format": str(program.plan.tensors[graph.output]),
+                       "shape": list(graph.shapes[graph.output])},
+            "regions": regions}
+
+
+def build_json(program: Program, config: TopConfig, clock_mhz: float, board: str | None, search: dict | None) -> dict:
+    memory = timing.Memory(bus_bytes=config.bus_w // 8)
+    cycles = timing.total_cycles(program, memory)
+    return {"board": board, "clock_mhz": clock_mhz, "precision": program.plan.precision,
+            "design": {e: {k: v for k, v in asdict(p).items()} for e, p in program.engines.params.items()},
+            "verilog_parameters": {e: program.engines.verilog_parameters(e) for e in program.engines.params},
+            "top": asdict(config), "commands": len(program.commands),
+            "predicted_cycles": cycles, "predicted_ms": cycles / (clock_mhz * 1e3),
+            "search": {k: search[k] for k in ("latency_ms", "resources", "fits") if k in search} if search else None}
+
+
+def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
+                  out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
+                  bus_w: int = 128, seed: int = 0) -> int:
+    """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles.  Returns 0, or 1
+    when the simulation does not reproduce the reference."""
+    from ..boards import load_board
+    from ..inputs import load_npy
+    config = TopConfig(bus_w=bus_w)
+    try:
+        config.check()
+    except ValueError as e:
+        raise UserError(f"--bus-width: {e}") from None
+    graph, calib = _graph(model, preset, seed)
+    from ..inputs import plan_for
+    plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
+    choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
+    clock = load_board(board).clock_mhz if board else (search or {}).get("clock_mhz", 200.0)
+    try:
+        program = compile_program(graph, plan, choice)
+    except UnsupportedGraph as e:
+        raise UserError(f"{model or preset}: the accelerator cannot run this model: {e}") from None
+    with output_dir(out) as tmp:
+        write_project(program, tmp / "rtl", config)
+        (tmp / "image.bin").write_bytes(bytes(program.memory))
+        (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
+        info = build_json(program, config, clock, board, search)
+        (tmp / "build.json").write_text(json.dumps(info, indent=1))
+    print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
+          f"{len(program.commands)} commands), layout.json, build.json")
+    print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
+          f"({bus_w}-bit AXI)")
+    if not simulate:
+        return 0
+    x = load_npy(input_path, "--input") if input_path else calib[0]
+    if tuple(np.shape(x)) != tuple(graph.shapes[graph.input]):
+        raise UserError(f"--input: shape {tuple(np.shape(x))}, the model takes {tuple(graph.shapes[graph.input])}")
+    return _simulate(program, Path(out), x, simulator, config)
+
+
+def _graph(model: str | None, preset: str | None, seed: int):
+    """The kernel graph and a calibration batch (random normal for a file, the preset's sample images)."""
+    from ..inputs import load_graph
+    if (model is None) == (preset is None):
+        raise UserError("give either MODEL.onnx or --preset NAME")
+    if model:
+        graph = load_graph(model)
+        return graph, np.random.default_rng(seed).standard_normal((4, *graph.shapes[graph.input]))
+    from ..frontend.config import make_config
+    from ..frontend.from_torch import graph_from_model
+    from ..frontend.model import build_model, sample_input
+    cfg = make_config(preset)
+    return graph_from_model(build_model(cfg, seed)), sample_input(cfg, seed, batch=4).numpy()
+
+
+def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, config: TopConfig) -> int:
+    from ..reference import FixedRunner
+    from . import simulate
+    image = executor.load_image(program, x)
+    run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim")
+    got = executor.read_output(program, run.image)
+    want = FixedRunner(program.graph, program.plan).run_raw(x)
+    exact = run.error == 0 and np.array_equal(got, want)
+    predicted = timing.total_cycles(program, timing.Memory(bus_bytes=config.bus_w // 8),
+                                    timing.routing_of(program, run.image))
+    print(f"simulated on {simulator}: bit-exact {'yes' if exact else 'no'} ({got.size} output words), "
+          f"{run.commands} commands, {run.cycles} cycles measured, {predicted} predicted "
+          f"({(predicted - run.cycles) / run.cycles * 100:+.2f}%)" + (f", error {run.error}" if run.error else ""))
+    return 0 if exact else 1

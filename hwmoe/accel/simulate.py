@@ -1,0 +1,79 @@
+"""Runner glue of the accelerator's end-to-end simulation: build a generated project (once per design and
+simulator) with cocotb's runner and run ``sim/test_accel.py`` on a memory image; the testbench starts the
+program over AXI4-Lite and returns the registers it read and the image after the run."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..backends.rtl.simulate import SIMULATORS, simulator_path_setup
+from ..paths import REPO, SIM_DIR
+from .top import COUNTERS, TOP
+
+TIMEOUT_CYCLES = 50_000_000
+
+
+@dataclass
+class AccelRun:
+    """What a simulated run left: the registers read after it and the image."""
+    status: int
+    error: int
+    commands: int
+    cycles: int
+    engines: list[dict]
+    command_ends: list[int]
+    image: bytes
+
+
+def project_sources(project: Path) -> list[Path]:
+    """The project's sources in the order of its file list (paths in the list are relative to it)."""
+    return [project / line for line in (project / f"{TOP}.f").read_text().split()]
+
+
+def build(project: Path, simulator: str, work: Path):
+    """The cocotb runner with ``project`` built in ``work`` (reused while its sources and tables are the same)."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}: expected one of {', '.join(SIMULATORS)}")
+    simulator_path_setup()
+    from cocotb_tools.runner import get_runner
+    sources = project_sources(project)
+    tables = sorted(project.glob("*.mem"))
+    key = hashlib.sha1(json.dumps([simulator] + [hashlib.sha1(p.read_bytes()).hexdigest() for p in sources + tables])
+                       .encode()).hexdigest()[:12]
+    build_dir = work / f"accel-{simulator}-{key}"
+    runner = get_runner(simulator)
+    if not (build_dir / ".built").exists():
+        args = (["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0",
+                 str(project / f"{TOP}.vlt")] if simulator == "verilator" else [])
+        parameters = {p.stem.upper(): f'"{p.resolve()}"' for p in tables}
+        runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build_dir, build_args=args, always=True,
+                     parameters=parameters, timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
+        (build_dir / ".built").touch()
+    return runner, build_dir
+
+
+def run(project: Path, image: bytes, program_offset: int, simulator: str, work: Path, stress: float = 0.0,
+        seed: int = 1) -> AccelRun:
+    """Run the program at ``program_offset`` of ``image`` on the project's top (``stress``: probability that
+    each AXI channel of the memory pauses in a cycle)."""
+    runner, build_dir = build(project, simulator, work)
+    run_dir = build_dir / f"run-{os.getpid()}-{seed}-{stress}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "image.bin").write_bytes(bytes(image))
+    (run_dir / "case.json").write_text(json.dumps({"prog": program_offset, "seed": seed, "stress": stress,
+                                                   "counters": len(COUNTERS), "timeout": TIMEOUT_CYCLES}))
+    result = run_dir / "result.json"
+    result.unlink(missing_ok=True)
+    runner.test(test_module="test_accel", hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=build_dir,
+                test_dir=SIM_DIR, seed=seed, results_xml=str(run_dir / "results.xml"), log_file=run_dir / "sim.log",
+                extra_env={"HWMOE_CASE": str(run_dir),
+                           "PYTHONPATH": os.pathsep.join([str(SIM_DIR), str(REPO)] + sys.path)})
+    if not result.exists():
+        raise RuntimeError(f"the accelerator testbench wrote no result; see {run_dir / 'sim.log'}")
+    r = json.loads(result.read_text())
+    return AccelRun(r["status"], r["error"], r["commands"], r["cycles"], r["engines"], r["command_ends"],
+                    (run_dir / "after.bin").read_bytes())

@@ -1,0 +1,101 @@
+"""Cycles of a program on the generated accelerator in its first schedule (one command at a time, every tensor
+through memory): per command, the sequencer fetches the command (``fetch_cycles``: its reader 0 transfer,
+exactly ``dma.cycles``), decodes and launches it, the engine runs for its own cycle formula (the formula its
+kernel testbench checks) and the DMA adds what lies outside that formula: the readers' first beats (their fill
+and the memory's latency) and the writer's last response (``hand_off_cycles``).  A command bound by memory
+bandwidth rather than by its engine takes at least its bus words.  Checked against the end-to-end simulation
+(``sim/test_accel.py``: the whole program within 2%).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .. import ir
+from ..numerics.routing import expert_queues
+from . import dma
+from ..kernels.router import routes_cycles
+from .engines import KERNELS, Call, bind
+from .program import CMD_WORDS, Program
+
+SEQ_CYCLES = 3          # hwmoe_seq: FETCH0, DECODE, LAUNCH
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the memory side looks like to the DMA: bus width and first-word latencies (cycles)."""
+    bus_bytes: int = 16
+    read_latency: int = 3
+    write_latency: int = 3
+
+
+def fetch_cycles(program: Program, memory: Memory) -> int:
+    """One command's fetch through reader 0: CMD_WORDS 4-byte words, LANES_MAX per beat."""
+    d = dma.Descriptor(program.program_offset, 1, 0, 1, 0, CMD_WORDS, program.lanes_max, 4)
+    return dma.cycles(d, memory.bus_bytes, memory.read_latency)
+
+
+def hand_off_cycles(memory: Memory) -> int:
+    """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word, and the
+    writer's fill and last response, and the sequencer seeing the writer done."""
+    return 1 + dma.FILL + memory.read_latency + dma.WRITE_FILL + memory.write_latency + 1
+
+
+def call_work(call: Call, graph: ir.Graph, expert_tokens: list[int] | None = None):
+    """The Work of a call for its kernel's cycle formula (a fused GELU, the MoE's real routing if known)."""
+    work = KERNELS[call.engine].work(call.node, graph)
+    if call.engine == "linear":
+        work = replace(work, gelu=call.gelu is not None)
+    if call.engine == "moe" and expert_tokens is not None:
+        work = replace(work, expert_tokens=tuple(expert_tokens))
+    return work
+
+
+def engine_cycles(call: Call, run, work) -> int:
+    """The engine's cycles in the accelerator: its kernel's formula, but the router's command ends with its
+    last routing beat (the queue stream after it is not read)."""
+    if call.engine == "router":
+        return routes_cycles(run.lanes, work.dim, work.experts, work.tokens, run.expert_par)
+    return KERNELS[call.engine].cycles(run, work)
+
+
+def bus_words(command, bus_bytes: int) -> int:
+    """Bus words the command's reads move (its indexed reads counted for every expert)."""
+    total = 0
+    for slot in command.reads:
+        if slot is not None:
+            total += sum(dma.segment_bus_words(a, w, slot.d.c, bus_bytes)[1] for a, w in dma.segments(slot.d))
+    return total
+
+
+def program_cycles(program: Program, memory: Memory = Memory(),
+                   routing: dict[str, list[int]] | None = None) -> list[int]:
+    """Cycles of every command in program order, START to the end of each (the last ends at DONE less the
+    sequencer's final state).  ``routing``: tokens per expert of each MoE node (default: balanced)."""
+    graph = program.graph
+    fetch = fetch_cycles(program, memory) + SEQ_CYCLES
+    out = []
+    for call, command in zip(program.calls, program.commands):
+        run = bind(program.engines, call)
+        work = call_work(call, graph, (routing or {}).get(call.node.name))
+        out.append(fetch + hand_off_cycles(memory) + max(engine_cycles(call, run, work),
+                                                             bus_words(command, memory.bus_bytes)))
+    return out
+
+
+def routing_of(program: Program, memory: bytes) -> dict[str, list[int]]:
+    """Tokens per expert of every MoE node, read from the routes its router wrote in ``memory`` (after a run)."""
+    out = {}
+    layout = program.layout
+    for node in program.graph.nodes:
+        if node.kind == "router":
+            routes = layout.load(memory, layout.regions[f"{node.name}.routes"])
+            consumer = next(n for n in program.graph.nodes if n.kind == "experts" and n.inputs[1] == node.outputs[0])
+            experts = node.weight.shape[0]
+            out[consumer.name] = [len(t) for t, _ in expert_queues(routes[:, :node.top_k], experts)]
+    return out
+
+
+def total_cycles(program: Program, memory: Memory = Memory(), routing=None) -> int:
+    """START to DONE: every command, then the fetch of the end command and the sequencer's end."""
+    return sum(program_cycles(program, memory, routing)) + fetch_cycles(program, memory) + SEQ_CYCLES
+

@@ -57,15 +57,17 @@ def build(project: Path, simulator: str, work: Path):
 
 
 def run(project: Path, image: bytes, program_offset: int, simulator: str, work: Path, stress: float = 0.0,
-        seed: int = 1) -> AccelRun:
+        seed: int = 1, bandwidth: float = 1.0) -> AccelRun:
     """Run the program at ``program_offset`` of ``image`` on the project's top (``stress``: probability that
-    each AXI channel of the memory pauses in a cycle)."""
+    each AXI channel of the memory pauses in a cycle; ``bandwidth``: without stress, the fraction of cycles in
+    which the memory may return read data)."""
     runner, build_dir = build(project, simulator, work)
     run_dir = build_dir / f"run-{os.getpid()}-{seed}-{stress}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "image.bin").write_bytes(bytes(image))
     (run_dir / "case.json").write_text(json.dumps({"prog": program_offset, "seed": seed, "stress": stress,
-                                                   "counters": len(COUNTERS), "timeout": TIMEOUT_CYCLES}))
+                                                   "bandwidth": bandwidth, "counters": len(COUNTERS),
+                                                   "timeout": TIMEOUT_CYCLES}))
     result = run_dir / "result.json"
     result.unlink(missing_ok=True)
     runner.test(test_module="test_accel", hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=build_dir,

@@ -22,10 +22,11 @@ SEQ_CYCLES = 3          # hwmoe_seq: FETCH0, DECODE, LAUNCH
 
 @dataclass(frozen=True)
 class Memory:
-    """What the memory side looks like to the DMA: bus width and first-word latencies (cycles)."""
+    """What the memory side looks like to the DMA: bus width, first-word latencies (cycles), longest burst."""
     bus_bytes: int = 16
     read_latency: int = 3
     write_latency: int = 3
+    max_burst: int = 16
 
 
 def fetch_cycles(program: Program, memory: Memory) -> int:
@@ -38,6 +39,17 @@ def hand_off_cycles(memory: Memory) -> int:
     """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word, and the
     writer's fill and last response, and the sequencer seeing the writer done."""
     return 1 + dma.FILL + memory.read_latency + dma.WRITE_FILL + memory.write_latency + 1
+
+
+def first_data_cycles(command, memory: Memory) -> int:
+    """How much later than reader 0 the command's second stream sees its first word: the readers start
+    together and the memory returns reader 0's first burst first (round-robin from reader 0), and every engine
+    needs two of its streams to start (linear x and w, add a and b, ...).  Indexed readers start later, on the
+    engine's requests, and are not counted."""
+    plain = [slot for slot in command.reads if slot is not None and not slot.indexed]
+    if len(plain) < 2:
+        return 0
+    return dma.bursts(replace(plain[0].d, n1=1, n2=1), memory.bus_bytes, memory.max_burst)[0][1]
 
 
 def call_work(call: Call, graph: ir.Graph, expert_tokens: list[int] | None = None):
@@ -77,8 +89,8 @@ def program_cycles(program: Program, memory: Memory = Memory(),
     for call, command in zip(program.calls, program.commands):
         run = bind(program.engines, call)
         work = call_work(call, graph, (routing or {}).get(call.node.name))
-        out.append(fetch + hand_off_cycles(memory) + max(engine_cycles(call, run, work),
-                                                             bus_words(command, memory.bus_bytes)))
+        out.append(fetch + hand_off_cycles(memory) + first_data_cycles(command, memory)
+                   + max(engine_cycles(call, run, work), bus_words(command, memory.bus_bytes)))
     return out
 
 

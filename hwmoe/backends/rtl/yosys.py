@@ -69,10 +69,10 @@ def _value(v) -> str:
 
 
 def synth(top: str, parameters: dict, memories: dict | None = None,
-          family: str = "xcup", timeout: float = 300.0) -> dict:
-    """Synthesise ``top`` from its file list (rtl/<top>.f) with ``parameters``; ``memories`` maps a string
-    parameter to (words, width) to write as a $readmemh file.  Returns the resource counts, the raw cell
-    counts and the run time."""
+          family: str = "xcup", timeout: float = 300.0, files: list[Path] | None = None) -> dict:
+    """Synthesise ``top`` from its file list (rtl/<top>.f, or ``files``) with ``parameters``; ``memories`` maps
+    a string parameter to (words, width) to write as a $readmemh file.  Returns the resource counts, the raw
+    cell counts and the run time."""
     exe = yosys_path()
     if exe is None:
         raise YosysError("yosys not found on PATH (apt-get install yosys)")
@@ -84,7 +84,7 @@ def synth(top: str, parameters: dict, memories: dict | None = None,
             mask = (1 << int(width)) - 1
             mem.write_text("".join(f"{int(w) & mask:x}\n" for w in words))
             params[name] = str(mem)
-        files = " ".join(str(f) for f in sources(top))
+        files = " ".join(str(f) for f in (files or sources(top)))
         sets = " ".join(f"-set {k} {_value(v)}" for k, v in params.items())
         # -defer: elaborate once, with the parameters (not first with the defaults, which may name files
         # that do not exist).  No I/O buffers: a kernel is a block inside a design, not a chip.

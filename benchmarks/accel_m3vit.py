@@ -63,7 +63,8 @@ def main() -> None:
     simulate.build(work / "project", "verilator", work)
     built = time.perf_counter() - t1
     t2 = time.perf_counter()
-    run = simulate.run(work / "project", image, program.program_offset, "verilator", work, bandwidth=a.bandwidth)
+    run = simulate.run(work / "project", image, program.program_offset, "verilator", work,
+                       bandwidth=a.bandwidth)[0]
     ran = time.perf_counter() - t2
 
     exact = run.error == 0 and np.array_equal(executor.read_output(program, run.image), reference)

@@ -91,27 +91,35 @@ async def run_accel(dut):
     await write_reg(axil, REG_BASE_LO, BASE)
     await write_reg(axil, REG_BASE_HI, 0)
     await write_reg(axil, REG_PROG, case["prog"])
-    ends: list[int] = []
-    cocotb.start_soon(command_ends(dut, ends))
-    await write_reg(axil, REG_CTRL, 0b11)                    # START, IRQ_EN
-    waited = 0
-    while not int(dut.irq.value):
-        await RisingEdge(dut.clk)
-        waited += 1
-        if waited > case["timeout"]:
-            raise AssertionError(f"no interrupt within {case['timeout']} cycles")
-    status = await read_reg(axil, REG_STATUS)
-    cycles = await read_reg(axil, REG_CYCLES_LO) | await read_reg(axil, REG_CYCLES_HI) << 32
-    engines = []
-    for e in range(case["counters"]):
-        busy = await read_reg(axil, REG_ENGINES + 16 * e) | await read_reg(axil, REG_ENGINES + 16 * e + 4) << 32
-        stall = await read_reg(axil, REG_ENGINES + 16 * e + 8) | await read_reg(axil, REG_ENGINES + 16 * e + 12) << 32
-        engines.append({"busy": busy, "stall": stall})
-    after = ram.read(BASE, len(image))
-    (case_dir / "after.bin").write_bytes(after)
-    (case_dir / "result.json").write_text(json.dumps({
-        "status": status, "error": await read_reg(axil, REG_ERROR), "commands": await read_reg(axil, REG_COMMANDS),
-        "cycles": cycles, "engines": engines, "command_ends": ends}))
+    runs = []
+    # later runs, without a reset: new input bytes written into the image first
+    for n, (offset, name) in enumerate([(None, None), *case.get("reruns", [])]):
+        if name is not None:
+            ram.write(BASE + offset, (case_dir / name).read_bytes())
+            await write_reg(axil, REG_STATUS, 0b10)             # clear DONE (and so the interrupt)
+        ends: list[int] = []
+        watcher = cocotb.start_soon(command_ends(dut, ends))
+        await write_reg(axil, REG_CTRL, 0b11)                    # START, IRQ_EN
+        waited = 0
+        while not int(dut.irq.value):
+            await RisingEdge(dut.clk)
+            waited += 1
+            if waited > case["timeout"]:
+                raise AssertionError(f"run {n}: no interrupt within {case['timeout']} cycles")
+        watcher.cancel()
+        status = await read_reg(axil, REG_STATUS)
+        cycles = await read_reg(axil, REG_CYCLES_LO) | await read_reg(axil, REG_CYCLES_HI) << 32
+        engines = []
+        for e in range(case["counters"]):
+            base = REG_ENGINES + 16 * e
+            busy = await read_reg(axil, base) | await read_reg(axil, base + 4) << 32
+            stall = await read_reg(axil, base + 8) | await read_reg(axil, base + 12) << 32
+            engines.append({"busy": busy, "stall": stall})
+        (case_dir / f"after-{n}.bin").write_bytes(ram.read(BASE, len(image)))
+        runs.append({"status": status, "error": await read_reg(axil, REG_ERROR),
+                     "commands": await read_reg(axil, REG_COMMANDS), "cycles": cycles, "engines": engines,
+                     "command_ends": ends})
+    (case_dir / "result.json").write_text(json.dumps(runs))
 
 
 # ----------------------------------------------------------------------------------------------- pytest side
@@ -157,10 +165,49 @@ def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
     assert np.array_equal(executor.read_output(program, want), FixedRunner(graph, program.plan).run_raw(images[2]))
     project = tmp_path / "project"
     write_project(program, project, TopConfig(bus_w=bus))
-    run = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress)
+    run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress)
     assert run.error == 0 and run.status & 0b110 == 0b010, run
     assert run.commands == len(program.commands)
     assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
     if not stress:
         predicted = timing.total_cycles(program, timing.Memory(bus_bytes=bus // 8), timing.routing_of(program, want))
         assert abs(run.cycles - predicted) <= 0.02 * run.cycles, (run.cycles, predicted)
+
+
+def test_accel_one_expert_renormalised_and_rerun(tmp_path):
+    """A tiny model with top-1 renormalised routing whose gate weights are all zero: every token chooses
+    expert 0 (ties go to the lowest index) at a gate of 1.0 (renormalised), the other experts get no token and
+    are never requested.  The program runs twice without a reset in between, on two different inputs: both
+    outputs equal the reference (no state carried over) and so does every byte of the image."""
+    import torch
+
+    from hwmoe.accel import executor, simulate
+    from hwmoe.accel.program import compile_program
+    from hwmoe.accel.top import write_project
+    from hwmoe.frontend.config import make_config
+    from hwmoe.frontend.from_torch import graph_from_model
+    from hwmoe.frontend.model import build_model, sample_input
+    from hwmoe.numerics.calibration import calibrate
+    from hwmoe.reference import FixedRunner
+    cfg = make_config("tiny", {"top_k": "1", "renormalize": "true"})
+    model = build_model(cfg, 0)
+    with torch.no_grad():
+        model.blocks[1].mlp.gate.weight.zero_()
+    graph = graph_from_model(model)
+    images = np.stack([sample_input(cfg, s)[0].numpy() for s in range(4)])
+    program = compile_program(graph, calibrate(graph, "w16a16", images[:2]))
+    first, second = (executor.load_image(program, x) for x in images[2:])
+    region = program.input_region
+    project = tmp_path / "project"
+    write_project(program, project)
+    runs = simulate.run(project, first, program.program_offset, "icarus", tmp_path,
+                        reruns=[(region.offset, second[region.offset:region.offset + region.size])])
+    routes = program.layout.load(runs[0].image, program.layout.regions["blocks.1.moe.gate.routes"])
+    # expert 0 for every token; its renormalised gate is 1.0 through the reciprocal table (within 2^-10)
+    assert (routes[:, 0] == 0).all() and (routes[:, 1] == routes[0, 1]).all() and routes[0, 1] >= (1 << 15) - 32
+    for run, memory, x in zip(runs, (first, second), images[2:]):
+        want = bytearray(memory)
+        executor.execute(program, want)
+        assert run.error == 0 and run.commands == len(program.commands), run
+        assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
+        assert np.array_equal(executor.read_output(program, run.image), FixedRunner(graph, program.plan).run_raw(x))

@@ -57,17 +57,20 @@ def build(project: Path, simulator: str, work: Path):
 
 
 def run(project: Path, image: bytes, program_offset: int, simulator: str, work: Path, stress: float = 0.0,
-        seed: int = 1, bandwidth: float = 1.0) -> AccelRun:
-    """Run the program at ``program_offset`` of ``image`` on the project's top (``stress``: probability that
-    each AXI channel of the memory pauses in a cycle; ``bandwidth``: without stress, the fraction of cycles in
-    which the memory may return read data)."""
+        seed: int = 1, bandwidth: float = 1.0, reruns: list[tuple[int, bytes]] = ()) -> list[AccelRun]:
+    """Run the program at ``program_offset`` of ``image`` on the project's top, then once more for each of
+    ``reruns`` (bytes written at an image offset first, e.g. the next input; no reset in between); one
+    AccelRun per run.  ``stress``: probability that each AXI channel of the memory pauses in a cycle;
+    ``bandwidth``: without stress, the fraction of cycles in which the memory may return read data."""
     runner, build_dir = build(project, simulator, work)
     run_dir = build_dir / f"run-{os.getpid()}-{seed}-{stress}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "image.bin").write_bytes(bytes(image))
-    (run_dir / "case.json").write_text(json.dumps({"prog": program_offset, "seed": seed, "stress": stress,
-                                                   "bandwidth": bandwidth, "counters": len(COUNTERS),
-                                                   "timeout": TIMEOUT_CYCLES}))
+    for n, (_, data) in enumerate(reruns):
+        (run_dir / f"rerun-{n}.bin").write_bytes(bytes(data))
+    (run_dir / "case.json").write_text(json.dumps({
+        "prog": program_offset, "seed": seed, "stress": stress, "bandwidth": bandwidth, "counters": len(COUNTERS),
+        "timeout": TIMEOUT_CYCLES, "reruns": [[offset, f"rerun-{n}.bin"] for n, (offset, _) in enumerate(reruns)]}))
     result = run_dir / "result.json"
     result.unlink(missing_ok=True)
     runner.test(test_module="test_accel", hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=build_dir,
@@ -76,6 +79,6 @@ def run(project: Path, image: bytes, program_offset: int, simulator: str, work: 
                            "PYTHONPATH": os.pathsep.join([str(SIM_DIR), str(REPO)] + sys.path)})
     if not result.exists():
         raise RuntimeError(f"the accelerator testbench wrote no result; see {run_dir / 'sim.log'}")
-    r = json.loads(result.read_text())
-    return AccelRun(r["status"], r["error"], r["commands"], r["cycles"], r["engines"], r["command_ends"],
-                    (run_dir / "after.bin").read_bytes())
+    return [AccelRun(r["status"], r["error"], r["commands"], r["cycles"], r["engines"], r["command_ends"],
+                     (run_dir / f"after-{n}.bin").read_bytes())
+            for n, r in enumerate(json.loads(result.read_text()))]

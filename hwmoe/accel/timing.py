@@ -14,6 +14,7 @@ from .. import ir
 from ..numerics.routing import expert_queues
 from . import dma
 from ..kernels.router import routes_cycles
+from ..numerics.intmath import ceil_div
 from .engines import KERNELS, Call, bind
 from .program import CMD_WORDS, Program
 
@@ -27,6 +28,11 @@ class Memory:
     read_latency: int = 3
     write_latency: int = 3
     max_burst: int = 16
+    bandwidth: float = 1.0          # share of cycles the memory returns read data in
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        return self.bus_bytes * self.bandwidth
 
 
 def fetch_cycles(program: Program, memory: Memory) -> int:
@@ -70,6 +76,21 @@ def engine_cycles(call: Call, run, work) -> int:
     return KERNELS[call.engine].cycles(run, work)
 
 
+def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
+    """What the linear engine's formula misses while its activations load: it takes one activation beat per
+    cycle while the weight reader fills the double buffer (two blocks); when both together exceed what the
+    memory delivers, that phase takes the memory's time instead."""
+    if call.engine != "linear":
+        return 0
+    x, w = command.reads[0].d, command.reads[1].d
+    x_beats = dma.stream_beats(x)
+    x_bytes = sum(dma.segment_bus_words(a, n, x.c, memory.bus_bytes)[1] for a, n in dma.segments(x)) \
+        * memory.bus_bytes
+    w_bytes = min(dma.stream_beats(w), 2 * run.t_out * ceil_div(run.d_in, run.t_in)) * w.lanes * w.c
+    return max(0, ceil_div(int(round(x_bytes + w_bytes)), int(memory.bytes_per_cycle)) - x_beats) \
+        if memory.bytes_per_cycle >= 1 else 0
+
+
 def bus_words(command, bus_bytes: int) -> int:
     """Bus words the command's reads move (its indexed reads counted for every expert)."""
     total = 0
@@ -89,8 +110,10 @@ def program_cycles(program: Program, memory: Memory = Memory(),
     for call, command in zip(program.calls, program.commands):
         run = bind(program.engines, call)
         work = call_work(call, graph, (routing or {}).get(call.node.name))
+        bus = bus_words(command, memory.bus_bytes) / memory.bandwidth
         out.append(fetch + hand_off_cycles(memory) + first_data_cycles(command, memory)
-                   + max(engine_cycles(call, run, work), bus_words(command, memory.bus_bytes)))
+                   + max(engine_cycles(call, run, work) + load_phase_cycles(call, run, command, memory),
+                         int(round(bus))))
     return out
 
 

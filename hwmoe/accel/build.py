@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UserError
 from ..outputs import output_dir
 from . import executor, timing
-from .engines import DEFAULT_CHOICE, UnsupportedGraph
+from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
 from .program import Program, compile_program
 from .top import TopConfig, write_project
 
@@ -60,14 +60,33 @@ def layout_json(program: Program) -> dict:
             "regions": regions}
 
 
-def build_json(program: Program, config: TopConfig, clock_mhz: float, board: str | None, search: dict | None) -> dict:
+def engine_resources(program: Program, dsp_kind: str) -> dict:
+    """The cost model's resources of each engine as built (the DMA, sequencer and registers are not in the
+    model: yosys figures of them are in docs/benchmarks.md)."""
+    return {e: {k: round(v, 1) for k, v in KERNELS[e].resources(p, dsp_kind).as_dict().items()}
+            for e, p in program.engines.params.items()}
+
+
+def fit(program: Program, board) -> dict:
+    """Engines' resources against the board: used, available, and which kinds exceed it."""
+    engines = engine_resources(program, board.dsp_kind if board else "DSP48E2")
+    used = {k: round(sum(u[k] for u in engines.values()), 1) for k in ("lut", "ff", "dsp", "bram36", "uram")}
+    out = {"engines": engines, "used": used}
+    if board is not None:
+        available = board.resources.as_dict()
+        out.update(available=available, over=[k for k in used if used[k] > available[k]])
+    return out
+
+
+def build_json(program: Program, config: TopConfig, clock_mhz: float, board, search: dict | None) -> dict:
     memory = timing.Memory(bus_bytes=config.bus_w // 8)
     cycles = timing.total_cycles(program, memory)
-    return {"board": board, "clock_mhz": clock_mhz, "precision": program.plan.precision,
+    return {"board": board.name if board else None, "clock_mhz": clock_mhz, "precision": program.plan.precision,
             "design": {e: {k: v for k, v in asdict(p).items()} for e, p in program.engines.params.items()},
             "verilog_parameters": {e: program.engines.verilog_parameters(e) for e in program.engines.params},
             "top": asdict(config), "commands": len(program.commands),
             "predicted_cycles": cycles, "predicted_ms": cycles / (clock_mhz * 1e3),
+            "resources": fit(program, board),
             "search": {k: search[k] for k in ("latency_ms", "resources", "fits") if k in search} if search else None}
 
 
@@ -87,16 +106,23 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
-    clock = load_board(board).clock_mhz if board else (search or {}).get("clock_mhz", 200.0)
+    board_spec = load_board(board) if board else None
+    clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
     try:
         program = compile_program(graph, plan, choice)
     except UnsupportedGraph as e:
         raise UserError(f"{model or preset}: the accelerator cannot run this model: {e}") from None
+    if board_spec is not None:
+        resources = fit(program, board_spec)
+        if resources["over"]:
+            k = resources["over"][0]
+            raise UserError(f"{model or preset} on {board_spec.name}: the engines need {resources['used'][k]:,.0f} "
+                            f"{k.upper()} of {resources['available'][k]:,} (choose a smaller --design)")
     with output_dir(out) as tmp:
         write_project(program, tmp / "rtl", config)
         (tmp / "image.bin").write_bytes(bytes(program.memory))
         (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
-        info = build_json(program, config, clock, board, search)
+        info = build_json(program, config, clock, board_spec, search)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
     print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
           f"{len(program.commands)} commands), layout.json, build.json")

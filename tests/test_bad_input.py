@@ -393,7 +393,7 @@ def test_sim_builds_into_the_cache(tmp_path, monkeypatch, capsys):
 
 
 # ---------------------------------------------------------------------------------- the package without extras
-HW_MODULES = ("optuna", "matplotlib", "tqdm", "cocotb", "cocotb_tools", "cocotbext", "hls4ml")
+HW_MODULES = ("optuna", "matplotlib", "tqdm", "cocotb", "cocotb_tools", "cocotbext", "hls4ml", "pyverilog")
 WITHOUT_EXTRAS = ("import sys\nfor m in {mods!r}: sys.modules[m] = None\n"
                   "from hwmoe.cli import main\nsys.exit(main(sys.argv[1:]))\n")
 
@@ -403,12 +403,13 @@ def test_without_extras_help_works_and_commands_name_the_extra(tmp_path):
     script.write_text(WITHOUT_EXTRAS.format(mods=HW_MODULES))
     run = lambda *a: subprocess.run([sys.executable, str(script), *a], cwd=tmp_path, env=ENV, capture_output=True,
                                     text=True, timeout=60)
-    for cmd in ([], ["export"], ["info"], ["run"], ["sim"], ["hls"], ["search"], ["sweep"], ["boards"], ["demo"]):
+    for cmd in ([], ["export"], ["info"], ["run"], ["sim"], ["hls"], ["search"], ["sweep"], ["boards"], ["demo"],
+                ["build"]):
         r = run(*cmd, "--help")
         assert r.returncode == 0 and "usage: hwmoe" in r.stdout, (cmd, r.stderr)
     for cmd in (["search", "--preset", "tiny", "--board", "zcu102", "-o", "s"],
                 ["sweep", "--preset", "tiny", "-o", "w"], ["sim", "--kernel", "gelu"],
-                ["hls", "--kernel", "gelu", "--csim", "-o", "h"]):
+                ["hls", "--kernel", "gelu", "--csim", "-o", "h"], ["build", "--preset", "tiny", "-o", "b"]):
         r = run(*cmd)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (cmd, r.stderr)
         assert "pip install 'hwmoe[hw]'" in r.stderr, r.stderr

@@ -46,6 +46,20 @@ def unpack(value: int, lanes: int, width: int) -> list[int]:
     return out
 
 
+async def check_tlast(dut, stream: str, beats: int, errors: list) -> None:
+    """``<stream>_tlast`` must be high exactly on the stream's beat ``beats - 1`` (counted over the handshakes);
+    a wrong beat is appended to ``errors``."""
+    valid, ready, last = (getattr(dut, f"{stream}_t{s}") for s in ("valid", "ready", "last"))
+    taken = 0
+    while True:
+        await FallingEdge(dut.clk)
+        await ReadOnly()
+        if int(valid.value) and int(ready.value):
+            if int(last.value) != (taken == beats - 1):
+                errors.append(f"{stream} beat {taken}: tlast {int(last.value)}")
+            taken += 1
+
+
 class Clocked:
     """Counts rising edges; ``cycle`` at a falling edge is the number of the next rising edge."""
 

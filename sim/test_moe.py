@@ -1,34 +1,21 @@
 """MoE kernel testbench: random activations, routes (an expert chosen by every token, an expert chosen by
 none), gates and expert weights through hwmoe_moe, every output word and every weight request compared with
-hwmoe.kernels.moe.moe exactly (and wreq_tlast on the last request); Icarus and Verilator with idle input beats and output back-pressure, then a
-clean run for the cycle count."""
+hwmoe.kernels.moe.moe exactly (and wreq_tlast on the last request); Icarus and Verilator with idle input
+beats and output back-pressure, then a clean run for the cycle count."""
 import cocotb
 import pytest
-from cocotb.triggers import FallingEdge, ReadOnly
 
 from hwmoe.kernels.moe import POINTS
 from kernel_check import assert_kernel
 from points import point_names
-from tb import TB
-
-
-async def check_wreq_tlast(dut, requests: int, errors: list):
-    """wreq_tlast must be high exactly on the last request (the highest expert chosen by some token)."""
-    taken = 0
-    while True:
-        await FallingEdge(dut.clk)
-        await ReadOnly()
-        if int(dut.wreq_tvalid.value) and int(dut.wreq_tready.value):
-            if int(dut.wreq_tlast.value) != (taken == requests - 1):
-                errors.append(f"request {taken}: wreq_tlast {int(dut.wreq_tlast.value)}")
-            taken += 1
+from tb import TB, check_tlast
 
 
 @cocotb.test()
 async def run_moe(dut):
     tb = TB(dut)
     errors: list[str] = []
-    cocotb.start_soon(check_wreq_tlast(dut, len(tb.expected["wreq"]), errors))
+    cocotb.start_soon(check_tlast(dut, "wreq", len(tb.expected["wreq"]), errors))
     result = await tb.run()
     assert result["bit_exact"], result["first_mismatch"]
     assert not errors, errors[:5]

@@ -21,6 +21,7 @@ from ..kernels.layernorm import layernorm
 from ..kernels.linear import linear
 from ..kernels.moe import moe
 from ..kernels.router import route_beats, router
+from ..kernels.testdata import row_beats
 from ..numerics.fixed import Fmt
 from ..numerics.intmath import ceil_div
 from ..numerics.routing import expert_queues
@@ -57,9 +58,7 @@ def _rows(beats: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def _row_beats(a: np.ndarray, lanes: int) -> np.ndarray:
-    out = np.zeros((a.shape[0], ceil_div(a.shape[1], lanes) * lanes), np.int64)
-    out[:, :a.shape[1]] = a
-    return out.reshape(-1, lanes)
+    return row_beats(a, ceil_div(a.shape[1], lanes), lanes)
 
 
 def _linear(e, c, s):

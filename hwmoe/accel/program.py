@@ -25,6 +25,7 @@ from .. import ir
 from ..numerics.fixed import Fmt, quantize
 from ..numerics.intmath import ceil_div
 from ..numerics.plan import Plan
+from ..kernels.testdata import row_beats
 from ..reference import FixedRunner
 from .dma import Descriptor
 from .engines import ENGINES, KERNELS, Call, Engines, bind, build_engines, calls
@@ -93,9 +94,7 @@ class Program:
 def padded_rows(a: np.ndarray, lanes: int) -> np.ndarray:
     """[rows, cols] -> [rows, ceil(cols/lanes)*lanes], zero-padded: rows of whole beats."""
     a = np.atleast_2d(np.asarray(a, np.int64))
-    out = np.zeros((a.shape[0], ceil_div(a.shape[1], lanes) * lanes), np.int64)
-    out[:, :a.shape[1]] = a
-    return out
+    return row_beats(a, ceil_div(a.shape[1], lanes), lanes).reshape(a.shape[0], -1)
 
 
 def flat(*parts: np.ndarray) -> np.ndarray:

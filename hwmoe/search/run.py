@@ -79,9 +79,9 @@ def load_workload(model_or_preset: str):
     if path.suffix == ".onnx" or path.exists():
         if not path.is_file():
             raise ModelError(f"{model_or_preset}: no such file")
-        from ..frontend.onnx_import import import_onnx
+        from ..graph_cache import import_cached
         try:
-            graph = import_onnx(str(path))
+            graph = import_cached(path)
         except ValueError as e:
             raise ModelError(f"{model_or_preset}: {e}") from None
         return workload_from_graph(graph, path.stem)
@@ -98,11 +98,11 @@ def engine_formats(model_or_preset: str, precision: str) -> dict | None:
     plan_path = default_plan_path(model_or_preset, precision)
     if path.suffix != ".onnx" or not path.is_file() or not plan_path.is_file():
         return None
-    from ..frontend.onnx_import import import_onnx
+    from ..graph_cache import import_cached
     from ..numerics.calibration import plan_formats
     from ..numerics.plan import Plan
     try:
-        return plan_formats(import_onnx(str(path)), Plan.load(plan_path))
+        return plan_formats(import_cached(path), Plan.load(plan_path))
     except (KeyError, ValueError) as e:
         raise ModelError(f"{plan_path}: not a plan of {model_or_preset} ({e.__class__.__name__}: {e})") from None
 

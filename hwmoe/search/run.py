@@ -107,6 +107,11 @@ def engine_formats(model_or_preset: str, precision: str) -> dict | None:
         raise ModelError(f"{plan_path}: not a plan of {model_or_preset} ({e.__class__.__name__}: {e})") from None
 
 
+def board_spec(board) -> str:
+    """The board as another process can load it: its .yaml file, or its name."""
+    return str(board.source) if board.source else board.name
+
+
 def check_positive(name: str, v) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ModelError(f"{name} must be a positive integer, got {v!r}")
@@ -201,7 +206,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
         if workers <= 1:
             return []
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=((model, b.source and str(b.source) or b.name, prec.name, batch,
+        procs = [ctx.Process(target=_worker, args=((model, board_spec(b), prec.name, batch,
                                                    trials, seed, spec, stage, clock_mhz),), daemon=True)
                  for _ in range(workers - 1)]
         with sigint_ignored():          # until _worker installs hwmoe's handler

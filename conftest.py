@@ -14,7 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 HLS_FILES = {"test_hls.py", "test_hls4ml_ext.py"}
 #: tests that start several processes or search a full-size model (tens of seconds each)
-SLOW_PROCESS_TESTS = {"test_two_workers_share_one_study", "test_killed_search_resumes"}
+SLOW_PROCESS_TESTS = {"test_two_workers_share_one_study", "test_killed_search_resumes", "test_search_with_two_workers",
+                      "test_two_processes_share_one_study", "test_killed_worker_loses_no_trial",
+                      "test_sweep_spreads_boards_and_precisions_over_workers"}
 
 
 def pytest_collection_modifyitems(config, items):

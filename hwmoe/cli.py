@@ -137,7 +137,7 @@ def cmd_search(a) -> None:
 def cmd_sweep(a) -> None:
     from .search import sweep_command
     sweep_command(a.preset, boards=a.boards, out_dir=a.output, precision=a.precision, batch=a.batch,
-                  trials=a.trials, seed=a.seed)
+                  trials=a.trials, seed=a.seed, storage=a.storage, workers=a.workers)
 
 
 # ----------------------------------------------------------------------------------------------- build
@@ -292,10 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="search every board and plot the results")
     sw.add_argument("--preset", required=True, choices=sorted(PRESETS))
     sw.add_argument("--boards", default="all", help='"all" or a comma-separated list')
-    sw.add_argument("--precision", default="w16a32")
+    sw.add_argument("--precision", default="w16a32", help="one or a comma-separated list (w16a32,w8a8)")
     sw.add_argument("--batch", type=int, default=1)
     sw.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--storage", help="one Optuna storage URL for every search (default: a journal per board)")
+    sw.add_argument("--workers", type=int, default=1, help="worker processes, each searching one board and "
+                                                            "precision at a time")
     sw.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
     sw.set_defaults(func=cmd_sweep)
 

@@ -3,8 +3,10 @@ kernel graph as the PyTorch module (structure, parameters, numerics against onnx
 are refused with an error naming the offending ONNX node."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import pathlib
 import types
 
 import numpy as np
@@ -576,3 +578,98 @@ def test_mutations_are_refused_or_read_correctly(onnx_dir, dynamo, style):
             continue
         got = run_float(graph, x)             # what is read must be read correctly
         assert got.size == want.size and np.abs(got.reshape(-1) - want.reshape(-1)).max() <= 1e-4, what
+
+
+# -- import cache -------------------------------------------------------------------------------------------
+@pytest.fixture
+def counted_imports(monkeypatch, tmp_path):
+    """A private cache; returns the list of files actually imported (cache misses)."""
+    import hwmoe.frontend.onnx_import as onnx_import
+    monkeypatch.setenv("HWMOE_CACHE", str(tmp_path / "cache"))
+    calls, real = [], onnx_import.import_onnx
+    monkeypatch.setattr(onnx_import, "import_onnx", lambda path: calls.append(path) or real(path))
+    return calls
+
+
+def assert_identical(graph: ir.Graph, want: ir.Graph):
+    assert (graph.input, graph.output, graph.shapes) == (want.input, want.output, want.shapes)
+    assert [type(n) for n in graph.nodes] == [type(n) for n in want.nodes]
+    for got, ref in zip(graph.nodes, want.nodes):
+        gp, rp = got.params(), ref.params()
+        assert gp.keys() == rp.keys() and all(np.array_equal(gp[k], rp[k]) and gp[k].dtype == rp[k].dtype
+                                              for k in rp), got.name
+        rest = [f.name for f in dataclasses.fields(ref) if f.name not in rp]
+        assert [getattr(got, k) for k in rest] == [getattr(ref, k) for k in rest], got.name
+
+
+def test_cache_second_import_is_equal(onnx_dir, counted_imports):
+    from hwmoe.graph_cache import import_cached
+    path, _, _ = exported(onnx_dir)
+    first = import_cached(path)
+    second = import_cached(path)
+    assert counted_imports == [str(path)]                 # the second came from the cache
+    assert_identical(second, first)
+    assert_identical(second, import_onnx(str(path)))
+
+
+def test_cache_misses_a_changed_file(onnx_dir, tmp_path, counted_imports):
+    from hwmoe.graph_cache import import_cached
+    src, _, _ = exported(onnx_dir)
+    path = tmp_path / "m.onnx"
+    model = onnx.load(str(src))
+    onnx.save(model, str(path))
+    before = import_cached(path)
+    init = max(model.graph.initializer, key=lambda i: numpy_helper.to_array(i).size)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 2, init.name))
+    onnx.save(model, str(path))
+    after = import_cached(path)
+    assert counted_imports == [str(path)] * 2
+    assert any(not np.array_equal(a, b) for n, m in zip(after.nodes, before.nodes)
+               for a, b in zip(n.params().values(), m.params().values()))
+    assert_identical(after, import_onnx(str(path)))
+
+
+class _Touch:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.path,)
+
+
+@pytest.mark.parametrize("damage", ["truncated npz", "garbage json", "missing npz", "wrong node field",
+                                    "pickled array"])
+def test_cache_corrupt_entry_is_rebuilt(onnx_dir, tmp_path, counted_imports, damage):
+    import json
+    from hwmoe.graph_cache import cache_key, import_cached
+    from hwmoe.paths import cache_dir
+    path, _, _ = exported(onnx_dir)
+    want = import_cached(path)
+    marker = tmp_path / "unpickled"
+    entry = cache_dir() / "graphs" / cache_key(path)
+    npz, js = entry.with_suffix(".npz"), entry.with_suffix(".json")
+    if damage == "truncated npz":
+        npz.write_bytes(npz.read_bytes()[:1000])
+    elif damage == "garbage json":
+        js.write_text("{not json")
+    elif damage == "missing npz":
+        npz.unlink()
+    elif damage == "wrong node field":
+        desc = json.loads(js.read_text())
+        desc["nodes"][0]["bogus"] = 1
+        js.write_text(json.dumps(desc))
+    else:                                                  # unpickling it would create the marker file
+        with open(npz, "wb") as f:
+            np.savez(f, **{"0.weight": np.array([_Touch(marker)], dtype=object)})
+    assert_identical(import_cached(path), want)            # rebuilt, not crashed
+    assert not marker.exists()
+    assert_identical(import_cached(path), want)            # and the rebuilt entry is read back
+    assert counted_imports == [str(path)] * 2
+
+
+def test_cache_unwritable_is_skipped(onnx_dir, tmp_path, monkeypatch):
+    from hwmoe.graph_cache import import_cached
+    path, _, _ = exported(onnx_dir)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("HWMOE_CACHE", str(tmp_path / "file"))     # the cache folder is a file
+    assert_identical(import_cached(path), import_onnx(str(path)))

@@ -193,7 +193,7 @@ def test_sweep_writes_table_and_plots(tmp_path):
     assert [r["board"] for r in rows] == ["zcu102", "pynq-z2"]
     assert rows[0]["status"] == "ok" and rows[1]["status"] == "infeasible"
     text = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert text[0].startswith("board,status,") and len(text) == 3
+    assert text[0].startswith("board,precision,status,") and len(text) == 3
     for png in ("pareto.png", "resources.png", "latency.png"):
         assert (tmp_path / png).stat().st_size > 1000
     with pytest.raises(UnknownBoardError):

@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 
 from ..boards import board_names
+from ..interrupt import exit_on_interrupt, sigint_ignored
 from ..outputs import check_folder, output_file, write_text
 from .errors import InfeasibleError, SearchError
-from .run import DEFAULT_TRIALS, SearchResult, get_board, get_precision, load_workload, search
+from .run import (DEFAULT_TRIALS, SearchResult, board_spec, check_positive, get_board, get_precision, load_workload,
+                  search)
+from .storage import check_storage
 
 
 def format_result(r: SearchResult) -> str:
@@ -68,66 +71,101 @@ def search_command(model_or_preset: str, board: str, precision: str = "w16a32", 
     return d
 
 
-CSV_FIELDS = ["board", "status", "clock_mhz", "latency_ms", "ms_per_image", "images_per_s", "gops",
+CSV_FIELDS = ["board", "precision", "status", "clock_mhz", "latency_ms", "ms_per_image", "images_per_s", "gops",
               "lut", "lut_avail", "ff", "ff_avail", "dsp", "dsp_avail", "bram36", "bram36_avail", "uram",
               "uram_avail", "t", "n_pe", "ln_nbuf", "router_lanes", "router_expert_par", "rows", "lanes", "block", "group", "note"]
 
 
-def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision: str = "w16a32",
-                  batch: int = 1, trials: int = DEFAULT_TRIALS, seed: int = 0, quiet: bool = False,
-                  progress: bool = True) -> list[dict]:
-    """Search every board (``"all"``, a comma-separated string or a list); write ``sweep.csv``,
-    ``sweep.json`` and the plots ``pareto.png``, ``resources.png``, ``latency.png`` to ``out_dir``.
-    Boards nothing fits on get a row with status ``infeasible`` and the reason."""
-    get_precision(precision)
-    wl = load_workload(preset)
-    names = board_names() if boards in ("all", None) else (
-        [s.strip() for s in boards.split(",") if s.strip()] if isinstance(boards, str) else list(boards))
+def _names(value, what: str) -> list[str]:
+    """A comma-separated option (or a list) as a list of names, refused when it names nothing."""
+    names = [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else list(value)
     if not names:
-        raise SearchError(f"--boards {boards!r}: no board named (give \"all\" or a comma-separated list)")
+        raise SearchError(f"--{what} {value!r}: nothing named (give a comma-separated list)")
+    return names
+
+
+def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision="w16a32",
+                  batch: int = 1, trials: int = DEFAULT_TRIALS, seed: int = 0, storage: str | None = None,
+                  workers: int = 1, quiet: bool = False, progress: bool = True) -> list[dict]:
+    """Search every board (``"all"``, a comma-separated string or a list) at every precision (one or a
+    comma-separated list), spread over ``workers`` processes; write ``sweep.csv``, ``sweep.json`` and the plots
+    ``pareto.png``, ``resources.png``, ``latency.png`` to ``out_dir``.  ``storage``: one Optuna storage for
+    every search (default a journal per search in its folder).  Boards nothing fits on get a row with status
+    ``infeasible`` and the reason."""
+    precisions = _names(precision, "precision")
+    for p in precisions:
+        get_precision(p)
+    wl = load_workload(preset)
+    names = board_names() if boards in ("all", None) else _names(boards, "boards")
     boards_ = [get_board(n) for n in names]            # unknown board: fail before any search
+    check_positive("workers", workers)
+    check_storage(storage, workers)
     out = Path(out_dir)
     check_folder(out)
-    rows, results = [], {}
-    it = boards_
-    if progress and not quiet:
-        from tqdm import tqdm
-        it = tqdm(boards_, desc=f"sweep {wl.name}", dynamic_ncols=True)
-    for b in it:
-        try:
-            r = search(wl.name, b, precision, batch, trials, seed, None, 1, out / b.name, progress=False,
-                       workload=wl)
-        except InfeasibleError as e:
-            rows.append({"board": b.name, "status": "infeasible", "clock_mhz": b.clock_mhz, "note": str(e)})
-            continue
-        results[b.name] = r
-        e = r.estimate
-        used = e.resources.rounded()
-        row = {"board": b.name, "status": "ok", "clock_mhz": e.clock_mhz, "latency_ms": round(e.latency_ms, 4),
-               "ms_per_image": round(e.ms_per_image, 4), "images_per_s": round(e.images_per_s, 2),
-               "gops": round(e.gops, 2), **e.design.linear, **e.design.attention, "group": e.design.group,
-               **{f"router_{k}": v for k, v in e.design.router.items()}}
-        for k in ("lut", "ff", "dsp", "bram36", "uram"):
-            row[k], row[f"{k}_avail"] = used[k], e.available[k]
-        rows.append(row)
-        write_text(out / b.name / "search.json", json.dumps(r.to_dict(), indent=1) + "\n")
+    tasks = [(preset, board_spec(b), p, batch, trials, seed, storage,
+              str(out / (b.name if len(precisions) == 1 else f"{b.name}-{p}"))) for b in boards_ for p in precisions]
+    done = _run_tasks(tasks, workers, progress and not quiet, f"sweep {wl.name}")
+    rows = [row for row, _ in done]
+    results = {f"{row['board']} {row['precision']}" if len(precisions) > 1 else row["board"]: r
+               for row, r in done if r is not None}
     with output_file(out / "sweep.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     write_text(out / "sweep.json", json.dumps(rows, indent=1) + "\n")
     from .plots import plot_sweep
-    plot_sweep(rows, results, out, title=f"{wl.name}, {precision}, batch {batch}")
+    plot_sweep(rows, results, out, title=f"{wl.name}, {', '.join(precisions)}, batch {batch}")
     if not quiet:
         for row in rows:
+            label = f"{row['board']:<9} {row['precision']:<7}"
             if row["status"] == "ok":
-                print(f"{row['board']:<9} {row['latency_ms']:8.3f} ms  {row['gops']:8.1f} GOPS  "
+                print(f"{label} {row['latency_ms']:8.3f} ms  {row['gops']:8.1f} GOPS  "
                       f"DSP {row['dsp']:>5}/{row['dsp_avail']:<5} LUT {row['lut']:>8,}/{row['lut_avail']:<9,} "
                       f"BRAM36 {row['bram36']:>4}/{row['bram36_avail']}")
             else:
-                print(f"{row['board']:<9} {row['note']}")
+                print(f"{label} {row['note']}")
         print(f"wrote {out / 'sweep.csv'} and plots in {out}")
     return rows
+
+
+def _run_tasks(tasks: list[tuple], workers: int, progress: bool, desc: str) -> list[tuple]:
+    """:func:`_sweep_one` of every task, in order; on ``workers`` processes when more than one."""
+    from tqdm import tqdm
+    with tqdm(total=len(tasks), desc=desc, dynamic_ncols=True, disable=not progress) as bar:
+        def tick(result):
+            bar.update(1)
+            return result
+
+        if workers == 1:
+            return [tick(_sweep_one(t)) for t in tasks]
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with sigint_ignored():          # until each worker installs hwmoe's handler
+            pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
+                                       initializer=exit_on_interrupt, initargs=(True,))
+        with pool:
+            return [tick(r) for r in pool.map(_sweep_one, tasks)]
+
+
+def _sweep_one(task: tuple) -> tuple[dict, SearchResult | None]:
+    """One board at one precision: its CSV row and result (None when nothing fits), its search.json."""
+    preset, board, precision, batch, trials, seed, storage, out = task
+    b = get_board(board)
+    try:
+        r = search(preset, b, precision, batch, trials, seed, storage, 1, out, progress=False)
+    except InfeasibleError as e:
+        return {"board": b.name, "precision": precision, "status": "infeasible", "clock_mhz": b.clock_mhz,
+                "note": str(e)}, None
+    e = r.estimate
+    used = e.resources.rounded()
+    row = {"board": b.name, "precision": precision, "status": "ok", "clock_mhz": e.clock_mhz,
+           "latency_ms": round(e.latency_ms, 4), "ms_per_image": round(e.ms_per_image, 4),
+           "images_per_s": round(e.images_per_s, 2), "gops": round(e.gops, 2), **e.design.linear,
+           **e.design.attention, "group": e.design.group, **{f"router_{k}": v for k, v in e.design.router.items()}}
+    for k in ("lut", "ff", "dsp", "bram36", "uram"):
+        row[k], row[f"{k}_avail"] = used[k], e.available[k]
+    write_text(Path(out) / "search.json", json.dumps(r.to_dict(), indent=1) + "\n")
+    return row, r
 
 
 __all__ = ["SearchError", "format_result", "search_command", "sweep_command"]

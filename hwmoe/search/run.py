@@ -79,9 +79,9 @@ def load_workload(model_or_preset: str):
     if path.suffix == ".onnx" or path.exists():
         if not path.is_file():
             raise ModelError(f"{model_or_preset}: no such file")
-        from ..frontend.onnx_import import import_onnx
+        from ..graph_cache import import_cached
         try:
-            graph = import_onnx(str(path))
+            graph = import_cached(path)
         except ValueError as e:
             raise ModelError(f"{model_or_preset}: {e}") from None
         return workload_from_graph(graph, path.stem)
@@ -98,13 +98,18 @@ def engine_formats(model_or_preset: str, precision: str) -> dict | None:
     plan_path = default_plan_path(model_or_preset, precision)
     if path.suffix != ".onnx" or not path.is_file() or not plan_path.is_file():
         return None
-    from ..frontend.onnx_import import import_onnx
+    from ..graph_cache import import_cached
     from ..numerics.calibration import plan_formats
     from ..numerics.plan import Plan
     try:
-        return plan_formats(import_onnx(str(path)), Plan.load(plan_path))
+        return plan_formats(import_cached(path), Plan.load(plan_path))
     except (KeyError, ValueError) as e:
         raise ModelError(f"{plan_path}: not a plan of {model_or_preset} ({e.__class__.__name__}: {e})") from None
+
+
+def board_spec(board) -> str:
+    """The board as another process can load it: its .yaml file, or its name."""
+    return str(board.source) if board.source else board.name
 
 
 def check_positive(name: str, v) -> int:
@@ -201,7 +206,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
         if workers <= 1:
             return []
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=((model, b.source and str(b.source) or b.name, prec.name, batch,
+        procs = [ctx.Process(target=_worker, args=((model, board_spec(b), prec.name, batch,
                                                    trials, seed, spec, stage, clock_mhz),), daemon=True)
                  for _ in range(workers - 1)]
         with sigint_ignored():          # until _worker installs hwmoe's handler

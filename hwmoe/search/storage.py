@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -15,6 +16,10 @@ from ..outputs import make_parents
 from .errors import StorageError
 
 DEFAULT_JOURNAL = "optuna.journal"
+#: a database study marks each running trial alive this often (seconds) ...
+HEARTBEAT_S = 2
+#: ... and any worker fails a trial silent this long (its worker was killed) and queues it again
+GRACE_S = 15
 
 
 def check_storage(storage: str | None, workers: int) -> None:
@@ -73,11 +78,18 @@ def make_storage(storage: str | None, out_dir: str | Path | None):
 
 
 def _database(url: str):
-    """An RDB storage; processes started together race to create the schema ("table studies already
-    exists"), which is retried.  Any other failure names the storage."""
+    """An RDB storage whose trials carry a heartbeat, so that a killed worker's trial does not stay RUNNING:
+    it is failed and retried once it has been silent for GRACE_S.  Processes started together race to create
+    the schema ("table studies already exists"), which is retried.  Any other failure names the storage."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     for attempt in range(10):
         try:
-            return optuna.storages.RDBStorage(url)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                                  heartbeat_stale_trial_callback=retry)
         except Exception as e:          # sqlalchemy's errors, without importing sqlalchemy here
             msg = str(e)
             if attempt < 9 and any(k in msg for k in ("already exists", "locked", "UNIQUE constraint")):

@@ -13,10 +13,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
-from onnx.reference.op_run import OpRun
-
-from ...numerics.floating import gelu_float, layernorm_float
-
 
 HW = "hwmoe"
 
@@ -154,41 +150,17 @@ def toposort(ops: list[Op]) -> list[Op]:
 
 # -- execution -----------------------------------------------------------------------------------------------
 
-class HwLinear(OpRun):
-    op_domain = HW
-
-    def _run(self, x, w, b=None):
-        y = x @ w.T
-        return ((y if b is None else y + b).astype(x.dtype),)
+def _vi(name: str, elem_type=TensorProto.UNDEFINED):
+    return helper.make_tensor_value_info(name, elem_type, None)
 
 
-class HwGelu(OpRun):
-    op_domain = HW
-
-    def _run(self, x):
-        return (gelu_float(x).astype(x.dtype),)
-
-
-class HwLayerNorm(OpRun):
-    op_domain = HW
-
-    def _run(self, x, gamma, beta, eps=1e-6):
-        return (layernorm_float(x, gamma, beta, eps).astype(x.dtype),)
-
-
-CUSTOM = [HwLinear, HwGelu, HwLayerNorm]
-PARAM_ORDER = {"Linear": ("weight", "bias"), "Gelu": (), "LayerNorm": ("gamma", "beta")}
-
-
-def _vi(name: str):
-    return helper.make_tensor_value_info(name, TensorProto.UNDEFINED, None)
-
-
-def make_model(nodes, inputs: list[str], outputs: list[str], initializers: dict, opsets) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, "sub", [_vi(n) for n in inputs], [_vi(n) for n in outputs],
+def make_model(nodes, inputs: list, outputs: list, initializers: dict, opsets) -> onnx.ModelProto:
+    """A model of ``nodes``; inputs/outputs are names or value infos."""
+    ins = [i if isinstance(i, onnx.ValueInfoProto) else _vi(i) for i in inputs]
+    outs = [o if isinstance(o, onnx.ValueInfoProto) else _vi(o) for o in outputs]
+    graph = helper.make_graph(nodes, "sub", ins, outs,
                               [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()])
-    ops = [o for o in opsets if o.domain not in (HW,)] + [helper.make_opsetid(HW, 1)]
-    return helper.make_model(graph, opset_imports=ops)
+    return helper.make_model(graph, opset_imports=[o for o in opsets if o.domain in ("", "ai.onnx")])
 
 
 def run_node(node: onnx.NodeProto, values: list, opsets) -> list[np.ndarray]:
@@ -199,30 +171,48 @@ def run_node(node: onnx.NodeProto, values: list, opsets) -> list[np.ndarray]:
     return [np.asarray(v) for v in out]
 
 
+def standard_nodes(op: Op) -> tuple[list[onnx.NodeProto], dict[str, np.ndarray]]:
+    """A recognised Linear or Gelu written back as standard ONNX nodes (and their initializers), so that
+    onnxruntime can execute a region that contains them."""
+    x, y, p = op.inputs[0], op.outputs[0], f"{op.name}::"
+    if op.op_type == "Linear":
+        inits = {p + "wt": np.ascontiguousarray(op.params["weight"].T, dtype=np.float32)}
+        if op.params.get("bias") is None:
+            return [helper.make_node("MatMul", [x, p + "wt"], [y])], inits
+        inits[p + "b"] = op.params["bias"].astype(np.float32)
+        return [helper.make_node("MatMul", [x, p + "wt"], [p + "xw"]),
+                helper.make_node("Add", [p + "xw", p + "b"], [y])], inits
+    if op.op_type == "Gelu":             # x * (erf(x / sqrt 2) + 1) / 2
+        inits = {p + "r2": np.float32(np.sqrt(2.0)), p + "one": np.float32(1.0), p + "half": np.float32(0.5)}
+        names = [p + s for s in ("d", "e", "a", "m")]
+        return [helper.make_node("Div", [x, p + "r2"], [names[0]]),
+                helper.make_node("Erf", [names[0]], [names[1]]),
+                helper.make_node("Add", [names[1], p + "one"], [names[2]]),
+                helper.make_node("Mul", [x, names[2]], [names[3]]),
+                helper.make_node("Mul", [names[3], p + "half"], [y])], inits
+    raise ValueError(f"{op.label()}: a {op.op_type} cannot be executed inside a region")
+
+
 class SubgraphRunner:
-    """Executes a set of ops of the working graph (ONNX reference semantics, hwmoe ops in numpy)."""
+    """Executes a set of ops of the working graph with onnxruntime (recognised ops as standard nodes).  The
+    session is made on the first call, when the input types are known."""
 
     def __init__(self, work: Work, ops: list[Op], inputs: list[str], outputs: list[str]):
-        nodes, inits = [], {}
+        self.nodes, self.inits = [], {}
         for op in ops:
-            if op.is_std:
-                nodes.append(op.proto)
-                ins = op.inputs
-            else:
-                names = [f"{op.name}::{k}" for k in PARAM_ORDER[op.op_type] if op.params.get(k) is not None]
-                for k in PARAM_ORDER[op.op_type]:
-                    if op.params.get(k) is not None:
-                        inits[f"{op.name}::{k}"] = op.params[k]
-                attrs = {"eps": float(op.attrs["eps"])} if op.op_type == "LayerNorm" else {}
-                nodes.append(helper.make_node("Hw" + op.op_type, op.inputs + names, op.outputs, name=op.name,
-                                              domain=HW, **attrs))
-                ins = op.inputs
-            for t in ins:
-                if t and t in work.consts:
-                    inits[t] = work.consts[t]
-        self.inputs, self.outputs = inputs, outputs
-        self.model = make_model(nodes, inputs, outputs, inits, work.opsets)
-        self.ev = ReferenceEvaluator(self.model, new_ops=CUSTOM)
+            nodes, inits = (([op.proto], {}) if op.is_std else standard_nodes(op))
+            self.nodes += nodes
+            self.inits.update(inits)
+            self.inits.update({t: work.consts[t] for t in op.inputs if t and t in work.consts})
+        self.inputs, self.outputs, self.opsets, self.session = inputs, outputs, work.opsets, None
+
+    def _session(self, feeds: dict):
+        from .verify import ort_session
+        ins = [_vi(n, helper.np_dtype_to_tensor_dtype(np.asarray(feeds[n]).dtype)) for n in self.inputs]
+        outs = [_vi(n, TensorProto.FLOAT) for n in self.outputs]
+        return ort_session(make_model(self.nodes, ins, outs, self.inits, self.opsets))
 
     def __call__(self, feeds: dict) -> list[np.ndarray]:
-        return self.ev.run(self.outputs, feeds)
+        if self.session is None:
+            self.session = self._session(feeds)
+        return self.session.run(self.outputs, {n: feeds[n] for n in self.inputs})

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import refuse
-from ...numerics.floating import gelu_float
 from ...numerics.intmath import ceil_div
 from .graph import HW, Op, SubgraphRunner, Work
 from .patterns import norm_axis, only_consumer, reduce_axes, scalar
@@ -182,14 +181,11 @@ def expert_chains(work: Work, rm: RouterMatch, ops: list[Op]) -> list[tuple[Op, 
     return chains
 
 
-def _mlp(chain, x2d):
-    """An expert MLP on tokens [N, D] (float32 products, like the region's execution)."""
-    l1, _, l2 = chain
-    b1 = l1.params.get("bias")
-    b2 = l2.params.get("bias")
-    hid = x2d @ l1.params["weight"].T + (0 if b1 is None else b1)
-    out = gelu_float(hid).astype(np.float32) @ l2.params["weight"].T + (0 if b2 is None else b2)
-    return out.astype(np.float64)
+def expert_outputs(work: Work, chains, x2d: np.ndarray) -> list[np.ndarray]:
+    """Every expert MLP on all tokens [N, D], in float32 like the region's execution."""
+    ins = list(dict.fromkeys(l1.inputs[0] for l1, _, _ in chains))
+    runner = SubgraphRunner(work, [op for chain in chains for op in chain], ins, [l2.outputs[0] for *_, l2 in chains])
+    return [y.astype(np.float64) for y in runner({t: x2d for t in ins})]
 
 
 def probe(work: Work, rm: RouterMatch, ops: list[Op], end: str, chains) -> list[int]:
@@ -204,7 +200,7 @@ def probe(work: Work, rm: RouterMatch, ops: list[Op], end: str, chains) -> list[
     culprit = work.producer(end)
     rng = np.random.default_rng(20240611)
     x = rng.standard_normal(xs).astype(np.float32)
-    outs = [_mlp(c, x.reshape(n, d)) for c in chains]
+    outs = expert_outputs(work, chains, x.reshape(n, d))
     scale = 1.0 + max(float(np.abs(o).max()) for o in outs)
     tol = 1e-4 * scale
 

@@ -15,15 +15,19 @@ def main_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
     return next(i for i in model.graph.input if i.name not in inits)
 
 
-def run_onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+def ort_session(model: onnx.ModelProto):
+    """A quiet single-threaded onnxruntime session (other work may share the machine)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {main_input(model).name: x.astype(np.float32)})[0]
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def run_onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    return ort_session(model).run(None, {main_input(model).name: x.astype(np.float32)})[0]
 
 
 def check_against_onnxruntime(graph: ir.Graph, model: onnx.ModelProto, seed: int = 0,

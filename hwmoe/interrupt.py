@@ -26,7 +26,7 @@ def _stop_children() -> None:
         with contextlib.suppress(OSError):
             os.kill(child.pid, signal.SIGINT)
     for child in children:
-        child.join(timeout=2)
+        child.join(timeout=10)          # a loaded machine: a worker may need seconds to release its lock
         if child.is_alive():
             child.kill()
 

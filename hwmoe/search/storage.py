@@ -51,9 +51,12 @@ class _Lock(JournalFileSymlinkLock):
     """Optuna's journal lock; Ctrl-C waits while it is held, so that it is never left behind."""
 
     def acquire(self) -> bool:
-        got = super().acquire()
-        defer_interrupt()
-        return got
+        defer_interrupt()               # before the symlink exists: a Ctrl-C in between would leave it
+        try:
+            return super().acquire()
+        except BaseException:
+            allow_interrupt()
+            raise
 
     def release(self) -> None:
         try:

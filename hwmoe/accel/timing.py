@@ -76,19 +76,28 @@ def engine_cycles(call: Call, run, work) -> int:
     return KERNELS[call.engine].cycles(run, work)
 
 
+def _bus_bytes(d: dma.Descriptor, memory: Memory) -> int:
+    """Bytes of the bus words a transfer moves."""
+    return sum(dma.segment_bus_words(a, n, d.c, memory.bus_bytes)[1] for a, n in dma.segments(d)) * memory.bus_bytes
+
+
+def _memory_time(nbytes: float, memory: Memory) -> int:
+    return ceil_div(int(round(nbytes)), max(1, int(memory.bytes_per_cycle)))
+
+
 def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
-    """What the linear engine's formula misses while its activations load: it takes one activation beat per
-    cycle while the weight reader fills the double buffer (two blocks); when both together exceed what the
-    memory delivers, that phase takes the memory's time instead."""
-    if call.engine != "linear":
-        return 0
-    x, w = command.reads[0].d, command.reads[1].d
-    x_beats = dma.stream_beats(x)
-    x_bytes = sum(dma.segment_bus_words(a, n, x.c, memory.bus_bytes)[1] for a, n in dma.segments(x)) \
-        * memory.bus_bytes
-    w_bytes = min(dma.stream_beats(w), 2 * run.t_out * ceil_div(run.d_in, run.t_in)) * w.lanes * w.c
-    return max(0, ceil_div(int(round(x_bytes + w_bytes)), int(memory.bytes_per_cycle)) - x_beats) \
-        if memory.bytes_per_cycle >= 1 else 0
+    """What an engine's formula misses while streams it takes at one beat per cycle together exceed what the
+    memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
+    the weight reader fills the double buffer (two blocks); the attention engine takes every head's K and V
+    side by side."""
+    if call.engine == "linear":
+        x, w = command.reads[0].d, command.reads[1].d
+        w_bytes = min(dma.stream_beats(w), 2 * run.t_out * ceil_div(run.d_in, run.t_in)) * w.lanes * w.c
+        return max(0, _memory_time(_bus_bytes(x, memory) + w_bytes, memory) - dma.stream_beats(x))
+    if call.engine == "attention":
+        k, v = command.reads[1].d, command.reads[2].d
+        return max(0, _memory_time(_bus_bytes(k, memory) + _bus_bytes(v, memory), memory) - dma.stream_beats(k))
+    return 0
 
 
 def bus_words(command, bus_bytes: int) -> int:

@@ -48,6 +48,15 @@ def test_module_info_refuses_unknown_names():
         check_instance(info, {}, ports | {"z"}, "u_add")
 
 
+def test_reading_a_module_writes_nothing_where_it_runs(tmp_path, monkeypatch):
+    """pyverilog's preprocessor and parser tables go to a scratch folder: two builds in one folder would race
+    on a shared preprocess.output otherwise."""
+    monkeypatch.chdir(tmp_path)
+    module_info.cache_clear()
+    assert module_info("hwmoe_add").name == "hwmoe_add"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_constant_expressions():
     from pyverilog.vparser import ast
     expr = ast.Cond(ast.GreaterThan(ast.Identifier("A"), ast.IntConst("4'd3")),

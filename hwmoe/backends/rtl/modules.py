@@ -115,12 +115,14 @@ def module_header(name: str) -> str:
 @lru_cache(maxsize=None)
 def module_info(name: str) -> ModuleInfo:
     """``rtl/<name>.v``'s declaration parsed by pyverilog (in a scratch directory: it writes parser tables and
-    the preprocessed text where it runs)."""
-    from pyverilog.vparser.parser import parse
+    the preprocessed text)."""
+    from pyverilog.vparser.parser import VerilogCodeParser
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"{name}.v"
         path.write_text(module_header(name))
-        source, _ = parse([str(path)], outputdir=scratch, debug=False)
+        # every file it writes in the scratch folder: two processes in one folder would share them otherwise
+        source = VerilogCodeParser([str(path)], preprocess_output=str(Path(scratch) / "preprocess.output"),
+                                   outputdir=scratch, debug=False).parse()
     module = next(d for d in source.description.definitions if isinstance(d, ast.ModuleDef) and d.name == name)
     params = []
     for decl in module.paramlist.params:

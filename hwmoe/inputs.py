@@ -59,6 +59,12 @@ def default_plan_path(model_path: str, precision: str) -> Path:
     return Path(model_path).with_suffix(f".{precision}.plan.json")
 
 
+def random_samples(shape: tuple, seed: int, n: int = 4) -> np.ndarray:
+    """The default calibration batch of a model file (no sample images of its own): ``n`` standard-normal
+    inputs of ``shape`` from ``seed``."""
+    return np.random.default_rng(seed).standard_normal((n, *shape))
+
+
 def plan_for(graph, model_path: str | None, precision: str, plan_path: str | None = None,
              calib: str | np.ndarray | None = None, seed: int = 0):
     """The model's quantisation plan: loaded from ``plan_path`` (default: beside the model), or calibrated on
@@ -83,7 +89,7 @@ def plan_for(graph, model_path: str | None, precision: str, plan_path: str | Non
     elif calib is not None:
         samples = np.asarray(calib)
     else:
-        samples = np.random.default_rng(seed).standard_normal((4,) + shape)
+        samples = random_samples(shape, seed)
     plan = calibrate(graph, precision, samples)
     if path is not None:
         plan.save(path)

@@ -46,6 +46,12 @@ def unpack(value: int, lanes: int, width: int) -> list[int]:
     return out
 
 
+def pauses(rng: random.Random, p: float):
+    """A cocotbext-axi pause generator: pause with probability p each cycle."""
+    while True:
+        yield rng.random() < p
+
+
 async def check_tlast(dut, stream: str, beats: int, errors: list) -> None:
     """``<stream>_tlast`` must be high exactly on the stream's beat ``beats - 1`` (counted over the handshakes);
     a wrong beat is appended to ``errors``."""

@@ -17,18 +17,13 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from hwmoe.accel import registers as reg
+from tb import pauses
+
 BASE = 0x3000                       # the image's address in the memory: not 0, so BASE is exercised
-REG_CTRL, REG_STATUS, REG_ERROR, REG_BASE_LO, REG_BASE_HI, REG_PROG, REG_COMMANDS = 0x00, 0x04, 0x08, 0x10, 0x14, \
-    0x18, 0x1C
-REG_CYCLES_LO, REG_CYCLES_HI, REG_ENGINES = 0x20, 0x24, 0x40
 
 
 # ----------------------------------------------------------------------------------------------- cocotb side
-
-def pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
-
 
 def duty(fraction: float):
     """A pause pattern letting a channel move in ``fraction`` of the cycles, evenly spread (a bandwidth cap)."""
@@ -88,18 +83,18 @@ async def run_accel(dut):
         await RisingEdge(dut.clk)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
-    await write_reg(axil, REG_BASE_LO, BASE)
-    await write_reg(axil, REG_BASE_HI, 0)
-    await write_reg(axil, REG_PROG, case["prog"])
+    await write_reg(axil, reg.BASE_LO, BASE)
+    await write_reg(axil, reg.BASE_HI, 0)
+    await write_reg(axil, reg.PROG, case["prog"])
     runs = []
     # later runs, without a reset: new input bytes written into the image first
     for n, (offset, name) in enumerate([(None, None), *case.get("reruns", [])]):
         if name is not None:
             ram.write(BASE + offset, (case_dir / name).read_bytes())
-            await write_reg(axil, REG_STATUS, 0b10)             # clear DONE (and so the interrupt)
+            await write_reg(axil, reg.STATUS, reg.STATUS_DONE)  # clear DONE (and so the interrupt)
         ends: list[int] = []
         watcher = cocotb.start_soon(command_ends(dut, ends))
-        await write_reg(axil, REG_CTRL, 0b11)                    # START, IRQ_EN
+        await write_reg(axil, reg.CTRL, reg.CTRL_START | reg.CTRL_IRQ_EN)
         waited = 0
         while not int(dut.irq.value):
             await RisingEdge(dut.clk)
@@ -107,17 +102,17 @@ async def run_accel(dut):
             if waited > case["timeout"]:
                 raise AssertionError(f"run {n}: no interrupt within {case['timeout']} cycles")
         watcher.cancel()
-        status = await read_reg(axil, REG_STATUS)
-        cycles = await read_reg(axil, REG_CYCLES_LO) | await read_reg(axil, REG_CYCLES_HI) << 32
+        status = await read_reg(axil, reg.STATUS)
+        cycles = await read_reg(axil, reg.CYCLES_LO) | await read_reg(axil, reg.CYCLES_HI) << 32
         engines = []
         for e in range(case["counters"]):
-            base = REG_ENGINES + 16 * e
+            base = reg.ENGINE0 + reg.ENGINE_STRIDE * e
             busy = await read_reg(axil, base) | await read_reg(axil, base + 4) << 32
             stall = await read_reg(axil, base + 8) | await read_reg(axil, base + 12) << 32
             engines.append({"busy": busy, "stall": stall})
         (case_dir / f"after-{n}.bin").write_bytes(ram.read(BASE, len(image)))
-        runs.append({"status": status, "error": await read_reg(axil, REG_ERROR),
-                     "commands": await read_reg(axil, REG_COMMANDS), "cycles": cycles, "engines": engines,
+        runs.append({"status": status, "error": await read_reg(axil, reg.ERROR),
+                     "commands": await read_reg(axil, reg.COMMANDS), "cycles": cycles, "engines": engines,
                      "command_ends": ends})
     (case_dir / "result.json").write_text(json.dumps(runs))
 
@@ -166,7 +161,7 @@ def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
     project = tmp_path / "project"
     write_project(program, project, TopConfig(bus_w=bus))
     run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress)
-    assert run.error == 0 and run.status & 0b110 == 0b010, run
+    assert run.error == 0 and run.status & (reg.STATUS_DONE | reg.STATUS_ERROR) == reg.STATUS_DONE, run
     assert run.commands == len(program.commands)
     assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
     if not stress:

@@ -12,9 +12,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
-CTRL, STATUS, ERROR, ID, BASE_LO, BASE_HI, PROG, COMMANDS, CYCLES_LO, CYCLES_HI = range(0, 0x28, 4)
-ENGINE0 = 0x40
-ID_VALUE = 0x484D4F45
+from hwmoe.accel.registers import (BASE_HI, BASE_LO, COMMANDS, CTRL, CYCLES_HI, CYCLES_LO, ENGINE0, ERROR, ID,
+                                   ID_VALUE, PROG, STATUS)
 START, IRQ_EN = 1, 2
 BUSY, DONE, ERR = 1, 2, 4
 MASK32 = (1 << 32) - 1

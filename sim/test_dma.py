@@ -20,7 +20,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from hwmoe.accel import dma
-from tb import Clocked, pack, unpack
+from tb import Clocked, pack, pauses, unpack
 
 MEM_SIZE = 1 << 16
 BAD_FROM = MEM_SIZE - 4096          # the error tests' memory answers SLVERR from here on
@@ -41,12 +41,6 @@ def descriptor(fields: dict) -> dma.Descriptor:
     if fields.get("indices") is not None:
         fields["indices"] = tuple(fields["indices"])
     return dma.Descriptor(**fields)
-
-
-def pauses(rng: random.Random, p: float):
-    """A cocotbext-axi pause generator: pause with probability p each cycle."""
-    while True:
-        yield rng.random() < p
 
 
 def initial_memory(seed: int) -> bytes:

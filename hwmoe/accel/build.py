@@ -138,12 +138,12 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
 
 def _graph(model: str | None, preset: str | None, seed: int):
     """The kernel graph and a calibration batch (random normal for a file, the preset's sample images)."""
-    from ..inputs import load_graph
+    from ..inputs import load_graph, random_samples
     if (model is None) == (preset is None):
         raise UserError("give either MODEL.onnx or --preset NAME")
     if model:
         graph = load_graph(model)
-        return graph, np.random.default_rng(seed).standard_normal((4, *graph.shapes[graph.input]))
+        return graph, random_samples(tuple(graph.shapes[graph.input]), seed)
     from ..frontend.config import make_config
     from ..frontend.from_torch import graph_from_model
     from ..frontend.model import build_model, sample_input

@@ -83,6 +83,11 @@ def segment_bus_words(address: int, words: int, c: int, bus_bytes: int) -> tuple
     return first, ceil_div(address + words * c - first, bus_bytes)
 
 
+def bus_words(d: Descriptor, bus_bytes: int) -> int:
+    """Bus words a transfer moves (each segment's covering words)."""
+    return sum(segment_bus_words(a, w, d.c, bus_bytes)[1] for a, w in segments(d))
+
+
 def bursts(d: Descriptor, bus_bytes: int, max_burst: int = AXI_MAX_BURST) -> list[tuple[int, int]]:
     """(byte address, beats) of every AXI burst, in issue order."""
     out = []

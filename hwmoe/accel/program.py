@@ -43,6 +43,20 @@ STREAMS = {"linear": ("x", "w", "b"), "attention": ("q", "k", "v"), "layernorm":
            "router": ("x", "w"), "add": ("a", "b"), "moe": ("x", "routes", "w", "b")}
 
 
+def stream_lanes(engine: str, p) -> dict[str, int]:
+    """Words per beat of each stream of an engine (inputs in slot order, then y): what its descriptors ask of
+    the DMA and what the top wires to it."""
+    if engine == "linear":
+        return {"x": p.t_in, "w": p.t_in, "b": p.t_out, "y": p.t_out}
+    if engine == "moe":
+        return {"x": p.t, "routes": 2 * p.top_k, "w": p.t, "b": p.t, "y": p.t}
+    if engine == "layernorm":
+        return {"x": p.lanes, "p": 2 * p.lanes, "y": p.lanes}
+    if engine == "router":
+        return {"x": p.lanes, "w": p.lanes, "y": 2 * p.top_k}
+    return {**{s: p.lanes for s in STREAMS[engine]}, "y": p.lanes}
+
+
 @dataclass(frozen=True)
 class Slot:
     """A descriptor in a command; ``indexed``: its groups are the engine's requests (``d.indices`` unset)."""
@@ -163,16 +177,19 @@ def _linear(b: _Builder, call: Call, run, regions: dict[str, Region]):
         y = regions[call.outputs[0]]
     ot = ceil_div(run.d_out, run.t_out)
     write = Slot(Descriptor(y.offset + row0 * y.stride, run.tokens, y.stride, ot, run.t_out * y.container,
-                            run.t_out, run.t_out, y.container))
-    reads = (rows_slot(x, run.t_in, rows=run.tokens), blob_slot(wr, run.t_in), blob_slot(br, run.t_out) if br else None)
+                            run.t_out, stream_lanes("linear", run)["y"], y.container))
+    lanes = stream_lanes("linear", run)
+    reads = (rows_slot(x, lanes["x"], rows=run.tokens), blob_slot(wr, lanes["w"]),
+             blob_slot(br, lanes["b"]) if br else None)
     return reads, write
 
 
 def _attention(b: _Builder, call: Call, run, regions: dict[str, Region]):
     q, k, v = (regions[t] for t in call.node.inputs)
     y = regions[call.outputs[0]]
-    heads = lambda r: Slot(r.head_descriptor(run.heads, run.lanes))
-    return (heads(q), heads(k), heads(v)), heads(y)
+    lanes = stream_lanes("attention", run)
+    heads = lambda r, stream: Slot(r.head_descriptor(run.heads, lanes[stream]))
+    return (heads(q, "q"), heads(k, "k"), heads(v, "v")), heads(y, "y")
 
 
 def _layernorm(b: _Builder, call: Call, run, regions: dict[str, Region]):
@@ -183,7 +200,8 @@ def _layernorm(b: _Builder, call: Call, run, regions: dict[str, Region]):
     pr = b.param(f"{node.name}.params", flat(np.concatenate([gamma, beta], 1)),
                  fmt_container(b.fmt(f"{node.name}.gamma")))
     x, y = regions[node.inputs[0]], regions[call.outputs[0]]
-    return (rows_slot(x, run.lanes), blob_slot(pr, 2 * run.lanes)), rows_slot(y, run.lanes)
+    lanes = stream_lanes("layernorm", run)
+    return (rows_slot(x, lanes["x"]), blob_slot(pr, lanes["p"])), rows_slot(y, lanes["y"])
 
 
 def _router(b: _Builder, call: Call, run, regions: dict[str, Region]):
@@ -191,7 +209,8 @@ def _router(b: _Builder, call: Call, run, regions: dict[str, Region]):
     w = b.param(f"{node.name}.weight", flat(padded_rows(b.raw[f"{node.name}.weight"], run.lanes)),
                 fmt_container(b.fmt(f"{node.name}.weight")))
     x, routes = regions[node.inputs[0]], regions[f"{node.name}.routes"]
-    return (rows_slot(x, run.lanes), blob_slot(w, run.lanes)), rows_slot(routes, 2 * run.top_k)
+    lanes = stream_lanes("router", run)
+    return (rows_slot(x, lanes["x"]), blob_slot(w, lanes["w"])), rows_slot(routes, lanes["y"])
 
 
 def _moe(b: _Builder, call: Call, run, regions: dict[str, Region]):
@@ -205,8 +224,9 @@ def _moe(b: _Builder, call: Call, run, regions: dict[str, Region]):
     br = b.param(f"{node.name}.b", bias, c("b1", "b2"))
     x, routes = regions[node.inputs[0]], regions[f"{_router_of(b.graph, node).name}.routes"]
     y = regions[call.outputs[0]]
-    return (rows_slot(x, t), rows_slot(routes, 2 * run.top_k), experts_slot(wr, t), experts_slot(br, t)), \
-        rows_slot(y, t)
+    lanes = stream_lanes("moe", run)
+    return (rows_slot(x, lanes["x"]), rows_slot(routes, lanes["routes"]), experts_slot(wr, lanes["w"]),
+            experts_slot(br, lanes["b"])), rows_slot(y, lanes["y"])
 
 
 def _add(b: _Builder, call: Call, run, regions: dict[str, Region]):
@@ -216,7 +236,8 @@ def _add(b: _Builder, call: Call, run, regions: dict[str, Region]):
     else:
         a, other = (regions[t] for t in node.inputs)
     y = regions[node.outputs[0]]
-    return (rows_slot(a, run.lanes), rows_slot(other, run.lanes)), rows_slot(y, run.lanes)
+    lanes = stream_lanes("add", run)
+    return (rows_slot(a, lanes["a"]), rows_slot(other, lanes["b"])), rows_slot(y, lanes["y"])
 
 
 COMMANDS = {"linear": _linear, "attention": _attention, "layernorm": _layernorm, "router": _router, "moe": _moe,

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.rtl.simulate import SIMULATORS, simulator_path_setup
+from ..backends.rtl.simulate import SIMULATORS, build_rtl
 from ..paths import REPO, SIM_DIR
 from .top import COUNTERS, TOP
 
@@ -38,21 +38,14 @@ def build(project: Path, simulator: str, work: Path):
     """The cocotb runner with ``project`` built in ``work`` (reused while its sources and tables are the same)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}: expected one of {', '.join(SIMULATORS)}")
-    simulator_path_setup()
-    from cocotb_tools.runner import get_runner
     sources = project_sources(project)
     tables = sorted(project.glob("*.mem"))
     key = hashlib.sha1(json.dumps([simulator] + [hashlib.sha1(p.read_bytes()).hexdigest() for p in sources + tables])
                        .encode()).hexdigest()[:12]
     build_dir = work / f"accel-{simulator}-{key}"
-    runner = get_runner(simulator)
-    if not (build_dir / ".built").exists():
-        args = (["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0",
-                 str(project / f"{TOP}.vlt")] if simulator == "verilator" else [])
-        parameters = {p.stem.upper(): f'"{p.resolve()}"' for p in tables}
-        runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build_dir, build_args=args, always=True,
-                     parameters=parameters, timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
-        (build_dir / ".built").touch()
+    parameters = {p.stem.upper(): f'"{p.resolve()}"' for p in tables}
+    runner = build_rtl(TOP, parameters, simulator, build_dir, files=sources,
+                       verilator_files=[project / f"{TOP}.vlt"])
     return runner, build_dir
 
 

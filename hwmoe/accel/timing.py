@@ -76,11 +76,6 @@ def engine_cycles(call: Call, run, work) -> int:
     return KERNELS[call.engine].cycles(run, work)
 
 
-def _bus_bytes(d: dma.Descriptor, memory: Memory) -> int:
-    """Bytes of the bus words a transfer moves."""
-    return sum(dma.segment_bus_words(a, n, d.c, memory.bus_bytes)[1] for a, n in dma.segments(d)) * memory.bus_bytes
-
-
 def _memory_time(nbytes: float, memory: Memory) -> int:
     return ceil_div(int(round(nbytes)), max(1, int(memory.bytes_per_cycle)))
 
@@ -93,20 +88,18 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     if call.engine == "linear":
         x, w = command.reads[0].d, command.reads[1].d
         w_bytes = min(dma.stream_beats(w), 2 * run.t_out * ceil_div(run.d_in, run.t_in)) * w.lanes * w.c
-        return max(0, _memory_time(_bus_bytes(x, memory) + w_bytes, memory) - dma.stream_beats(x))
+        x_bytes = dma.bus_words(x, memory.bus_bytes) * memory.bus_bytes
+        return max(0, _memory_time(x_bytes + w_bytes, memory) - dma.stream_beats(x))
     if call.engine == "attention":
         k, v = command.reads[1].d, command.reads[2].d
-        return max(0, _memory_time(_bus_bytes(k, memory) + _bus_bytes(v, memory), memory) - dma.stream_beats(k))
+        return max(0, _memory_time((dma.bus_words(k, memory.bus_bytes) + dma.bus_words(v, memory.bus_bytes))
+                                   * memory.bus_bytes, memory) - dma.stream_beats(k))
     return 0
 
 
 def bus_words(command, bus_bytes: int) -> int:
     """Bus words the command's reads move (its indexed reads counted for every expert)."""
-    total = 0
-    for slot in command.reads:
-        if slot is not None:
-            total += sum(dma.segment_bus_words(a, w, slot.d.c, bus_bytes)[1] for a, w in dma.segments(slot.d))
-    return total
+    return sum(dma.bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None)
 
 
 def program_cycles(program: Program, memory: Memory = Memory(),

@@ -25,7 +25,7 @@ from ..backends.rtl.modules import ModuleInfo, check_instance, module_info
 from ..numerics.intmath import clog2
 from ..numerics.tables import write_memh
 from .engines import ENGINES, KERNELS
-from .program import CMD_WORDS, CONTROL_WORDS, DESC_WORDS, READERS, STREAMS, Program
+from .program import CMD_WORDS, CONTROL_WORDS, DESC_WORDS, READERS, STREAMS, Program, stream_lanes
 
 TOP = "hwmoe_accel"
 COUNTERS = (*ENGINES, "dma")            # hwmoe_ctrl's ENGINE[e] counters
@@ -134,19 +134,6 @@ class _Top:
 
 
 # ---- the pieces ----------------------------------------------------------------------------------------------------
-def stream_lanes(engine: str, p) -> dict[str, int]:
-    """Words per beat of each stream of an engine (inputs in slot order, then y)."""
-    if engine == "linear":
-        return {"x": p.t_in, "w": p.t_in, "b": p.t_out, "y": p.t_out}
-    if engine == "moe":
-        return {"x": p.t, "routes": 2 * p.top_k, "w": p.t, "b": p.t, "y": p.t}
-    if engine == "layernorm":
-        return {"x": p.lanes, "p": 2 * p.lanes, "y": p.lanes}
-    if engine == "router":
-        return {"x": p.lanes, "w": p.lanes, "y": 2 * p.top_k}
-    return {**{s: p.lanes for s in STREAMS[engine]}, "y": p.lanes}
-
-
 UNSIGNED_RESULTS = {"router"}            # the routes: expert numbers and U1.15 gates
 
 

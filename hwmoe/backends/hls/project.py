@@ -75,9 +75,10 @@ def _board(board) -> tuple[str, float, str]:
 
 
 def _block_input(graph, inputs, seed: int, what: str = "inputs") -> np.ndarray:
+    from ...inputs import random_samples
     want = tuple(graph.shapes[graph.input])
     if inputs is None:
-        return np.random.default_rng(seed).standard_normal((4,) + want)
+        return random_samples(want, seed)
     return check_samples(inputs, want, what)
 
 
@@ -279,14 +280,13 @@ def _integer(key: str, text: str) -> int:
 def _block_project(out, model: str | None, preset: str | None, assignments: dict[str, str], board) -> Project:
     """The project of an encoder block of ``model`` (an ONNX path) or of a preset's model; ``assignments``
     holds BLOCK_COMMAND_KEYS, BlockHls fields and, for a preset, model fields."""
-    from ...inputs import load_graph, load_npy, plan_for
+    from ...inputs import load_graph, load_npy, plan_for, random_samples
     opts = {k: assignments.pop(k) for k in BLOCK_COMMAND_KEYS if k in assignments}
     seed = _integer("seed", opts.get("seed", "0"))
     calib = f"--set calib={opts.get('calib')}"
     if model:
         graph = load_graph(model)
-        shape = (4,) + tuple(graph.shapes[graph.input])
-        x = load_npy(opts["calib"], calib) if "calib" in opts else np.random.default_rng(seed).standard_normal(shape)
+        x = load_npy(opts["calib"], calib) if "calib" in opts else random_samples(tuple(graph.shapes[graph.input]), seed)
     else:
         from ...frontend.from_torch import graph_from_model
         from ...frontend.model import ModelConfig, build_model, make_config, sample_input

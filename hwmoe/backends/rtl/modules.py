@@ -1,7 +1,11 @@
 """The Verilog modules of ``rtl/`` as pyverilog parses them: each module's parameters (with their default
 expressions) and ports (direction, width expression), the widths evaluated at given parameter values.  The
 generated accelerator top sizes its wiring from these widths and checks every instance against them, so a
-port or parameter that the RTL does not have, or a missing connection, fails before anything is written."""
+port or parameter that the RTL does not have, or a missing connection, fails before anything is written.
+
+Only the declarations are parsed (pyverilog's parser does not take every body construct of the kernels), so
+pyverilog's dataflow analyser, which resolves parameters over a whole parsed module, cannot be used; the
+small evaluator below covers the constant expressions declarations use."""
 from __future__ import annotations
 
 import math

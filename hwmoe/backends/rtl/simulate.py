@@ -74,18 +74,20 @@ def _build_key(case: SimCase, simulator: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def build_rtl(top: str, parameters: dict, simulator: str, build_dir: Path, waves: bool = False):
-    """Build ``top`` from its file list into ``build_dir`` unless a finished build is there; the runner."""
+def build_rtl(top: str, parameters: dict, simulator: str, build_dir: Path, waves: bool = False,
+              files: list[Path] | None = None, verilator_files: list[Path] = ()):
+    """Build ``top`` from its file list (or ``files``) into ``build_dir`` unless a finished build is there;
+    ``verilator_files``: Verilator-only inputs (a .vlt waiver).  Returns the runner."""
     simulator_path_setup()
     from cocotb_tools.runner import get_runner
     runner = get_runner(simulator)
     # --output-split 0: one C++ file, because the PyPI wheel's verilated.mk lacks the "-include" flag of its
     # precompiled header, which breaks the parallel (split) build of large designs
-    build_args = ["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0"] \
-        if simulator == "verilator" else []
+    build_args = ["-Wno-fatal", "--x-assign", "0", "--x-initial", "0", "--output-split", "0",
+                  *map(str, verilator_files)] if simulator == "verilator" else []
     stamp = build_dir / ".built"
     if not stamp.exists():
-        runner.build(sources=sources(top), hdl_toplevel=top, parameters=parameters, build_dir=build_dir,
+        runner.build(sources=files or sources(top), hdl_toplevel=top, parameters=parameters, build_dir=build_dir,
                      build_args=build_args, always=True, timescale=("1ns", "1ps"), waves=waves,
                      log_file=build_dir / "build.log")
         stamp.touch()

@@ -148,7 +148,7 @@ def cmd_build(a) -> None:
         existing_file(a.model)
     if build_command(model=a.model, preset=a.preset, board=a.board, precision=a.precision, design=a.design,
                      out=a.output, simulate=a.simulate, input_path=a.input, simulator=a.simulator,
-                     bus_w=a.bus_width, seed=a.seed):
+                     bus_w=a.bus_width, seed=a.seed, csim=a.csim):
         sys.exit(1)
 
 
@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--simulate", action="store_true", help="run one input through the generated RTL")
     bu.add_argument("--input", metavar="X.npy", help="the input to simulate (default: a calibration input)")
     bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])
+    bu.add_argument("--csim", action="store_true", help="run one input through the C simulation of the HLS top (g++)")
     bu.add_argument("--seed", type=int, default=0)
     bu.add_argument("-o", "--output", required=True, metavar="DIR")
     bu.set_defaults(func=cmd_build)

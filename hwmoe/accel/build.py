@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..backends.hls.accel import csim_report, write_hls
 from ..outputs import output_dir
 from . import executor, timing
 from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
@@ -92,9 +93,10 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
 
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
-                  bus_w: int = 128, seed: int = 0) -> int:
-    """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles.  Returns 0, or 1
-    when the simulation does not reproduce the reference."""
+                  bus_w: int = 128, seed: int = 0, csim: bool = False) -> int:
+    """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
+    the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
+    the reference."""
     from ..boards import load_board
     from ..inputs import load_npy
     config = TopConfig(bus_w=bus_w)
@@ -120,20 +122,22 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
                             f"{k.upper()} of {resources['available'][k]:,} (choose a smaller --design)")
     with output_dir(out) as tmp:
         write_project(program, tmp / "rtl", config)
+        write_hls(program, tmp / "hls", bus_w, board_spec)
         (tmp / "image.bin").write_bytes(bytes(program.memory))
         (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
         info = build_json(program, config, clock, board_spec, search)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
-    print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
+    print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), hls/, image.bin ({program.layout.size} bytes, "
           f"{len(program.commands)} commands), layout.json, build.json")
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
           f"({bus_w}-bit AXI)")
-    if not simulate:
+    if not (simulate or csim):
         return 0
     x = load_npy(input_path, "--input") if input_path else calib[0]
     if tuple(np.shape(x)) != tuple(graph.shapes[graph.input]):
         raise UserError(f"--input: shape {tuple(np.shape(x))}, the model takes {tuple(graph.shapes[graph.input])}")
-    return _simulate(program, Path(out), x, simulator, config)
+    status = _simulate(program, Path(out), x, simulator, config) if simulate else 0
+    return status | (csim_report(program, Path(out) / "hls", x) if csim else 0)
 
 
 def _graph(model: str | None, preset: str | None, seed: int):

@@ -322,4 +322,22 @@ def csim(project, image: bytes, program_offset: int, *, opt: str = "-O1", timeou
         after.unlink(missing_ok=True)
 
 
-__all__ = ["write_hls", "csim", "build", "CsimRun", "TOP"]
+def csim_report(program: Program, project, x) -> int:
+    """``hwmoe build --csim``: one input through the C simulation of the build's HLS top; prints whether the
+    output equals the bit-accurate reference (as ``--simulate`` does for the RTL).  Returns 0, or 1 if not."""
+    import numpy as np
+    from ...accel import executor
+    from ...reference import FixedRunner
+    ap_types_dir()              # no headers to compile with: one line, before anything runs
+    r = csim(project, executor.load_image(program, x), program.program_offset)
+    got = executor.read_output(program, r.image)
+    exact = r.error == 0 and np.array_equal(got, FixedRunner(program.graph, program.plan).run_raw(x))
+    print(f"C-simulated the HLS top (g++, {r.compile_seconds:.1f} s compile, {r.run_seconds:.2f} s run): "
+          f"bit-exact {'yes' if exact else 'no'} ({got.size} output words), {r.commands} commands"
+          + (f", error {r.error}" if r.error else ""))
+    for w in r.warnings:
+        print(f"warning: {w}")
+    return 0 if exact else 1
+
+
+__all__ = ["write_hls", "csim", "csim_report", "build", "CsimRun", "TOP"]

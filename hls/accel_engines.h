@@ -107,7 +107,7 @@ BLOCKS:
                     if (i >= d_in) break;
                     acc += x[t][i] * w[o][i];
                 }
-                if (gelu_en) {
+                if (C::HAS_GELU && gelu_en) {
                     ap_int<C::H_W> h = requant_rt<C::H_W>(acc, frac - ctl[K::h_frac], ctl[K::h_width]);
                     y.v[o] = gelu_rt<C, 32>(h, ctl[K::h_frac], ctl[K::out_frac], ctl[K::out_width], C::ENTRIES);
                 } else {

@@ -63,7 +63,7 @@ template <class C> typename C::out_t gelu(const typename C::in_t &x) {
 }
 
 // gelu_rt<TAB, WO>(x, frac, out_frac, out_width, entries): GELU with the formats known at run time (the
-// accelerator's engines), the output signed AP_RND/AP_SAT at out_width bits.
+// accelerator's engines), the output signed AP_RND/AP_SAT at out_width bits; frac within -16 .. W + 16.
 template <class TAB, int WO, int W>
 ap_int<WO> gelu_rt(const ap_int<W> &x, int frac, int out_frac, int out_width, int entries) {
     HWMOE_HLS(INLINE)

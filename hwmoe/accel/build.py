@@ -1,10 +1,10 @@
 """``hwmoe build``: a model (ONNX file or preset) and a design (a search result, or the default engines) ->
 the accelerator a user takes to a board: ``DIR/rtl/`` (kernel sources, the generated top, tables, one file
-list, the Verilator waiver), ``DIR/image.bin`` (parameters and program; input and activations zero),
+list, the Verilator waiver), ``DIR/hls/`` (the same accelerator as a Vitis HLS top), ``DIR/image.bin`` (parameters and program; input and activations zero),
 ``DIR/layout.json`` (where everything sits in the image: what a driver needs) and ``DIR/build.json`` (the
 design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board).
 With ``simulate``, the image runs one input through the generated RTL and the output is compared with the
-bit-accurate reference."""
+bit-accurate reference; with ``csim``, through the C simulation of the HLS top."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,6 @@
 """The HLS whole-model accelerator (hls/accel.h, hwmoe/backends/hls/accel.py) in C simulation (g++): the tiny
-model's program on its memory image at each precision (and a different bus width each), every byte of the image
-after the run equal to the Python model of the accelerator (hwmoe.accel.executor) and the output equal to the
+model's program on its memory image at each precision (and a different bus width each), and a tiny model with
+top-1 renormalised routing, every byte of the image after the run equal to the Python model of the accelerator (hwmoe.accel.executor) and the output equal to the
 bit-accurate reference; an opcode of no built engine; ``hwmoe build --csim``.  The builds are made two at a time
 and kept in build/hls-accel/ (reused while the generated sources are the same)."""
 import re
@@ -17,45 +17,45 @@ pytest.importorskip("hls4ml")
 
 from hwmoe.backends.hls.accel import build, csim, write_hls  # noqa: E402
 
-#: (precision, AXI data bits): bus words of 8, 16 and 32 bytes against containers of 1, 2 and 4 bytes
-CASES = [("w16a16", 128), ("w8a8", 64), ("w16a32", 256)]
+#: case -> (model overrides, precision, AXI data bits): bus words of 8 to 64 bytes against containers of 1, 2 and 4
+#: bytes; one model with top-1 renormalised routing (the router's renormalisation, one route per token)
+CASES = {"w16a16": ({}, "w16a16", 128), "w8a8": ({}, "w8a8", 64), "w16a32": ({}, "w16a32", 256),
+         "top1-renorm-w16a16": ({"top_k": "1", "renormalize": "true"}, "w16a16", 512)}
 BUILD_JOBS = 2
 
 
-@pytest.fixture(scope="module")
-def tiny():
+def tiny_model(overrides: dict):
     """The tiny model and its calibration batch as ``hwmoe build --preset tiny`` makes them (so that the CLI
     test below reuses the w16a16 build)."""
     from hwmoe.frontend.from_torch import graph_from_model
     from hwmoe.frontend.model import build_model, make_config, sample_input
-    cfg = make_config("tiny")
+    cfg = make_config("tiny", overrides)
     return graph_from_model(build_model(cfg, 0)), sample_input(cfg, 0, batch=4).numpy()
 
 
 @pytest.fixture(scope="module")
-def projects(tiny, tmp_path_factory):
-    """precision -> (program, project folder), every project built (BUILD_JOBS at a time)."""
+def projects(tmp_path_factory):
+    """case -> (graph, calibration batch, program, project folder), every project built (BUILD_JOBS at a time)."""
     from hwmoe.accel.program import compile_program
     from hwmoe.numerics.calibration import calibrate
-    graph, calib = tiny
     out = {}
-    for precision, bus in CASES:
+    for case, (overrides, precision, bus) in CASES.items():
+        graph, calib = tiny_model(overrides)
         program = compile_program(graph, calibrate(graph, precision, calib))
-        folder = tmp_path_factory.mktemp(f"hls-accel-{precision}")
+        folder = tmp_path_factory.mktemp(f"hls-accel-{case}")
         write_hls(program, folder, bus)
-        out[precision] = (program, folder)
+        out[case] = (graph, calib, program, folder)
     with ThreadPoolExecutor(BUILD_JOBS) as pool:
-        for exe, _, warnings in pool.map(lambda p: build(p[1]), out.values()):
+        for exe, _, warnings in pool.map(lambda p: build(p[3]), out.values()):
             assert exe.exists() and warnings == []          # hwmoe's own code compiles without warnings
     return out
 
 
-@pytest.mark.parametrize("precision", [p for p, _ in CASES])
-def test_csim_equals_executor_and_reference(tiny, projects, precision):
+@pytest.mark.parametrize("case", list(CASES))
+def test_csim_equals_executor_and_reference(projects, case):
     from hwmoe.accel import executor
     from hwmoe.reference import FixedRunner
-    graph, calib = tiny
-    program, folder = projects[precision]
+    graph, calib, program, folder = projects[case]
     x = calib[1]
     image = executor.load_image(program, x)
     want = bytearray(image)
@@ -73,7 +73,7 @@ def test_opcode_of_no_engine_ends_the_run_with_error_1(projects):
     command's output region is left as it was."""
     from hwmoe.accel import executor
     from hwmoe.accel.program import CMD_BYTES, CMD_WORDS
-    program, folder = projects["w16a16"]
+    _, _, program, folder = projects["w16a16"]
     image = bytearray(program.memory)
     at = program.program_offset + 2 * CMD_BYTES
     image[at:at + 4] = (7).to_bytes(4, "little")

@@ -137,70 +137,75 @@ GROUPS:
 }
 
 // ---------------------------------------------------------------- one command per engine: readers, engine, writer
+// Each is one dataflow region; the descriptors come by value and only the engine reads the control words, so
+// that every array and stream has one reader.
 #ifdef HWMOE_ACCEL_LINEAR
-inline void run_linear(bus_t *mem, addr_t base, const ctl_t *ctl, const desc_t *d) {
+inline void run_linear(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], desc_t dx, desc_t dw, desc_t db,
+                       desc_t dy) {
     HWMOE_HLS(DATAFLOW)
     beats_t x, w, b, y;
-    dma_read(mem, base, d[0], x);
-    dma_read(mem, base, d[1], w);
-    dma_read(mem, base, d[2], b);
+    dma_read(mem, base, dx, x);
+    dma_read(mem, base, dw, w);
+    dma_read(mem, base, db, b);
     linear_engine<linear_build>(ctl, x, w, b, y);
-    dma_write(mem, base, d[READERS], y);
+    dma_write(mem, base, dy, y);
 }
 #endif
 #ifdef HWMOE_ACCEL_ATTENTION
-inline void run_attention(bus_t *mem, addr_t base, const ctl_t *ctl, const desc_t *d) {
+inline void run_attention(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], desc_t dq, desc_t dk, desc_t dv,
+                          desc_t dy) {
     HWMOE_HLS(DATAFLOW)
     beats_t q, k, v, y;
-    dma_read(mem, base, d[0], q);
-    dma_read(mem, base, d[1], k);
-    dma_read(mem, base, d[2], v);
+    dma_read(mem, base, dq, q);
+    dma_read(mem, base, dk, k);
+    dma_read(mem, base, dv, v);
     attention_engine<attention_build>(ctl, q, k, v, y);
-    dma_write(mem, base, d[READERS], y);
+    dma_write(mem, base, dy, y);
 }
 #endif
 #ifdef HWMOE_ACCEL_LAYERNORM
-inline void run_layernorm(bus_t *mem, addr_t base, const ctl_t *ctl, const desc_t *d) {
+inline void run_layernorm(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], desc_t dx, desc_t dp, desc_t dy) {
     HWMOE_HLS(DATAFLOW)
     beats_t x, p, y;
-    dma_read(mem, base, d[0], x);
-    dma_read(mem, base, d[1], p);
+    dma_read(mem, base, dx, x);
+    dma_read(mem, base, dp, p);
     layernorm_engine<layernorm_build>(ctl, x, p, y);
-    dma_write(mem, base, d[READERS], y);
+    dma_write(mem, base, dy, y);
 }
 #endif
 #ifdef HWMOE_ACCEL_ROUTER
-inline void run_router(bus_t *mem, addr_t base, const ctl_t *ctl, const desc_t *d) {
+inline void run_router(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], desc_t dx, desc_t dw, desc_t dy) {
     HWMOE_HLS(DATAFLOW)
     beats_t x, w, y;
-    dma_read(mem, base, d[0], x);
-    dma_read(mem, base, d[1], w);
+    dma_read(mem, base, dx, x);
+    dma_read(mem, base, dw, w);
     router_engine<router_build>(ctl, x, w, y);
-    dma_write(mem, base, d[READERS], y);
+    dma_write(mem, base, dy, y);
 }
 #endif
 #ifdef HWMOE_ACCEL_ADD
-inline void run_add(bus_t *mem, addr_t base, const ctl_t *ctl, const desc_t *d) {
+inline void run_add(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], desc_t da, desc_t db, desc_t dy) {
     HWMOE_HLS(DATAFLOW)
     beats_t a, b, y;
-    dma_read(mem, base, d[0], a);
-    dma_read(mem, base, d[1], b);
+    dma_read(mem, base, da, a);
+    dma_read(mem, base, db, b);
     add_engine<add_build>(ctl, a, b, y);
-    dma_write(mem, base, d[READERS], y);
+    dma_write(mem, base, dy, y);
 }
 #endif
 #ifdef HWMOE_ACCEL_MOE
-inline void run_moe(bus_t *mem, addr_t base, const ctl_t *ctl, const desc_t *d) {
+inline void run_moe(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], int tokens, desc_t dx, desc_t dr,
+                    desc_t dw, desc_t db, desc_t dy) {
     HWMOE_HLS(DATAFLOW)
     beats_t x, routes, routed, w, b, y;
     requests_t req_w, req_b;
-    dma_read(mem, base, d[0], x);
-    dma_read(mem, base, d[1], routes);
-    moe_requests<moe_build>(ctl, routes, routed, req_w, req_b);
-    dma_read(mem, base, d[2], req_w, w);
-    dma_read(mem, base, d[3], req_b, b);
+    dma_read(mem, base, dx, x);
+    dma_read(mem, base, dr, routes);
+    moe_requests<moe_build>(tokens, routes, routed, req_w, req_b);
+    dma_read(mem, base, dw, req_w, w);
+    dma_read(mem, base, db, req_b, b);
     moe_engine<moe_build>(ctl, x, routed, w, b, y);
-    dma_write(mem, base, d[READERS], y);
+    dma_write(mem, base, dy, y);
 }
 #endif
 
@@ -235,22 +240,22 @@ COMMANDS:
         }
         switch (op) {
 #ifdef HWMOE_ACCEL_LINEAR
-        case 1: run_linear(mem, base, ctl, d); break;
+        case 1: run_linear(mem, base, ctl, d[0], d[1], d[2], d[READERS]); break;
 #endif
 #ifdef HWMOE_ACCEL_ATTENTION
-        case 2: run_attention(mem, base, ctl, d); break;
+        case 2: run_attention(mem, base, ctl, d[0], d[1], d[2], d[READERS]); break;
 #endif
 #ifdef HWMOE_ACCEL_LAYERNORM
-        case 3: run_layernorm(mem, base, ctl, d); break;
+        case 3: run_layernorm(mem, base, ctl, d[0], d[1], d[READERS]); break;
 #endif
 #ifdef HWMOE_ACCEL_ROUTER
-        case 4: run_router(mem, base, ctl, d); break;
+        case 4: run_router(mem, base, ctl, d[0], d[1], d[READERS]); break;
 #endif
 #ifdef HWMOE_ACCEL_ADD
-        case 5: run_add(mem, base, ctl, d); break;
+        case 5: run_add(mem, base, ctl, d[0], d[1], d[READERS]); break;
 #endif
 #ifdef HWMOE_ACCEL_MOE
-        case 6: run_moe(mem, base, ctl, d); break;
+        case 6: run_moe(mem, base, ctl, ctl[moe_ctl::tokens], d[0], d[1], d[2], d[3], d[READERS]); break;
 #endif
         default: error = ERROR_NO_ENGINE; break;
         }

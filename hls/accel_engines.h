@@ -361,12 +361,12 @@ WORDS:
 // The route scanner: the routes (one beat per token: TOP_K experts, TOP_K gates) pass through to the engine,
 // and every expert some token chose is requested, in increasing order, from the weight and bias readers
 // (executor.moe_requests; the RTL's wreq stream forked to both readers).
-template <class C> void moe_requests(const ctl_t *ctl, beats_t &routes, beats_t &to_engine, requests_t &req_w,
+template <class C> void moe_requests(int tokens, beats_t &routes, beats_t &to_engine, requests_t &req_w,
                                      requests_t &req_b) {
     bool chosen[C::EXPERTS];
     for (int e = 0; e < C::EXPERTS; e++) chosen[e] = false;
 SCAN:
-    for (int t = 0; t < ctl[moe_ctl::tokens]; t++) {
+    for (int t = 0; t < tokens; t++) {
         HWMOE_HLS(PIPELINE II=1)
         beat_t r = routes.read();
         for (int s = 0; s < C::TOP_K; s++) chosen[r.v[s].to_int()] = true;

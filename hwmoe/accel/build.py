@@ -52,10 +52,11 @@ def layout_json(program: Program) -> dict:
     regions = {name: {"offset": r.offset, "rows": r.rows, "cols": r.cols, "container": r.container,
                       "stride": r.stride} for name, r in program.layout.regions.items()}
     graph = program.graph
+    fmt_in, fmt_out = program.plan.tensors[graph.input], program.plan.tensors[graph.output]
     return {"size": program.layout.size, "program": program.program_offset, "commands": len(program.commands),
-            "input": {"region": graph.input, "format": str(program.plan.tensors[graph.input]),
+            "input": {"region": graph.input, "format": str(fmt_in), "fmt": fmt_in.to_dict(),
                       "shape": list(graph.shapes[graph.input]), "patch": graph.nodes[0].patch},
-            "output": {"region": graph.output, "format": str(program.plan.tensors[graph.output]),
+            "output": {"region": graph.output, "format": str(fmt_out), "fmt": fmt_out.to_dict(),
                        "shape": list(graph.shapes[graph.output])},
             "regions": regions}
 

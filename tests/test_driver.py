@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -320,3 +321,13 @@ def test_synchronous_runner_refuses_an_async_backend():
         yield Op("alloc", (64,))
     with pytest.raises(TypeError, match="asynchronous"):
         run(steps(), Async())
+
+
+def test_the_driver_needs_no_flow_dependencies():
+    """On a board only NumPy, PyYAML and the vendor package are at hand: the driver and run-board's path
+    through the CLI import nothing of the flow's (torch, ONNX, Optuna) or the simulation's (cocotb, pyverilog)."""
+    code = ("import sys, hwmoe.cli; hwmoe.cli.build_parser(); import hwmoe.driver.build, hwmoe.driver.board, "
+            "hwmoe.driver.pynq, hwmoe.driver.xrt, hwmoe.inputs; print(sorted(m for m in ('torch', 'onnx', "
+            "'onnxruntime', 'optuna', 'cocotb', 'cocotbext', 'pyverilog', 'hls4ml') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"

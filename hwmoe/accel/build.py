@@ -156,7 +156,8 @@ def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, config
     from ..reference import FixedRunner
     from . import simulate
     image = executor.load_image(program, x)
-    run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim")[0]
+    run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim",
+                       layout=layout_json(program))[0]
     got = executor.read_output(program, run.image)
     want = FixedRunner(program.graph, program.plan).run_raw(x)
     exact = run.error == 0 and np.array_equal(got, want)

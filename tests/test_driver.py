@@ -226,9 +226,10 @@ def test_run_board_command(recorded, device, monkeypatch, tmp_path, capsys):
     """``hwmoe run-board`` through the stand-in: the dequantised output, as ``hwmoe run`` would write it."""
     build, x, trace, sim = recorded
     np.save(tmp_path / "x.npy", x)
-    _, args = board(monkeypatch, tmp_path, device, trace)
+    replay, args = board(monkeypatch, tmp_path, device, trace)
     assert main(["run-board", str(DATA), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
                  *args]) == 0
+    assert replay.at == len(trace.entries)
     y = np.load(tmp_path / "y.npy")
     assert np.array_equal(y, build.dequantize(np.array(sim["output"]))[None])
     assert f"{sim['commands']} commands, {sim['cycles']} cycles" in capsys.readouterr().out

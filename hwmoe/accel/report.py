@@ -17,8 +17,9 @@ from ..numerics.floating import cosine
 from ..numerics.precision import get_precision
 from ..outputs import write_text
 from ..paths import REPO
-from ..reference import FixedRunner, float_step, run_graph
+from ..reference import FixedRunner, check_input, float_step, run_graph
 from . import dma, timing
+from .engines import KERNELS
 from .program import Program
 from .top import COUNTERS
 
@@ -53,7 +54,7 @@ def accuracy(graph: ir.Graph, plan, inputs: np.ndarray) -> dict:
     power: dict[str, list[float]] = {}
     same = {r.name: [0, 0] for r in routers}
     outputs = []
-    for x in inputs:
+    for x in check_input(graph, inputs):
         ref, got = {}, {}
         run_graph(graph, x, float_step(), ref.__setitem__)
         fixed.run_raw(x, got.__setitem__)
@@ -103,9 +104,12 @@ def _layers(program: Program, memory: timing.Memory, clock_mhz: float, acc: dict
 
 def _roofline(program: Program, board, memory: timing.Memory, clock_mhz: float) -> dict:
     """Peaks: the board's MACs per second (every DSP at the precision's MACs per DSP), its memory
-    bandwidth, and what this build's AXI master moves at most."""
+    bandwidth, what this build's AXI master moves at most, and each engine's multipliers at the clock."""
     prec = get_precision(program.plan.precision)
-    out = {"axi_gb_per_s": memory.bus_bytes * clock_mhz / 1e3, "weight_bits": prec.weight, "act_bits": prec.act}
+    engines = {e: KERNELS[e].multipliers(p) * clock_mhz / 1e3 for e, p in program.engines.params.items()
+               if hasattr(KERNELS[e], "multipliers")}
+    out = {"axi_gb_per_s": memory.bus_bytes * clock_mhz / 1e3, "weight_bits": prec.weight, "act_bits": prec.act,
+           "engine_peak_gmac_per_s": engines}
     if board is not None:
         per_dsp = board.macs_per_dsp(prec.weight, prec.act)
         out.update(dsp=board.resources.dsp, macs_per_dsp=per_dsp,
@@ -243,7 +247,8 @@ def _roofline_md(r: dict) -> list[str]:
              f"Each command with MACs at its arithmetic intensity (MACs per byte its descriptors read and write) "
              f"and achieved rate (MACs over its predicted time); LayerNorm and add commands do no MACs and are "
              f"not on it. The AXI master moves at most {f['axi_gb_per_s']:.1f} GB/s ({r['bus_width']} bits at "
-             f"{r['clock_mhz']:g} MHz)."]
+             f"{r['clock_mhz']:g} MHz); dotted: each engine's multipliers at the clock ("
+             + ", ".join(f"{e} {v:,.1f}" for e, v in f["engine_peak_gmac_per_s"].items()) + " GMAC/s)."]
     if "peak_gmac_per_s" in f:
         lines += ["", f"{r['board']}: peak {f['peak_gmac_per_s']:,.0f} GMAC/s ({f['dsp']:,} DSPs x "
                       f"{f['macs_per_dsp']:g} MAC per DSP at {f['weight_bits']}x{f['act_bits']} bits x "
@@ -323,10 +328,13 @@ def _figures(out: Path, r: dict) -> list[Path]:
     f = r["roofline"]
     placed = [l for l in layers if l["macs"]]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for engine in dict.fromkeys(l["engine"] for l in placed):
-        mine = [l for l in placed if l["engine"] == engine]
-        ax.loglog([l["macs_per_byte"] for l in mine], [l["gmac_per_s"] for l in mine], "o", ms=4, label=engine)
     xs = np.geomspace(min(l["macs_per_byte"] for l in placed) / 4, max(l["macs_per_byte"] for l in placed) * 4)
+    for i, engine in enumerate(dict.fromkeys(l["engine"] for l in placed)):
+        mine = [l for l in placed if l["engine"] == engine]
+        ax.loglog([l["macs_per_byte"] for l in mine], [l["gmac_per_s"] for l in mine], "o", ms=4, color=f"C{i}",
+                  label=engine)
+        if engine in f["engine_peak_gmac_per_s"]:
+            ax.axhline(f["engine_peak_gmac_per_s"][engine], color=f"C{i}", ls=":", lw=1)
     peak = f.get("peak_gmac_per_s", np.inf)
     ax.loglog(xs, np.minimum(peak, f["axi_gb_per_s"] * xs), "k--", lw=1, label=f"AXI {f['axi_gb_per_s']:.1f} GB/s")
     if "peak_gmac_per_s" in f:

@@ -111,7 +111,7 @@ def test_measured_columns(tmp_path, tiny, accuracy):
     report.write_report(tmp_path, r)
     md = (tmp_path / "report.md").read_text()
     assert "| bit-exact | yes |" in md and "on icarus" in md
-    assert "| measured | error |" in md and "| -3 |" in md and "measured busy" in md
+    assert "| measured | model - measured |" in md and "| -3 |" in md and "measured busy" in md
 
 
 def test_measured_per_engine_without_command_ends(tiny, accuracy):

@@ -2,9 +2,10 @@
 the accelerator a user takes to a board: ``DIR/rtl/`` (kernel sources, the generated top, tables, one file
 list, the Verilator waiver), ``DIR/image.bin`` (parameters and program; input and activations zero),
 ``DIR/layout.json`` (where everything sits in the image: what a driver needs) and ``DIR/build.json`` (the
-design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board).
-With ``simulate``, the image runs one input through the generated RTL and the output is compared with the
-bit-accurate reference."""
+design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board) and
+the build report (``hwmoe.accel.report``: ``report.md``, ``report.json``, figures).  With ``simulate``, the
+image runs one input through the generated RTL, the output is compared with the bit-accurate reference and the
+report is written again with the measurements."""
 from __future__ import annotations
 
 import json

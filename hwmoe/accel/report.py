@@ -77,7 +77,7 @@ def accuracy(graph: ir.Graph, plan, inputs: np.ndarray) -> dict:
             "routing_equal": {name: s / n for name, (s, n) in same.items()}}
 
 
-# ---- the report's figures -------------------------------------------------------------------------------
+# ---- the report's numbers -------------------------------------------------------------------------------
 def _bytes_moved(command) -> int:
     """Bytes the command's descriptors read and write (indexed reads counted for every expert)."""
     slots = [s for s in (*command.reads, command.write) if s is not None]
@@ -85,6 +85,7 @@ def _bytes_moved(command) -> int:
 
 
 def _layers(program: Program, memory: timing.Memory, clock_mhz: float, acc: dict, routing) -> list[dict]:
+    """One row per command: its timing terms and bound, MACs, bytes moved, achieved rate, output accuracy."""
     out = []
     for i, (call, command, t) in enumerate(zip(program.calls, program.commands,
                                                timing.command_timings(program, memory, routing))):
@@ -129,7 +130,8 @@ def _shell() -> dict:
 
 def _measured(program: Program, layers: list[dict], measurement: Measurement, predicted: int) -> dict:
     """The run against the prediction: in total, per command (from each command's end, when the run
-    recorded every one) and per engine (busy cycles against the commands' cycles less their fetch)."""
+    recorded every one: ``measured_cycles`` added to each layer) and per engine (busy cycles against the
+    commands' cycles less their fetch)."""
     run = measurement.run
     per_command = len(run.command_ends) == len(layers)
     if per_command:
@@ -198,7 +200,7 @@ def _header(r: dict) -> list[str]:
 def _latency(r: dict) -> list[str]:
     measured = bool(r["measured"] and r["measured"]["per_command"])
     head = ["#", "node", "engine", "cycles", "share", "bound", "overhead", "formula", "load", "memory", "port",
-            "MACs", "MAC/B", "GMAC/s", "SQNR dB"] + (["measured", "error"] if measured else [])
+            "MACs", "MAC/B", "GMAC/s", "SQNR dB"] + (["measured", "model - measured"] if measured else [])
     rows = []
     for l in r["layers"]:
         acc = (f"experts {100 * l['routing_equal']:.1f}%" if l["routing_equal"] is not None
@@ -226,7 +228,7 @@ def _latency(r: dict) -> list[str]:
 def _engines(r: dict) -> list[str]:
     m = r["measured"]
     head = ["engine", "commands", "predicted cycles", "share", "MACs"] + (
-        ["measured busy", "predicted busy", "error", "stall"] if m else [])
+        ["measured busy", "predicted busy", "model vs measured", "stall"] if m else [])
     rows = []
     for name, e in r["engines"].items():
         row = [name, e["commands"], _n(e["cycles"]), _pct(e["cycles"], r["predicted_cycles"]), _n(e["macs"])]

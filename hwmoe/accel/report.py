@@ -219,7 +219,8 @@ def _latency(r: dict) -> list[str]:
             "its streams together exceed the memory; memory: its bus words at the memory's rate; port: its "
             "longest stream in beats at one beat per cycle. bound: memory if memory > formula + load, overhead if "
             "that exceeds it, port if a stream's beats exceed the MAC array's issue cycles (MACs / multipliers; "
-            "every engine without MACs), compute otherwise. MAC/B: MACs per byte its descriptors move; SQNR of "
+            "always for LayerNorm and add, which do no MACs; never for attention, whose kernel does not count its "
+            "multipliers), compute otherwise. MAC/B: MACs per byte its descriptors move; SQNR of "
             "its output against float on the calibration inputs (the router: tokens whose experts equal "
             f"float's). Plus {r['end_cycles']} cycles to fetch the end command.", "", "![latency](latency.png)",
             ""] + _table(head, rows)
@@ -267,13 +268,12 @@ def _resources(r: dict) -> list[str]:
     if "available" in res:
         rows.append(["board"] + [_n(res["available"][k]) for k in KINDS])
         rows.append(["share"] + [_pct(res["used"][k], res["available"][k]) for k in KINDS])
-    over = f" Over the board: {', '.join(k.upper() for k in res['over'])}." if res.get("over") else ""
     return ["", "## Resources", "", "![resources](resources.png)", ""] + \
         _table(["", *(k.upper() for k in KINDS)], rows) + \
         ["", "The cost model's engines (`hwmoe/accel/build.py` `fit`). The shell (DMA, sequencer, registers, stream "
              "glue) is outside the model: yosys put it at " + ", ".join(f"{_n(s[k], 1 if k == 'bram36' else 0)} "
              f"{k.upper()}" for k in KINDS if s[k]) + f" for {s['design']} (`docs/benchmarks.md`); it grows "
-             f"with the bus width and the widest stream." + over]
+             f"with the bus width and the widest stream."]
 
 
 def _accuracy(r: dict) -> list[str]:

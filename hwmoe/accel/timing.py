@@ -167,14 +167,14 @@ def command_timings(program: Program, memory: Memory = Memory(),
         work = call_work(call, graph, (routing or {}).get(call.node.name))
         kernel = KERNELS[call.engine]
         macs = kernel.macs(work)
-        multipliers = kernel.multipliers(run) if macs and hasattr(kernel, "multipliers") else None
+        multipliers = getattr(kernel, "multipliers", None)
         stream, beats = _longest_stream(call, command)
         out.append(CommandTiming(
             fetch=fetch, hand_off=hand_off_cycles(memory), first_data=first_data_cycles(command, memory),
             engine=engine_cycles(call, run, work), load_phase=load_phase_cycles(call, run, command, memory),
             memory=int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
             port_beats=beats, port_stream=stream, macs=macs,
-            mac_cycles=0 if not macs else ceil_div(macs, multipliers) if multipliers else None))
+            mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None))
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..outputs import output_dir
-from . import executor, timing
+from . import executor, timing, vendor
 from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
 from .program import Program, compile_program
 from .top import TopConfig, write_project
@@ -97,7 +97,8 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     when the simulation does not reproduce the reference."""
     from ..boards import load_board
     from ..inputs import load_npy
-    config = TopConfig(bus_w=bus_w)
+    board_spec = load_board(board) if board else None
+    config = vendor.top_config(board_spec, bus_w)
     try:
         config.check()
     except ValueError as e:
@@ -106,7 +107,6 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
-    board_spec = load_board(board) if board else None
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
     try:
         program = compile_program(graph, plan, choice)
@@ -124,8 +124,9 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
         (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
         info = build_json(program, config, clock, board_spec, search)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
+        scripts = vendor.write(tmp, board_spec) if board_spec else []
     print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
-          f"{len(program.commands)} commands), layout.json, build.json")
+          f"{len(program.commands)} commands), layout.json, build.json" + "".join(f", {s}" for s in scripts))
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
           f"({bus_w}-bit AXI)")
     if not simulate:

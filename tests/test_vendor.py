@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not Path(TCLSH).exists(), reason="tclsh is not i
 #: Replaces every command Tcl does not know (Vivado's) by one that records its words and returns a handle.
 STUB = r"""
 set calls [open [lindex $argv 0] w]
+fconfigure $calls -buffering line
 set handles 0
 proc json {s} {
     return "\"[string map [list \\ \\\\ \" \\\" \n \\n \r \\r \t \\t] $s]\""
@@ -246,7 +247,7 @@ def check_alveo(out: Path, board, calls: list[Call], ip: dict) -> None:
 def test_scripts(board_dir, tmp_path):
     board, out = board_dir
     flow = board.vendor.flow
-    scripts = sorted(out.rglob("*.tcl"))
+    scripts = sorted(p for d in ("vivado", "vitis") for p in (out / d).glob("*.tcl"))
     calls = {s.relative_to(out).as_posix(): run_tcl(s, tmp_path) for s in scripts}
     if flow == "alveo":
         assert set(calls) == {"vitis/package_kernel.tcl"}
@@ -279,16 +280,20 @@ def test_alveo_wrapper_elaborates(built, tmp_path):
 
 
 def test_hls_tcl_runs_when_present(built, tmp_path):
-    """Any Tcl the build writes under hls/ (the HLS project's) runs in the stubs too, reading only files that
-    exist."""
-    scripts = sorted((built / "hls").glob("*.tcl")) if (built / "hls").is_dir() else []
+    """Any Tcl the build writes under hls/ (the HLS project's) runs in the stubs too, from its folder, adding
+    only files that exist, for the board's part."""
+    scripts = sorted((built / "hls").rglob("*.tcl"))
     if not scripts:
         pytest.skip("this build writes no hls/ project")
     for script in scripts:
         calls = run_tcl(script, tmp_path)
         for c in calls:
-            if c.name in ("add_files", "read_verilog"):
-                assert all((script.parent / a).exists() for a in c.args if not a.startswith("-")), c
+            if c.name == "add_files":
+                flags = {i + 1 for i, a in enumerate(c.args) if a in ("-cflags", "-csimflags")}
+                files = [a for i, a in enumerate(c.args) if not a.startswith("-") and i not in flags]
+                assert all((script.parent / a).exists() for a in files), c
+            if c.name == "set_part":
+                assert c.args[0] == load_board("u280").part, c
 
 
 def test_memory_banks():

@@ -264,6 +264,19 @@ def test_scripts(board_dir, tmp_path):
     assert {c.name for cs in calls.values() for c in cs} <= VIVADO
 
 
+def test_board_without_vendor_gets_the_ip_package(built, tmp_path):
+    import yaml
+    from hwmoe.accel import vendor
+    spec = {k: v for k, v in load_board("zcu104").to_dict().items() if k != "vendor"}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({**spec, "name": "mine", "part": "xczu7ev-ffvc1156-1-e"}))
+    board = load_board(tmp_path / "mine.yaml")
+    out = tmp_path / "out"
+    shutil.copytree(built / "rtl", out / "rtl")
+    assert vendor.write(out, board) == ["vivado/package_ip.tcl"]
+    calls = run_tcl(out / "vivado" / "package_ip.tcl", tmp_path)
+    check_package(calls, board, out / "rtl" / "hwmoe_accel.v", out, "ACTIVE_HIGH")
+
+
 @pytest.mark.rtl
 def test_alveo_wrapper_elaborates(built, tmp_path):
     """hwmoe_kernel elaborates with the top in Icarus, every port of hwmoe_accel connected (Icarus only warns of

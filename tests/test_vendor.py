@@ -290,6 +290,9 @@ def test_alveo_wrapper_elaborates(built, tmp_path):
     body = text.split("hwmoe_accel u_accel")[1]
     assert set(re.findall(r"\.(\w+)\(", body)) == set(ports_of(built / "rtl" / "hwmoe_accel.v"))
     assert ".rst(rst)" in body and "always @(posedge ap_clk) rst <= !ap_rst_n;" in text
+    top = ports_of(built / "rtl" / "hwmoe_accel.v")
+    for a in ("araddr", "awaddr"):       # zero-extended to the 64 bits of a Vitis kernel's master
+        assert f"assign m_axi_gmem_{a} = {{{64 - top[f'm_axi_{a}'][1]}'d0, m_axi_{a}}};" in text
 
 
 def test_hls_tcl_runs_when_present(built, tmp_path):

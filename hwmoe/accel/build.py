@@ -97,8 +97,7 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     when the simulation does not reproduce the reference."""
     from ..boards import load_board
     from ..inputs import load_npy
-    board_spec = load_board(board) if board else None
-    config = vendor.top_config(board_spec, bus_w)
+    config = TopConfig(bus_w=bus_w)
     try:
         config.check()
     except ValueError as e:
@@ -107,6 +106,7 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
+    board_spec = load_board(board) if board else None
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
     try:
         program = compile_program(graph, plan, choice)

@@ -24,10 +24,11 @@ from xml.etree import ElementTree
 
 from ..errors import UserError
 from . import registers
-from .top import TOP, TopConfig
+from .top import TOP
 
 VENDOR, LIBRARY, VERSION = "hwmoe.org", "hwmoe", "1.0"     # the packaged IPs' VLNV: VENDOR:LIBRARY:<top>:VERSION
 KERNEL = "hwmoe_kernel"
+KERNEL_ADDR_W = 64          # a Vitis kernel's AXI4 master has 64-bit addresses; the top's are zero-extended
 UNTESTED = "Untested on hardware: hwmoe cannot run Vivado or Vitis where it is tested."
 
 
@@ -65,12 +66,6 @@ ACCEL = Shell(TOP, "clk", "rst", "ACTIVE_HIGH", "irq", "s_axil", "m_axi")
 VITIS = Shell(KERNEL, "ap_clk", "ap_rst_n", "ACTIVE_LOW", "interrupt", "s_axi_control", "m_axi_gmem")
 
 
-def top_config(board, bus_w: int) -> TopConfig:
-    """The top's memory side for ``board``: a Vitis kernel's AXI master addresses memory with 64 bits."""
-    flow = board.vendor.flow if board is not None and board.vendor is not None else None
-    return TopConfig(bus_w=bus_w, addr_w=64) if flow == "alveo" else TopConfig(bus_w=bus_w)
-
-
 def top_ports(rtl: Path) -> list[Port]:
     """The ports of the generated top ``rtl/hwmoe_accel.v`` (its declarations as hwmoe.accel.top writes them)."""
     text = (rtl / f"{TOP}.v").read_text()
@@ -87,8 +82,8 @@ def write(out: Path, board) -> list[str]:
     ports = top_ports(out / "rtl")
     flow = board.vendor.flow if board.vendor else None
     if flow == "alveo":
-        kernel_ports = [Port(_rename(p.name, ACCEL, VITIS), p.direction, p.width) for p in ports]
-        _width_of(kernel_ports, "m_axi_gmem_araddr", 64, "a Vitis kernel's AXI master addresses memory")
+        kernel_ports = [Port(_rename(p.name, ACCEL, VITIS), p.direction,
+                             KERNEL_ADDR_W if _is_address(p.name) else p.width) for p in ports]
         files = {"vitis/hwmoe_kernel.v": wrapper(ports),
                  "vitis/package_kernel.tcl": package_tcl(board, VITIS, kernel_ports, kernel=True),
                  "vitis/kernel.xml": kernel_xml(kernel_ports),
@@ -114,11 +109,13 @@ def _rename(port: str, src: Shell, dst: Shell) -> str:
     return new + port[len(bus):]
 
 
-def _width_of(ports: list[Port], name: str, want: int | None = None, why: str = "") -> int:
-    width = next(p.width for p in ports if p.name == name)
-    if want is not None and width != want:
-        raise ValueError(f"{name} is {width} bits; {why} with {want}")
-    return width
+def _is_address(port: str) -> bool:
+    """An address of the top's AXI4 master (zero-extended in the Vitis wrapper)."""
+    return port in (f"{ACCEL.master}_araddr", f"{ACCEL.master}_awaddr")
+
+
+def _width_of(ports: list[Port], name: str) -> int:
+    return next(p.width for p in ports if p.name == name)
 
 
 def _header(board, what: str, run: str) -> str:
@@ -310,21 +307,25 @@ def block_design_tcl(board) -> str:
 
 def wrapper(ports: list[Port]) -> str:
     """Verilog of hwmoe_kernel: hwmoe_accel under a Vitis RTL kernel's names, its reset taken from the active-low
-    ``ap_rst_n`` through a register."""
-    decl = []
+    ``ap_rst_n`` through a register, its AXI4 master's addresses zero-extended to 64 bits."""
+    decl, body, conns = [], [], []
     for p in ports:
-        if p.name == ACCEL.reset:
-            decl.append(f"input  wire {VITIS.reset}")
-            continue
-        width = f"[{p.width - 1}:0] " if p.width > 1 else ""
-        decl.append(f"{p.direction:<6} wire {width}{_rename(p.name, ACCEL, VITIS)}")
-    conns = [f".{p.name}({'rst' if p.name == ACCEL.reset else _rename(p.name, ACCEL, VITIS)})" for p in ports]
+        name = _rename(p.name, ACCEL, VITIS)
+        width = KERNEL_ADDR_W if _is_address(p.name) else p.width
+        decl.append(f"{p.direction:<6} wire {f'[{width - 1}:0] ' if width > 1 else ''}{name}")
+        if _is_address(p.name) and width > p.width:
+            body.append(f"    wire [{p.width - 1}:0] {p.name};\n"
+                        f"    assign {name} = {{{width - p.width}'d0, {p.name}}};\n")
+            name = p.name
+        elif p.name == ACCEL.reset:
+            name = "rst"
+        conns.append(f".{p.name}({name})")
     return (f"// {KERNEL}: {TOP} under the interface names of a Vitis RTL kernel (written by hwmoe build).\n"
             f"// {UNTESTED}\n"
             "`default_nettype none\n"
             f"module {KERNEL} (\n" + ",\n".join(f"    {d}" for d in decl) + "\n);\n"
             "    reg rst = 1'b1;\n"
-            f"    always @(posedge {VITIS.clock}) rst <= !{VITIS.reset};\n\n"
+            f"    always @(posedge {VITIS.clock}) rst <= !{VITIS.reset};\n" + "".join(body) + "\n"
             f"    {TOP} u_accel (\n" + ",\n".join(f"        {c}" for c in conns) + "\n    );\n"
             "endmodule\n`default_nettype wire\n")
 

@@ -192,7 +192,8 @@ def package_tcl(board, shell: Shell, ports: list[Port], kernel: bool) -> str:
             "{SENSITIVITY LEVEL_HIGH}",
             f"# the registers (docs/accelerator.md): {regs} bytes of the AXI4-Lite address space",
             f"ipx::add_memory_map {shell.slave} $core",
-            f"set_property slave_memory_map_ref {shell.slave} [ipx::get_bus_interfaces {shell.slave} -of_objects $core]",
+            f"set_property slave_memory_map_ref {shell.slave} "
+            f"[ipx::get_bus_interfaces {shell.slave} -of_objects $core]",
             f"set block [ipx::add_address_block registers [ipx::get_memory_maps {shell.slave} -of_objects $core]]",
             f"set_property range {_size(regs)} $block",
             "set_property width 32 $block",
@@ -289,7 +290,8 @@ def block_design_tcl(board) -> str:
             f"connect_bd_intf_net {intf('control/M00_AXI', f'accel/{a.slave}')}",
             f"connect_bd_intf_net {intf(f'accel/{a.master}', 'memory/S00_AXI')}",
             f"connect_bd_intf_net {intf('memory/M00_AXI', f'ps/{ps.slave}')}",
-            f"connect_bd_net {pins(f'ps/{ps.clock}', f'accel/{a.clock}', 'control/aclk', 'memory/aclk', 'reset/slowest_sync_clk', f'ps/{ps.master_clock}', f'ps/{ps.slave_clock}')}",
+            f"connect_bd_net {pins(f'ps/{ps.clock}', f'accel/{a.clock}', 'control/aclk', 'memory/aclk')} "
+            f"{pins('reset/slowest_sync_clk', f'ps/{ps.master_clock}', f'ps/{ps.slave_clock}')}",
             f"connect_bd_net {pins(f'ps/{ps.resetn}', 'reset/ext_reset_in')}",
             f"connect_bd_net {pins('reset/peripheral_reset', f'accel/{a.reset}')}",
             f"connect_bd_net {pins('reset/interconnect_aresetn', 'control/aresetn', 'memory/aresetn')}",

@@ -4,7 +4,7 @@ its ``vendor`` field: hwmoe/boards.py) and the top's ports as written.  Nothing 
 Vitis): they are untested on hardware; tests/test_vendor.py runs every Tcl file in tclsh against recording stubs
 of the Vivado commands.
 
-- every board: ``vivado/package_ip.tcl`` packages ``hwmoe_accel`` as an IP (``vivado/ip/``), its interfaces
+- every board but an Alveo card: ``vivado/package_ip.tcl`` packages ``hwmoe_accel`` as an IP (``vivado/ip/``), its interfaces
   declared port by port: AXI4-Lite slave ``s_axil``, AXI4 master ``m_axi``, clock, active-high reset, interrupt;
 - ``zynqmp`` / ``zynq7``: ``vivado/block_design.tcl``: the processing system with the board's preset, the IP,
   a SmartConnect from the PS master to ``s_axil`` and one from ``m_axi`` to a PS high-performance slave port, the

@@ -103,7 +103,10 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     the reference."""
     from ..boards import load_board
     from ..inputs import load_npy
-    config = TopConfig(bus_w=bus_w)
+    board_spec = load_board(board) if board else None
+    # an Alveo kernel's AXI4 master has 64-bit addresses (its banks may lie above 4 GiB); 32 bits elsewhere
+    alveo = board_spec is not None and board_spec.vendor is not None and board_spec.vendor.flow == "alveo"
+    config = TopConfig(bus_w=bus_w, addr_w=64 if alveo else 32)
     try:
         config.check()
     except ValueError as e:
@@ -112,7 +115,6 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
-    board_spec = load_board(board) if board else None
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
     try:
         program = compile_program(graph, plan, choice)

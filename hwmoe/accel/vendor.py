@@ -28,7 +28,7 @@ from .top import TOP
 
 VENDOR, LIBRARY, VERSION = "hwmoe.org", "hwmoe", "1.0"     # the packaged IPs' VLNV: VENDOR:LIBRARY:<top>:VERSION
 KERNEL = "hwmoe_kernel"
-KERNEL_ADDR_W = 64          # a Vitis kernel's AXI4 master has 64-bit addresses; the top's are zero-extended
+KERNEL_ADDR_W = 64          # a Vitis kernel's AXI4 master has 64-bit addresses (hwmoe build generates such a top)
 UNTESTED = "Untested on hardware: hwmoe cannot run Vivado or Vitis where it is tested."
 
 
@@ -110,7 +110,7 @@ def _rename(port: str, src: Shell, dst: Shell) -> str:
 
 
 def _is_address(port: str) -> bool:
-    """An address of the top's AXI4 master (zero-extended in the Vitis wrapper)."""
+    """An address of the top's AXI4 master (64 bits on a Vitis kernel; a narrower top's zero-extended)."""
     return port in (f"{ACCEL.master}_araddr", f"{ACCEL.master}_awaddr")
 
 
@@ -309,7 +309,7 @@ def block_design_tcl(board) -> str:
 
 def wrapper(ports: list[Port]) -> str:
     """Verilog of hwmoe_kernel: hwmoe_accel under a Vitis RTL kernel's names, its reset taken from the active-low
-    ``ap_rst_n`` through a register, its AXI4 master's addresses zero-extended to 64 bits."""
+    ``ap_rst_n`` through a register, its AXI4 master's addresses 64 bits (a narrower top's zero-extended)."""
     decl, body, conns = [], [], []
     for p in ports:
         name = _rename(p.name, ACCEL, VITIS)

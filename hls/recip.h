@@ -19,9 +19,9 @@ struct shared_recip_table {
 template <class TAB, int W> void reciprocal_rt(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
     HWMOE_HLS(INLINE)
     p = msb(x);
-    ap_uint<W + RECIP_INDEX_BITS> t = x;
-    ap_uint<W + RECIP_INDEX_BITS> m = p >= RECIP_INDEX_BITS ? ap_uint<W + RECIP_INDEX_BITS>(t >> (p - RECIP_INDEX_BITS))
-                                                            : ap_uint<W + RECIP_INDEX_BITS>(t << (RECIP_INDEX_BITS - p));
+    typedef ap_uint<W + RECIP_INDEX_BITS> word_t;
+    word_t t = x;
+    word_t m = p >= RECIP_INDEX_BITS ? word_t(t >> (p - RECIP_INDEX_BITS)) : word_t(t << (RECIP_INDEX_BITS - p));
     ap_uint<RECIP_INDEX_BITS> index = m & ((1 << RECIP_INDEX_BITS) - 1);
     r = TAB::recip(index.to_int());
 }

@@ -1,7 +1,8 @@
 """The HLS whole-model accelerator (hls/accel.h, hwmoe/backends/hls/accel.py) in C simulation (g++): the tiny
 model's program on its memory image at each precision (and a different bus width each), and a tiny model with
-top-1 renormalised routing, every byte of the image after the run equal to the Python model of the accelerator (hwmoe.accel.executor) and the output equal to the
-bit-accurate reference; an opcode of no built engine; ``hwmoe build --csim``.  The builds are made two at a time
+top-1 renormalised routing, every byte of the image after the run equal to the Python model of the accelerator
+(hwmoe.accel.executor) and the output equal to the bit-accurate reference; an opcode of no built engine;
+``hwmoe build --csim``.  The builds are made two at a time
 and kept in build/hls-accel/ (reused while the generated sources are the same)."""
 import re
 import struct

@@ -30,9 +30,13 @@ def patches(img: np.ndarray, p: int) -> np.ndarray:
     return t.reshape((h // p) * (w // p), c * p * p)
 
 
-def _note(stats: dict | None, key: str, *values: float) -> None:
-    """Keep the largest magnitude seen for ``key`` (calibration of kernel-internal values)."""
-    if stats is not None:
+def _note(stats: dict | Callable | None, key: str, *values: np.ndarray) -> None:
+    """Show kernel-internal values to calibration: a dict keeps the largest magnitude seen for ``key``; a
+    callable is called ``stats(key, value)`` with each value."""
+    if callable(stats):
+        for v in values:
+            stats(key, np.asarray(v))
+    elif stats is not None:
         stats[key] = max(stats.get(key, 0.0), *(float(np.max(np.abs(v))) for v in values))
 
 
@@ -130,8 +134,8 @@ def check_input(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
 
 
 def run_float(graph: ir.Graph, x: np.ndarray, stats: dict | None = None) -> np.ndarray:
-    """Float64 execution of the IR on a batch ``x`` (leading batch dim); ``stats`` collects the largest
-    magnitude seen inside kernels (attention scores, router logits, expert hidden values)."""
+    """Float64 execution of the IR on a batch ``x`` (leading batch dim); ``stats`` sees the values inside
+    kernels (attention scores, router logits, expert hidden values; see :func:`_note`)."""
     x = check_input(graph, x)
     out_shape = tuple(graph.shapes[graph.output])
     return np.stack([run_graph(graph, xi, float_step(stats)).reshape(out_shape) for xi in x])

@@ -36,3 +36,10 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def calibration_images() -> np.ndarray:
     """The images plans of the example are calibrated on (training split, never the test split)."""
     return digits_split()[0][:CALIB_IMAGES]
+
+
+def digits_graph(weights: str | Path = CHECKPOINT):
+    """The kernel graph of the ``digits`` preset with the trained weights (default the committed ones)."""
+    from .frontend.from_torch import graph_from_model
+    from .frontend.model import build_model, make_config
+    return graph_from_model(build_model(make_config("digits"), weights=str(weights)))

@@ -22,8 +22,13 @@ from ..reference import check_input, float_step, run_graph
 CALIBRATIONS = ("max", "percentile", "mse")
 DEFAULT_CALIBRATION = "mse"
 PERCENTILE = 99.99
-#: integer bits the mse search tries below those that hold the largest magnitude
+#: integer bits the mse search tries below those that hold the largest magnitude (none for the residual
+#: stream: every later layer reads it, and at 16 bits or more its rounding error is already small)
 MSE_REACH = 4
+
+
+def mse_reach(role: str) -> int:
+    return 0 if role == "resid" else MSE_REACH
 
 #: the role of a tensor whose format is fixed, not calibrated (the router's U1.15 gate weights)
 GATE_ROLE = "gate"
@@ -118,7 +123,7 @@ class Observed:
         return max(first, int_bits_for(0.0))
 
     def best_bits(self, key: str) -> int:
-        """The tried integer bits with the least squared error (ties: more integer bits)."""
+        """The tried integer bits with the least squared error (ties: the first tried, the most bits)."""
         return self.tries[key][1][int(np.argmin(self.error[key]))]
 
 
@@ -152,7 +157,8 @@ def calibrate(graph: ir.Graph, precision: str, inputs: np.ndarray, attention_blo
     headroom = lambda key: 0 if key in weights else p.headroom
     tensors, internal = _observe(graph, inputs, weights, scales)
     if method == "mse":
-        tries = {k: (widths[k], list(range(obs.max_bits(k) + headroom(k), obs.max_bits(k) - MSE_REACH - 1, -1)))
+        role = {**roles, **{k: r for k, (r, _) in internal_roles.items()}, **{k: "weight" for k in weights}}
+        tries = {k: (widths[k], list(range(obs.max_bits(k), obs.max_bits(k) - mse_reach(role[k]) - 1, -1)))
                  for obs, keys in ((tensors, [*roles, *weights]), (internal, internal_roles)) for k in keys}
         second = _observe(graph, inputs, weights, scales, tries)
 

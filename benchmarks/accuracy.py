@@ -7,7 +7,8 @@ logit cosine with float, and per MoE layer the share of tokens whose top-k exper
 ``--preset m3vit-t``: seeded random weights, calibrated on two images, measured on a third: cosine of the final
 LayerNorm features (whole tensor and worst token) and top-k agreement (the figures in docs/numerics.md §10).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/accuracy.py [--preset digits] [--calibration mse|max|percentile|all]
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/accuracy.py [--preset digits]
+        [--calibration mse|max|percentile|all] [--save-plans]
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import time
 import numpy as np
 
 from hwmoe import ir
-from hwmoe.digits import calibration_images, digits_graph, digits_split
+from hwmoe.digits import PLAN, calibration_images, digits_graph, digits_split
 from hwmoe.frontend.from_torch import graph_from_model
 from hwmoe.frontend.model import build_model, make_config, sample_input
 from hwmoe.numerics.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, calibrate
@@ -28,7 +29,7 @@ from hwmoe.numerics.precision import PRECISIONS
 from hwmoe.reference import FixedRunner, float_step, run_graph
 
 
-def digits(methods: list[str], limit: int | None) -> None:
+def digits(methods: list[str], limit: int | None, save_plans: bool) -> None:
     graph = digits_graph()
     _, _, x_test, y_test = digits_split()
     x_test, y_test = x_test[:limit], y_test[:limit]
@@ -42,7 +43,10 @@ def digits(methods: list[str], limit: int | None) -> None:
     for precision in PRECISIONS:
         for method in methods:
             start = time.time()
-            c = compare(graph, calibrate(graph, precision, calib, method=method), x_test)
+            plan = calibrate(graph, precision, calib, method=method)
+            if save_plans and method == DEFAULT_CALIBRATION:
+                plan.save(PLAN.format(precision=precision))
+            c = compare(graph, plan, x_test)
             if float_acc is None:
                 float_acc = 100 * c.accuracy(y_test, fixed=False)
                 print(f"| float | | {float_acc:.2f}% | | 1 | " + " | ".join("100%" for _ in routers) + " | |")
@@ -76,9 +80,11 @@ def main() -> None:
     ap.add_argument("--preset", default="digits", choices=["digits", "m3vit-t", "m3vit-s"])
     ap.add_argument("--calibration", default=DEFAULT_CALIBRATION, choices=[*CALIBRATIONS, "all"])
     ap.add_argument("--limit", type=int, help="only the first N held-out images (digits)")
+    ap.add_argument("--save-plans", action="store_true",
+                    help="write the default method's plans beside the checkpoint (tests/test_accuracy.py reads them)")
     a = ap.parse_args()
     if a.preset == "digits":
-        digits(list(CALIBRATIONS) if a.calibration == "all" else [a.calibration], a.limit)
+        digits(list(CALIBRATIONS) if a.calibration == "all" else [a.calibration], a.limit, a.save_plans)
     else:
         m3vit(a.preset, DEFAULT_CALIBRATION if a.calibration == "all" else a.calibration)
 

@@ -11,6 +11,9 @@ from .errors import UserError
 
 #: the committed checkpoint (a state_dict of the ``digits`` preset)
 CHECKPOINT = Path(__file__).resolve().parent.parent / "examples" / "digits" / "digits.pt"
+#: the plans of the checkpoint's kernel graph (:func:`digits_graph`) at each precision, calibrated by the default
+#: method on :func:`calibration_images` (written by ``benchmarks/accuracy.py --save-plans``)
+PLAN = str(CHECKPOINT.with_suffix("")) + ".{precision}.plan.json"
 #: held-out images (a seeded permutation of the 1,797; the rest train)
 TEST_IMAGES = 360
 SPLIT_SEED = 0

@@ -45,6 +45,24 @@ class Comparison:
         same, tokens = self.routing[router]
         return same / tokens
 
+    def table(self, plan: Plan) -> str:
+        """Per tensor: format, SQNR and saturated words; per router: top-k agreement; the output's cosine."""
+        rows = [("tensor", "format", "SQNR dB", "saturated words")]
+        for name, e in self.tensors.items():
+            f = plan.tensors[name]
+            rows.append((name, f"{'' if f.signed else 'u'}<{f.width},{f.int_bits}>", f"{e.sqnr_db:.1f}",
+                         f"{e.saturated} of {e.words}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                 for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines += [f"top-k expert set equal to float at {r}: {100 * self.agreement(r):.2f}% of "
+                  f"{self.routing[r][1]} tokens" for r in self.routing]
+        lines.append(f"output cosine with float: worst {min(self.cosines):.6f}, mean {np.mean(self.cosines):.6f}; "
+                     f"top-1 class equal to float for {100 * np.mean(np.equal(self.float_top1, self.fixed_top1)):.2f}%"
+                     f" of {len(self.cosines)} inputs")
+        return "\n".join(lines)
+
     def accuracy(self, labels, fixed: bool = True) -> float:
         """Share of inputs whose top-1 class (fixed point, or float) equals ``labels``."""
         return float(np.mean(np.asarray(self.fixed_top1 if fixed else self.float_top1) == np.asarray(labels)))

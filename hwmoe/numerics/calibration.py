@@ -193,4 +193,25 @@ def calibrate(graph: ir.Graph, precision: str, inputs: np.ndarray, attention_blo
         elif n.kind == "gelu":
             gelu_reach = max(gelu_reach, tensors.peak[n.inputs[0]])
     plan.gelu_entries = GeluTable.for_range(gelu_reach).entries
+    _biases_on_accumulator_grid(graph, plan)
     return plan
+
+
+#: node kind -> (bias, its linear's input format (a tensor, or an internal value), weight) per biased linear
+BIASED = {"linear": (("bias", None, "weight"),), "head": (("bias", None, "weight"),),
+          "patch_embed": (("bias", None, "weight"),), "experts": (("b1", None, "w1"), ("b2", "act", "w2"))}
+
+
+def _biases_on_accumulator_grid(graph: ir.Graph, plan: Plan) -> None:
+    """A bias with more fractional bits than its linear's accumulator (``Fx + Fw``) keeps only those (more
+    integer bits, same width): it is then added exactly and the linear rounds once (docs/numerics.md §1)."""
+    for n in graph.nodes:
+        for bias, internal, weight in BIASED.get(n.kind, ()):
+            key = f"{n.name}.{bias}"
+            if key not in plan.params:
+                continue
+            x = plan.internal[f"{n.name}.{internal}"] if internal else plan.tensors[n.inputs[0]]
+            acc_frac = x.frac + plan.params[f"{n.name}.{weight}"].frac
+            b = plan.params[key]
+            if b.frac > acc_frac:
+                plan.params[key] = Fmt(b.width, b.width - acc_frac)

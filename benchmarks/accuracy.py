@@ -21,11 +21,11 @@ from hwmoe import ir
 from hwmoe.digits import PLAN, calibration_images, digits_graph, digits_split
 from hwmoe.frontend.from_torch import graph_from_model
 from hwmoe.frontend.model import build_model, make_config, sample_input
-from hwmoe.numerics.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, calibrate
+from hwmoe.numerics.calibration import calibrate
 from hwmoe.numerics.compare import compare
 from hwmoe.numerics.fixed import to_float
 from hwmoe.numerics.floating import cosine
-from hwmoe.numerics.precision import PRECISIONS
+from hwmoe.numerics.precision import CALIBRATIONS, DEFAULT_CALIBRATION, PRECISIONS
 from hwmoe.reference import FixedRunner, float_step, run_graph
 
 

@@ -213,8 +213,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .frontend.config import PRESETS
     from .kernels.registry import KERNELS
-    from .numerics.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
-    from .numerics.precision import PRECISIONS
+    from .numerics.precision import CALIBRATIONS, DEFAULT_CALIBRATION, PRECISIONS
     p = OneLineParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
     p.add_argument("--debug", action="store_true", help="show the traceback of any error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -73,7 +73,8 @@ def plan_for(graph, model_path: str | None, precision: str, plan_path: str | Non
     not exist yet is where the new plan goes).  A calibration method asked for when the plan exists is refused:
     the file would be used as it is.
     Returns (plan, path or None, made_now)."""
-    from .numerics.calibration import DEFAULT_CALIBRATION, calibrate, plan_formats
+    from .numerics.calibration import calibrate, plan_formats
+    from .numerics.precision import DEFAULT_CALIBRATION
     from .numerics.plan import Plan
     path = Path(plan_path) if plan_path else (default_plan_path(model_path, precision) if model_path else None)
     if path is not None and path.exists() and calibration is not None:

@@ -14,13 +14,9 @@ from .fixed import Fmt, int_bits_for, quantize, to_float
 from .softmax import DEFAULT_BLOCK, LOG2E
 from .tables import U1_15, GeluTable
 from .plan import Plan
-from .precision import ROLES, get_precision
+from .precision import CALIBRATIONS, DEFAULT_CALIBRATION, ROLES, get_precision
 from ..reference import check_input, float_step, run_graph
 
-#: how integer bits are chosen from the observed values (docs/numerics.md §2): the largest magnitude plus the
-#: precision's headroom; the smallest holding all but 1 in 10^4 values; the least squared quantisation error
-CALIBRATIONS = ("max", "percentile", "mse")
-DEFAULT_CALIBRATION = "mse"
 PERCENTILE = 99.99
 #: integer bits the mse search tries below those that hold the largest magnitude (none for the residual
 #: stream: every later layer reads it, and at 16 bits or more its rounding error is already small)

@@ -18,6 +18,13 @@ ROLES = ("act", "weight", "param", "resid", "attn", "score", "norm", "stat", "lo
 DEFAULT_INT_BITS = {"weight": 2, "param": 4, "attn": 4, "score": 6, "norm": 11}
 
 
+#: how calibration (hwmoe.numerics.calibration) picks integer bits from the observed values: the largest
+#: magnitude plus the precision's headroom; the fewest holding all but 1 in 10^4 values; the least squared
+#: quantisation error (docs/numerics.md §2, which has the measurements behind the default)
+CALIBRATIONS = ("max", "percentile", "mse")
+DEFAULT_CALIBRATION = "mse"
+
+
 @dataclass(frozen=True)
 class Precision:
     name: str

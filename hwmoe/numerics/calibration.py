@@ -26,6 +26,7 @@ MSE_REACH = 4
 def mse_reach(role: str) -> int:
     return 0 if role == "resid" else MSE_REACH
 
+
 #: the role of a tensor whose format is fixed, not calibrated (the router's U1.15 gate weights)
 GATE_ROLE = "gate"
 

@@ -69,7 +69,7 @@ def plan_for(graph, model_path: str | None, precision: str, plan_path: str | Non
              calib: str | np.ndarray | None = None, seed: int = 0, calibration: str | None = None):
     """The model's quantisation plan: loaded from ``plan_path`` (default: beside the model), or calibrated on
     ``calib`` (a .npy path or an array; default: random normal inputs from ``seed``) by ``calibration``
-    (default :data:`~hwmoe.numerics.calibration.DEFAULT_CALIBRATION`) and saved there (a plan path that does
+    (default :data:`~hwmoe.numerics.precision.DEFAULT_CALIBRATION`) and saved there (a plan path that does
     not exist yet is where the new plan goes).  A calibration method asked for when the plan exists is refused:
     the file would be used as it is.
     Returns (plan, path or None, made_now)."""

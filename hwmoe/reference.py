@@ -141,7 +141,7 @@ def run_float(graph: ir.Graph, x: np.ndarray, stats: dict | None = None) -> np.n
     return np.stack([run_graph(graph, xi, float_step(stats)).reshape(out_shape) for xi in x])
 
 
-def float_step(stats: dict | None = None) -> Callable:
+def float_step(stats: dict | Callable | None = None) -> Callable:
     return lambda node, args: _float_node(node, args, stats)
 
 

@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--device", required=True, choices=["pynq", "xrt"])
     rb.add_argument("--bitstream", metavar="FILE.bit", help="pynq: the bitstream (its .hwh beside it)")
     rb.add_argument("--xclbin", metavar="FILE.xclbin", help="xrt: the container")
-    rb.add_argument("--ip", help="the accelerator's instance name (default: the one IP of type hwmoe_accel)")
+    rb.add_argument("--ip", help="the accelerator's instance name (default: pynq the one IP of type hwmoe_accel, "
+                                 "xrt the kernel hwmoe_kernel)")
     rb.add_argument("--bank", type=int, default=0, help="xrt: the memory bank of the accelerator's AXI master")
     rb.set_defaults(func=cmd_run_board)
 

@@ -114,6 +114,20 @@ module hwmoe_seq #(
         end
     endgenerate
 
+    // a 32-bit command field (an offset or a stride into the image: never negative) as an ADDR_W-bit
+    // address: zero-extended for a wider bus address, its low bits for a narrower one
+    localparam integer PAD_W = ADDR_W > 32 ? ADDR_W - 32 : 1;
+    function [ADDR_W-1:0] offset;
+        input [31:0] f;
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [PAD_W+31:0] wide;                 // bits above ADDR_W are dropped
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            wide = {{PAD_W{1'b0}}, f};
+            offset = wide[ADDR_W-1:0];
+        end
+    endfunction
+
     // descriptor fields of a slot: base, n1, stride1, n2, stride2, words, lanes, flags
     wire [SLOTS-1:0] used;
     genvar gs;
@@ -128,11 +142,11 @@ module hwmoe_seq #(
                         f_lanes = cmd[D0 + gs*DESC_WORDS + 6], f_flags = cmd[D0 + gs*DESC_WORDS + 7];
             wire fetch_slot = (gs == 0) && (state == S_FETCH0 || state == S_FETCH);
             // the fetch descriptor: CMD_WORDS 4-byte words at base + pc, LANES_MAX per beat
-            assign rd_base[gs*ADDR_W +: ADDR_W]    = base + (fetch_slot ? pc[ADDR_W-1:0] : f_base[ADDR_W-1:0]);
+            assign rd_base[gs*ADDR_W +: ADDR_W]    = base + (fetch_slot ? offset(pc) : offset(f_base));
             assign rd_n1[gs*N_W +: N_W]            = fetch_slot ? {{(N_W-1){1'b0}}, 1'b1} : f_n1[N_W-1:0];
-            assign rd_stride1[gs*ADDR_W +: ADDR_W] = fetch_slot ? {ADDR_W{1'b0}} : f_s1[ADDR_W-1:0];
+            assign rd_stride1[gs*ADDR_W +: ADDR_W] = fetch_slot ? {ADDR_W{1'b0}} : offset(f_s1);
             assign rd_n2[gs*N_W +: N_W]            = fetch_slot ? {{(N_W-1){1'b0}}, 1'b1} : f_n2[N_W-1:0];
-            assign rd_stride2[gs*ADDR_W +: ADDR_W] = fetch_slot ? {ADDR_W{1'b0}} : f_s2[ADDR_W-1:0];
+            assign rd_stride2[gs*ADDR_W +: ADDR_W] = fetch_slot ? {ADDR_W{1'b0}} : offset(f_s2);
             assign rd_words[gs*WORDS_W +: WORDS_W] = fetch_slot ? CMD_WORDS[WORDS_W-1:0] : f_words[WORDS_W-1:0];
             assign rd_lanes[gs*LANE_W +: LANE_W]   = fetch_slot ? LANES_MAX[LANE_W-1:0] : f_lanes[LANE_W-1:0];
             assign rd_csize[gs*2 +: 2]             = fetch_slot ? 2'd2 : f_flags[2:1];
@@ -146,11 +160,11 @@ module hwmoe_seq #(
                 w_s1 = cmd[D0 + READERS*DESC_WORDS + 2], w_n2 = cmd[D0 + READERS*DESC_WORDS + 3],
                 w_s2 = cmd[D0 + READERS*DESC_WORDS + 4], w_words = cmd[D0 + READERS*DESC_WORDS + 5],
                 w_lanes = cmd[D0 + READERS*DESC_WORDS + 6], w_flags = cmd[D0 + READERS*DESC_WORDS + 7];
-    assign wr_base    = base + w_base[ADDR_W-1:0];
+    assign wr_base    = base + offset(w_base);
     assign wr_n1      = w_n1[N_W-1:0];
-    assign wr_stride1 = w_s1[ADDR_W-1:0];
+    assign wr_stride1 = offset(w_s1);
     assign wr_n2      = w_n2[N_W-1:0];
-    assign wr_stride2 = w_s2[ADDR_W-1:0];
+    assign wr_stride2 = offset(w_s2);
     assign wr_words   = w_words[WORDS_W-1:0];
     assign wr_lanes   = w_lanes[LANE_W-1:0];
     assign wr_csize   = w_flags[2:1];

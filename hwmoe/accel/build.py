@@ -3,7 +3,8 @@ the accelerator a user takes to a board: ``DIR/rtl/`` (kernel sources, the gener
 list, the Verilator waiver), ``DIR/image.bin`` (parameters and program; input and activations zero),
 ``DIR/layout.json`` (where everything sits in the image: what a driver needs) and ``DIR/build.json`` (the
 design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board) and
-the build report (``hwmoe.accel.report``: ``report.md``, ``report.json``, figures).  With ``simulate``, the
+the build report (``hwmoe.accel.report``: ``report.md``, ``report.json``, figures); with a board, the Vivado or
+Vitis scripts that take it there (``hwmoe.accel.vendor``).  With ``simulate``, the
 image runs one input through the generated RTL, the output is compared with the bit-accurate reference and the
 report is written again with the measurements."""
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..outputs import output_dir
-from . import executor, report, timing
+from . import executor, report, timing, vendor
 from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
 from .program import Program, compile_program
 from .top import TopConfig, write_project
@@ -99,7 +100,10 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     when the simulation does not reproduce the reference."""
     from ..boards import load_board
     from ..inputs import load_npy
-    config = TopConfig(bus_w=bus_w)
+    board_spec = load_board(board) if board else None
+    # an Alveo kernel's AXI4 master has 64-bit addresses (its banks may lie above 4 GiB); 32 bits elsewhere
+    alveo = board_spec is not None and board_spec.vendor is not None and board_spec.vendor.flow == "alveo"
+    config = TopConfig(bus_w=bus_w, addr_w=64 if alveo else 32)
     try:
         config.check()
     except ValueError as e:
@@ -108,7 +112,6 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
-    board_spec = load_board(board) if board else None
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
     try:
         program = compile_program(graph, plan, choice)
@@ -133,8 +136,10 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
         info = build_json(program, config, clock, board_spec, search)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
         write_report(tmp)
+        scripts = vendor.write(tmp, board_spec) if board_spec else []
     print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
-          f"{len(program.commands)} commands), layout.json, build.json, report.md")
+          f"{len(program.commands)} commands), layout.json, build.json, report.md"
+          + "".join(f", {s}" for s in scripts))
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
           f"({bus_w}-bit AXI)")
     if not simulate:

@@ -37,6 +37,7 @@ class Comparison:
     tensors: dict[str, TensorError] = field(default_factory=dict)   # every tensor with a format, graph order
     routing: dict[str, list[int]] = field(default_factory=dict)     # router node -> [tokens agreeing, tokens]
     cosines: list[float] = field(default_factory=list)              # output cosine with float, per input
+    max_abs_errors: list[float] = field(default_factory=list)       # the output's largest |error|, per input
     float_top1: list[int] = field(default_factory=list)
     fixed_top1: list[int] = field(default_factory=list)
 
@@ -93,6 +94,7 @@ def compare(graph: ir.Graph, plan: Plan, inputs: np.ndarray) -> Comparison:
             c.routing[r.name][1] += same.size
         y_float, y = ref[graph.output], to_float(got[graph.output], plan.tensors[graph.output])
         c.cosines.append(cosine(y_float, y))
+        c.max_abs_errors.append(float(np.max(np.abs(y_float - y))))
         c.float_top1.append(int(np.argmax(y_float)))
         c.fixed_top1.append(int(np.argmax(y)))
     return c

@@ -152,7 +152,7 @@ def fake_pyxrt(replay: Replay) -> types.ModuleType:
 
     class ip:
         def __init__(self, dev, uuid, name):
-            assert isinstance(dev, device) and uuid == "uuid" and name == reg.TOP
+            assert isinstance(dev, device) and uuid == "uuid" and name == reg.KERNEL
             self.read_register, self.write_register = read, write
 
     class bo(Memory):

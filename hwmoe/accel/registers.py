@@ -1,9 +1,10 @@
 """The accelerator's AXI4-Lite register map (rtl/hwmoe_ctrl.v; docs/accelerator.md): byte offsets of the 32-bit
-registers, the order of the per-engine counters and the top's (the IP's) name, for the generator, testbenches and
-drivers.  Free of the generator's dependencies, so a driver on a board imports it."""
+registers, the order of the per-engine counters, the top's (the IP's) name and the name of the Vitis RTL kernel
+around it, for the generator, testbenches and drivers.  Free of the generator's dependencies, so a driver on a board imports it."""
 from .engines import ENGINES
 
 TOP = "hwmoe_accel"
+KERNEL = "hwmoe_kernel"      # the top under a Vitis RTL kernel's interface names (hwmoe.accel.vendor)
 
 CTRL, STATUS, ERROR, ID, BASE_LO, BASE_HI, PROG, COMMANDS, CYCLES_LO, CYCLES_HI = range(0, 0x28, 4)
 ENGINE0 = 0x40              # ENGINE[e] at ENGINE0 + ENGINE_STRIDE * e: BUSY_LO/HI, STALL_LO/HI

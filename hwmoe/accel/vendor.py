@@ -24,10 +24,9 @@ from xml.etree import ElementTree
 
 from ..errors import UserError
 from . import registers
-from .top import TOP
+from .registers import KERNEL, TOP
 
 VENDOR, LIBRARY, VERSION = "hwmoe.org", "hwmoe", "1.0"     # the packaged IPs' VLNV: VENDOR:LIBRARY:<top>:VERSION
-KERNEL = "hwmoe_kernel"
 KERNEL_ADDR_W = 64          # a Vitis kernel's AXI4 master has 64-bit addresses (hwmoe build generates such a top)
 UNTESTED = "Untested on hardware: hwmoe cannot run Vivado or Vitis where it is tested."
 

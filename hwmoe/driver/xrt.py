@@ -10,7 +10,7 @@ from .board import TIMEOUT_S, poll, vendor_module
 
 class XrtBackend:
     """``xclbin``: the container built with the accelerator as a user-managed RTL kernel; ``ip``: its name
-    in the xclbin (``hwmoe_accel``, or ``hwmoe_accel:{instance}`` when there are several); ``bank``: the memory
+    in the xclbin (``hwmoe_kernel``, the kernel `hwmoe build` packages, or ``hwmoe_kernel:{instance}`` when there are several); ``bank``: the memory
     bank (group) index of its AXI master's connection; ``device``: the card's index."""
 
     def __init__(self, xclbin: str, ip: str | None = None, bank: int = 0, device: int = 0,
@@ -18,7 +18,7 @@ class XrtBackend:
         self.pyxrt = vendor_module("pyxrt", "it comes with XRT: source /opt/xilinx/xrt/setup.sh")
         self.device = self.pyxrt.device(device)
         uuid = self.device.load_xclbin(xclbin)
-        self.ip = self.pyxrt.ip(self.device, uuid, ip or reg.TOP)
+        self.ip = self.pyxrt.ip(self.device, uuid, ip or reg.KERNEL)
         self.bank, self.timeout = bank, timeout
         self.bo = None
 

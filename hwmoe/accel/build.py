@@ -97,7 +97,7 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
 
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
-                  bus_w: int = 128, seed: int = 0, csim: bool = False) -> int:
+                  bus_w: int = 128, seed: int = 0, csim: bool = False, calibration: str | None = None) -> int:
     """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
     the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
     the reference."""
@@ -113,7 +113,7 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
         raise UserError(f"--bus-width: {e}") from None
     graph, calib = _graph(model, preset, seed)
     from ..inputs import plan_for
-    plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
+    plan, _, _ = plan_for(graph, model, precision, None, calib, seed, calibration)
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
     try:

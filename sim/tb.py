@@ -147,10 +147,10 @@ class TB:
             self.packets[k].append(len(frame.tdata) // lanes)
             self.end = max(self.end or 0, frame.sim_time_end)
 
-    async def run(self, timeout_cycles: int | None = None):
+    async def run(self):
         """Stream every input, collect every output, then score and write the result file."""
         await self.reset()
-        budget = timeout_cycles or 20 * max(self.meta["predicted_cycles"], 1000)
+        budget = 20 * max(self.meta["predicted_cycles"], 1000)
         receiving = [cocotb.start_soon(self._receive(k)) for k in self.expected]
         try:
             await with_timeout(Combine(*receiving), budget * PERIOD_NS, "ns")
@@ -159,7 +159,7 @@ class TB:
             raise AssertionError(f"timeout after {budget} cycles") from None
         return self.report()
 
-    def _first_input_ns(self):
+    def _first_input(self):
         """Sim time (steps) of the earliest first handshake over the input streams."""
         firsts = [m.recv_nowait().sim_time_start for m in self.monitors.values() if not m.empty()]
         return min(firsts) if firsts else None
@@ -184,7 +184,7 @@ class TB:
             elif has_tlast and self.packets[k] != [len(want)]:
                 mismatches += 1
                 notes.append(f"{k}: tlast ended packets of {self.packets[k]} beats, expected one of {len(want)}")
-        start = self._first_input_ns()
+        start = self._first_input()
         cycles = round(get_time_from_sim_steps(self.end - start, "ns") / PERIOD_NS) + 1 \
             if start is not None and self.end is not None else 0
         result = {"bit_exact": mismatches == 0 and not timed_out, "words": words, "mismatches": mismatches,

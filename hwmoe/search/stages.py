@@ -22,6 +22,7 @@ import time
 import warnings
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
@@ -54,32 +55,62 @@ def completed(study) -> int:
 
 
 def _optimize(study, objective, trials: int, progress=None) -> None:
-    """Run until ``trials`` trials are complete.  Optuna stops short when the rest are running elsewhere (a
-    grid point held by another worker, or by a killed one): wait for them to complete or to be failed and
-    queued again (:func:`_wait_running`), so that no trial is left RUNNING."""
-    cbs = [MaxTrialsCallback(trials, states=(TrialState.COMPLETE,))]
+    """Run until exactly ``trials`` trials are complete, however many processes share the study.
+
+    Optuna's MaxTrialsCallback, counting complete, running and waiting trials, stops a worker once the rest are
+    under way elsewhere; a trial that two workers started at the same moment is caught by :func:`_claimed`.
+    On a database storage (trials carry a heartbeat) the worker then waits for the trials still running: a
+    killed worker's trial is failed once silent for the grace period and queued again (Optuna's
+    RetryHeartbeatStaleTrialCallback), and the loop runs it."""
+    live = is_heartbeat_enabled(study._storage)
+    cbs = [MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))]
     if progress is not None:
         cbs.append(lambda s, t: progress.update(1))
-    while True:
-        remaining = trials - completed(study)
-        if remaining > 0:
-            study.optimize(objective, n_trials=remaining, callbacks=cbs, gc_after_trial=False)
-        if not _wait_running(study) or completed(study) >= trials:
-            return
+    objective = _claimed(objective, trials, live, isinstance(study.sampler, optuna.samplers.GridSampler))
+    while completed(study) < trials:
+        study.optimize(objective, n_trials=trials - completed(study), callbacks=cbs, gc_after_trial=False)
+        if live:
+            _wait_running(study)
 
 
-def _wait_running(study, poll_s: float = 0.5) -> bool:
-    """Wait until no trial of ``study`` is RUNNING, failing stale ones (heartbeat storages only: elsewhere a
-    killed run's trial stays RUNNING for ever); True when there is then something left to run."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-    if not is_heartbeat_enabled(study._storage):
-        return False
+def _wait_running(study, poll_s: float = 0.5) -> None:
+    """Wait until no trial of ``study`` is RUNNING, failing (and so queueing again) stale ones."""
     while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         time.sleep(poll_s)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def _claimed(objective, trials: int, live: bool, grid: bool):
+    """``objective``, evaluated only when the trial holds one of the study's ``trials`` places; otherwise the
+    trial is pruned unevaluated (its user attribute ``skipped`` says why).  A trial holds a place when fewer
+    than ``trials`` earlier trials (by number: Optuna numbers a study's trials atomically) are complete,
+    waiting or running; a grid trial, when its grid point is neither complete nor running in an earlier trial
+    (Optuna's GridSampler hands out a visited point again when none is free, and a killed trial's point comes
+    back as the queued retry).  Running trials count only where a heartbeat tells a live trial from one a
+    killed run left behind (database storages): a journal's stale trial would otherwise hold its place for
+    ever."""
+    holding = (TrialState.COMPLETE, TrialState.WAITING) + ((TrialState.RUNNING,) if live else ())
+
+    def run(trial):
+        storage, me = trial.study._storage, trial.number
+        before = [t for t in storage.get_all_trials(trial.study._study_id, deepcopy=False, states=holding)
+                  if t.number != me]
+        if grid:
+            point = storage.get_trial_system_attrs(trial._trial_id).get("grid_id")
+            taken = [t for t in before if t.system_attrs.get("grid_id") == point
+                     and (t.state == TrialState.COMPLETE or (t.state == TrialState.RUNNING and t.number < me))]
+            why = f"grid point {point} is trial {taken[0].number}'s" if taken else None
+        else:
+            earlier = [t for t in before if t.number < me]
+            why = f"{len(earlier)} earlier trials complete or under way" if len(earlier) >= trials else None
+        if why:
+            trial.set_user_attr("skipped", why)
+            raise optuna.TrialPruned(why)
+        return objective(trial)
+
+    return run
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -137,7 +168,6 @@ def stage1_objective(ev: Evaluator, engine: str):
         r = _ratios(ev, use + shared)
         mine = _ratios(ev, use)
         trial.set_user_attr("usage", use.as_dict())
-        trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("constraint", max(r.values()) - 1.0)
         trial.set_constraint("fits", max(r.values()) - 1.0)
         return cyc, max(mine[k] for k in COMPUTE), max(mine[k] for k in MEMORY)
@@ -145,29 +175,21 @@ def stage1_objective(ev: Evaluator, engine: str):
     return objective
 
 
-def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None):
+def _reseed(study) -> None:
+    """A worker process's TPE draws its own random numbers (Optuna's reseed_rng, as for threads), so that
+    workers started with one seed do not propose the same points; a grid keeps the shared seed (it orders
+    the grid, and every worker must read a grid point's number alike)."""
+    if not isinstance(study.sampler, optuna.samplers.GridSampler):
+        study.sampler.reseed_rng()
+
+
+def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None,
+               worker: bool = False):
     study = stage1_study(storage, name, seed, ev, engine, trials)
-    objective = stage1_objective(ev, engine)
-    if isinstance(study.sampler, optuna.samplers.GridSampler):
-        objective = _grid_point_once(objective)
-    _optimize(study, objective, min(trials, space_size(ev.space(engine))), progress)
+    if worker:
+        _reseed(study)
+    _optimize(study, stage1_objective(ev, engine), min(trials, space_size(ev.space(engine))), progress)
     return study
-
-
-def _grid_point_once(objective):
-    """Workers sharing a grid study can be handed one grid point twice (Optuna re-evaluates a visited point
-    when none is left free); the later trial is pruned instead, so every point is complete once."""
-    def run(trial):
-        storage, me = trial.study._storage, trial._trial_id
-        point = storage.get_trial_system_attrs(me).get("grid_id")
-        for t in storage.get_all_trials(trial.study._study_id, deepcopy=False,
-                                        states=(TrialState.COMPLETE, TrialState.RUNNING)):
-            if t._trial_id != me and t.system_attrs.get("grid_id") == point and (
-                    t.state == TrialState.COMPLETE or t.number < trial.number):
-                raise optuna.TrialPruned(f"grid point {point} is trial {t.number}'s")
-        return objective(trial)
-
-    return run
 
 
 def stage1_front(study) -> list[dict]:
@@ -229,7 +251,6 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
         g = trial.suggest_categorical("group", groups)
         ms, worst = score(ev, make_design(fronts, idx, g), batch)
         trial.set_user_attr("constraint", worst - 1.0)
-        trial.set_user_attr("pid", os.getpid())
         trial.set_constraint("fits", worst - 1.0)
         return ms
 
@@ -237,10 +258,12 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
 
 
 def run_stage2(ev: Evaluator, fronts: dict, batch: int, storage, name: str, trials: int, seed: int,
-               progress=None):
+               progress=None, worker: bool = False):
     # No enqueued trials: two processes sharing a storage would both pop the same waiting trial (SQLite);
     # the seeds are starting points of the polish in stage2_best instead.
     study = stage2_study(storage, name, seed)
+    if worker:
+        _reseed(study)
     _optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
     return study
 

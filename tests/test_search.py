@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hwmoe.boards import load_board
@@ -161,6 +162,28 @@ def test_two_workers_share_one_study(tmp_path):
         assert 60 <= len(trials) <= 61
         pids |= {t.user_attrs["pid"] for t in trials}
     assert len(pids) == 2, "both processes should have contributed trials"
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
+def test_trial_killed_before_its_first_heartbeat_is_retried(tmp_path, monkeypatch):
+    """Optuna never finds a running trial stale that has no heartbeat (its worker was killed between creating
+    it and the first beat); waiting for a study's running trials gives it one, so that it is failed and
+    queued again instead of waited for for ever."""
+    import threading
+
+    from hwmoe.search import stages
+    monkeypatch.setattr(stages, "GRACE_S", 1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=1,
+                                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+    study = optuna.create_study(storage=storage)
+    dead = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    waiter = threading.Thread(target=stages._wait_running, args=(study, 0.1), daemon=True)
+    waiter.start()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive(), "still waiting for a trial that will never end"
+    assert storage.get_trial(dead._trial_id).state == TrialState.FAIL
+    [retry] = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.params == dead.params and retry.system_attrs["failed_trial"] == dead.number
 
 
 # ------------------------------------------------------------------------------------------------ errors

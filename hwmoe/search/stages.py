@@ -30,6 +30,7 @@ from ..cost.engines import divisors
 from ..cost.model import Design, Evaluator
 from ..cost.usage import DEFAULT_MARGINS, KINDS, Usage
 from .pareto import front
+from .storage import GRACE_S
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPUTE = ("dsp", "lut", "ff")
@@ -74,8 +75,17 @@ def _optimize(study, objective, trials: int, progress=None) -> None:
 
 
 def _wait_running(study, poll_s: float = 0.5) -> None:
-    """Wait until no trial of ``study`` is RUNNING, failing (and so queueing again) stale ones."""
-    while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    """Wait until no trial of ``study`` is RUNNING, failing (and so queueing again) stale ones.  Optuna never
+    finds a trial stale that has no heartbeat (its worker was killed between creating it and the first beat):
+    one seen running for twice the grace period is given a beat, so that it goes stale a grace period later
+    (a live trial beats anyway; a stale one that had beaten was failed before then)."""
+    seen: dict[int, float] = {}
+    while running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        now = time.monotonic()
+        for t in running:
+            if now - seen.setdefault(t._trial_id, now) > 2 * GRACE_S:
+                study._storage.record_heartbeat(t._trial_id)
+                seen[t._trial_id] = math.inf
         time.sleep(poll_s)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -94,6 +104,7 @@ def _claimed(objective, trials: int, live: bool, grid: bool):
     holding = (TrialState.COMPLETE, TrialState.WAITING) + ((TrialState.RUNNING,) if live else ())
 
     def run(trial):
+        trial.set_user_attr("pid", os.getpid())
         storage, me = trial.study._storage, trial.number
         before = [t for t in storage.get_all_trials(trial.study._study_id, deepcopy=False, states=holding)
                   if t.number != me]

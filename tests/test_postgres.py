@@ -3,7 +3,6 @@ and resumed search and a sweep spread over workers, against a server the tests s
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from pg import pg_bin, postgres_server
+from test_search import assert_recorded_once, trials_by_study
 
 from hwmoe.search import search
 from hwmoe.search.storage import make_storage
@@ -49,35 +49,6 @@ def hwmoe(*args, **kw):
 
 def finished(p) -> None:
     assert p.wait(timeout=120) == 0, p.stderr.read()
-
-
-def trials_by_study(url: str) -> dict[str, list]:
-    st = make_storage(url, None)
-    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=st).get_trials(deepcopy=False)
-            for s in optuna.get_all_study_summaries(st)}
-
-
-def assert_recorded_once(url: str, trials: int) -> set:
-    """Every study ends at exactly its trial count -- a grid (a stage-1 space of at most ``trials`` points)
-    at every point once -- and no trial is left running; any other trial was pruned unevaluated, saying why,
-    or failed and was retried.  Returns the worker pids that completed trials."""
-    pids = set()
-    studies = trials_by_study(url)
-    assert studies
-    for name, ts in studies.items():
-        done = [t for t in ts if t.state == TrialState.COMPLETE]
-        space = next((t.system_attrs["search_space"] for t in ts if "search_space" in t.system_attrs), None)
-        if space is None:
-            assert len(done) == trials, (name, len(done))
-        else:
-            grid = [t.system_attrs["grid_id"] for t in done]
-            assert sorted(grid) == list(range(math.prod(len(v) for v in space.values()))), name
-        retried = {n for t in ts for n in t.system_attrs.get("retry_history", [])}
-        for t in ts:
-            assert t.state == TrialState.COMPLETE or (t.state == TrialState.PRUNED and t.user_attrs["skipped"]) or (
-                t.state == TrialState.FAIL and t.number in retried), (name, t.number, t.state)
-        pids |= {t.user_attrs["pid"] for t in done}
-    return pids
 
 
 def stopped_mid_trial(pid: int, url: str, study: str) -> int:

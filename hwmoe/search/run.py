@@ -16,7 +16,8 @@ from ..interrupt import exit_on_interrupt, sigint_ignored
 from ..numerics.precision import PRECISIONS
 from . import DEFAULT_TRIALS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
-from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
+from .sharing import completed
+from .stages import run_stage1, run_stage2, stage1_front, stage2_best, study_names
 from .storage import check_storage, describe, make_storage
 
 

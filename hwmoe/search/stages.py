@@ -17,20 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import time
-import warnings
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from ..cost.engines import divisors
 from ..cost.model import Design, Evaluator
 from ..cost.usage import DEFAULT_MARGINS, KINDS, Usage
 from .pareto import front
-from .storage import GRACE_S
+from .sharing import optimize, reseed
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPUTE = ("dsp", "lut", "ff")
@@ -49,79 +44,6 @@ def _sum(parts) -> Usage:
     for u in parts:
         total = total + u
     return total
-
-
-def completed(study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def _optimize(study, objective, trials: int, progress=None) -> None:
-    """Run until exactly ``trials`` trials are complete, however many processes share the study.
-
-    Optuna's MaxTrialsCallback, counting complete, running and waiting trials, stops a worker once the rest are
-    under way elsewhere; a trial that two workers started at the same moment is caught by :func:`_claimed`.
-    On a database storage (trials carry a heartbeat) the worker then waits for the trials still running: a
-    killed worker's trial is failed once silent for the grace period and queued again (Optuna's
-    RetryHeartbeatStaleTrialCallback), and the loop runs it."""
-    live = is_heartbeat_enabled(study._storage)
-    cbs = [MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))]
-    if progress is not None:
-        cbs.append(lambda s, t: progress.update(1))
-    objective = _claimed(objective, trials, live, isinstance(study.sampler, optuna.samplers.GridSampler))
-    while completed(study) < trials:
-        study.optimize(objective, n_trials=trials - completed(study), callbacks=cbs, gc_after_trial=False)
-        if live:
-            _wait_running(study)
-
-
-def _wait_running(study, poll_s: float = 0.5) -> None:
-    """Wait until no trial of ``study`` is RUNNING, failing (and so queueing again) stale ones.  Optuna never
-    finds a trial stale that has no heartbeat (its worker was killed between creating it and the first beat):
-    one seen running for twice the grace period is given a beat, so that it goes stale a grace period later
-    (a live trial beats anyway; a stale one that had beaten was failed before then)."""
-    seen: dict[int, float] = {}
-    while running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        now = time.monotonic()
-        for t in running:
-            if now - seen.setdefault(t._trial_id, now) > 2 * GRACE_S:
-                study._storage.record_heartbeat(t._trial_id)
-                seen[t._trial_id] = math.inf
-        time.sleep(poll_s)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-
-
-def _claimed(objective, trials: int, live: bool, grid: bool):
-    """``objective``, evaluated only when the trial holds one of the study's ``trials`` places; otherwise the
-    trial is pruned unevaluated (its user attribute ``skipped`` says why).  A trial holds a place when fewer
-    than ``trials`` earlier trials (by number: Optuna numbers a study's trials atomically) are complete,
-    waiting or running; a grid trial, when its grid point is neither complete nor running in an earlier trial
-    (Optuna's GridSampler hands out a visited point again when none is free, and a killed trial's point comes
-    back as the queued retry).  Running trials count only where a heartbeat tells a live trial from one a
-    killed run left behind (database storages): a journal's stale trial would otherwise hold its place for
-    ever."""
-    holding = (TrialState.COMPLETE, TrialState.WAITING) + ((TrialState.RUNNING,) if live else ())
-
-    def run(trial):
-        trial.set_user_attr("pid", os.getpid())
-        storage, me = trial.study._storage, trial.number
-        before = [t for t in storage.get_all_trials(trial.study._study_id, deepcopy=False, states=holding)
-                  if t.number != me]
-        if grid:
-            point = storage.get_trial_system_attrs(trial._trial_id).get("grid_id")
-            taken = [t for t in before if t.system_attrs.get("grid_id") == point
-                     and (t.state == TrialState.COMPLETE or (t.state == TrialState.RUNNING and t.number < me))]
-            why = f"grid point {point} is trial {taken[0].number}'s" if taken else None
-        else:
-            earlier = [t for t in before if t.number < me]
-            why = f"{len(earlier)} earlier trials complete or under way" if len(earlier) >= trials else None
-        if why:
-            trial.set_user_attr("skipped", why)
-            raise optuna.TrialPruned(why)
-        return objective(trial)
-
-    return run
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -186,20 +108,12 @@ def stage1_objective(ev: Evaluator, engine: str):
     return objective
 
 
-def _reseed(study) -> None:
-    """A worker process's TPE draws its own random numbers (Optuna's reseed_rng, as for threads), so that
-    workers started with one seed do not propose the same points; a grid keeps the shared seed (it orders
-    the grid, and every worker must read a grid point's number alike)."""
-    if not isinstance(study.sampler, optuna.samplers.GridSampler):
-        study.sampler.reseed_rng()
-
-
 def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None,
                worker: bool = False):
     study = stage1_study(storage, name, seed, ev, engine, trials)
     if worker:
-        _reseed(study)
-    _optimize(study, stage1_objective(ev, engine), min(trials, space_size(ev.space(engine))), progress)
+        reseed(study)
+    optimize(study, stage1_objective(ev, engine), min(trials, space_size(ev.space(engine))), progress)
     return study
 
 
@@ -274,8 +188,8 @@ def run_stage2(ev: Evaluator, fronts: dict, batch: int, storage, name: str, tria
     # the seeds are starting points of the polish in stage2_best instead.
     study = stage2_study(storage, name, seed)
     if worker:
-        _reseed(study)
-    _optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
+        reseed(study)
+    optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
     return study
 
 

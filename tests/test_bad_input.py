@@ -207,6 +207,15 @@ def test_ctrl_c_during_search_then_resume(tmp_path, workers):
     assert r.returncode == 0 and "Forcibly" not in r.stderr, r.stderr
 
 
+def test_ctrl_c_during_sweep_over_workers(tmp_path):
+    """Mid-sweep on two pool processes: the one line only (no warning of the pool's semaphores from
+    multiprocessing's resource tracker after it)."""
+    args = ["sweep", "--preset", "m3vit-t", "--boards", "zcu102,u280", "--trials", "5000", "--workers", "2", "-o", "w"]
+    r = _interrupt(args, tmp_path / "w" / "zcu102" / "optuna.journal", tmp_path)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.endswith("hwmoe: interrupted\n") and "Traceback" not in r.stderr and "Warning" not in r.stderr
+
+
 # ---------------------------------------------------------------------------------------- 5. invalid numbers
 @pytest.mark.parametrize("bad, needle", [(np.nan, "NaN"), (np.inf, "NaN or infinite"), (1j, "complex"),
                                          ("text", "<U4"), (None, "empty batch")])

@@ -26,6 +26,9 @@ from optuna.trial import TrialState
 from .storage import GRACE_S
 
 HOST = socket.gethostname()
+#: on a journal, a running trial that has not yet recorded its process is taken to be starting this long (s):
+#: Optuna samples its parameters first, which takes milliseconds
+START_S = 5
 
 
 def completed(study) -> int:
@@ -55,12 +58,12 @@ def reseed(study) -> None:
 def alive(t, heartbeat: bool) -> bool:
     """Whether running trial ``t`` may still complete.  With a heartbeat Optuna fails a dead one, so every
     running trial may.  On a journal: a trial of a process on this machine while that process lives; of
-    another machine, always; one that has not yet recorded its process, for the grace period after its start."""
+    another machine, always; one that has not yet recorded its process, for START_S after its start."""
     if heartbeat:
         return True
     pid, host = t.user_attrs.get("pid"), t.user_attrs.get("host")
     if pid is None:
-        return datetime.now() - t.datetime_start < timedelta(seconds=GRACE_S)
+        return datetime.now() - t.datetime_start < timedelta(seconds=START_S)
     if host != HOST:
         return True
     try:

@@ -57,22 +57,21 @@ def reseed(study) -> None:
 
 def alive(t, heartbeat: bool) -> bool:
     """Whether running trial ``t`` may still complete.  With a heartbeat Optuna fails a dead one, so every
-    running trial may.  On a journal: a trial of a process on this machine while that process lives; of
-    another machine, always; one that has not yet recorded its process, for START_S after its start."""
+    running trial may.  On a journal: a trial of a process on this machine while that process lives; one
+    that has not yet recorded its process, for START_S after its start; one of another machine, for the grace
+    period (an evaluation takes milliseconds)."""
     if heartbeat:
         return True
     pid, host = t.user_attrs.get("pid"), t.user_attrs.get("host")
-    if pid is None:
-        return datetime.now() - t.datetime_start < timedelta(seconds=START_S)
-    if host != HOST:
+    if pid is not None and host == HOST:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:         # someone else's live process
+            pass
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:             # someone else's live process
-        pass
-    return True
+    return datetime.now() - t.datetime_start < timedelta(seconds=START_S if pid is None else GRACE_S)
 
 
 def wait_running(study, heartbeat: bool, poll_s: float = 0.5) -> None:

@@ -9,8 +9,8 @@ export PATH := $(VLBIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v iverilog >/dev/null && command -v yosys >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog yosys postgresql >/dev/null)
+	@command -v iverilog >/dev/null && command -v yosys >/dev/null && command -v ccache >/dev/null && command -v tclsh >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog yosys ccache tcl postgresql >/dev/null)
 	@test -x $(PY) || python3.11 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[hw,test]'

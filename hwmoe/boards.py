@@ -26,7 +26,7 @@ from .paths import BOARDS_DIR
 
 __all__ = [
     "BOARDS_DIR", "BRAM36_BITS", "URAM_BITS", "DSP_KINDS", "MEMORY_KINDS", "SCHEMA",
-    "Board", "BoardError", "Memory", "Resources",
+    "VENDOR_FLOWS", "Board", "BoardError", "Memory", "Resources", "Vendor",
     "board_names", "dsps_per_multiplier", "list_boards", "load_board", "macs_per_dsp",
 ]
 
@@ -168,12 +168,36 @@ class Memory:
     def bandwidth_per_channel_gbps(self) -> float:
         return self.bandwidth_gbps / self.channels
 
+    @property
+    def banks(self) -> list[str]:
+        """The channels by the names Vitis platforms give memory banks: ``HBM[i]`` or ``DDR[i]``."""
+        prefix = "HBM" if self.kind.startswith("HBM") else "DDR"
+        return [f"{prefix}[{i}]" for i in range(self.channels)]
+
     def bytes_per_cycle(self, clock_mhz: float) -> float:
         """Bytes the memory can deliver per fabric clock cycle at ``clock_mhz``."""
         if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (int, float)) \
                 or not clock_mhz > 0:
             raise ValueError(f"clock_mhz: expected a positive number, got {clock_mhz!r}")
         return self.bandwidth_gbps * 1e3 / clock_mhz     # (GB/s * 1e9) / (MHz * 1e6)
+
+
+#: ``vendor.flow`` -> (its required fields, its optional fields) besides ``flow``.  ``zynqmp`` / ``zynq7``: a
+#: Vivado block design around the Zynq UltraScale+ / Zynq-7000 processing system; ``alveo``: a Vitis RTL kernel
+#: linked onto a platform (hwmoe/accel/vendor.py).
+VENDOR_FLOWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "zynqmp": ((), ("board_part",)), "zynq7": ((), ("board_part",)), "alveo": (("platform",), ())}
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """How ``hwmoe build --board`` takes the accelerator to the board."""
+    flow: str
+    board_part: str | None = None       # Vivado board part (Zynq flows): the processing system's preset
+    platform: str | None = None         # Vitis platform (Alveo)
+
+    def as_dict(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
 @dataclass(frozen=True)
@@ -188,6 +212,8 @@ class Board:
     memory: Memory
     clock_mhz: float
     clock_range_mhz: tuple[float, float]
+    #: None: no vendor scripts beyond the IP package (the optional ``vendor`` field)
+    vendor: Vendor | None = None
     #: The file this board was loaded from (not part of its identity).
     source: Path | None = field(default=None, compare=False, repr=False)
 
@@ -218,6 +244,7 @@ class Board:
                        "channels": self.memory.channels,
                        "capacity_gb": self.memory.capacity_gb},
             "clock_mhz": self.clock_mhz, "clock_range_mhz": list(self.clock_range_mhz),
+            **({"vendor": self.vendor.as_dict()} if self.vendor else {}),
         }
 
     def summary(self) -> str:
@@ -233,7 +260,12 @@ class Board:
 # --------------------------------------------------------------------------------------------
 
 class _Invalid(Exception):
-    """Raised by a field validator; carries the message without file/field."""
+    """Raised by a field validator; carries the message without file/field (``field``: a sub-field of the
+    validated one, if the problem is there)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _show(v: Any) -> str:
@@ -299,8 +331,34 @@ def _clock_range(v: Any) -> tuple[float, float]:
     return (float(v[0]), float(v[1]))
 
 
+def _vendor(v: Any) -> Vendor:
+    if not isinstance(v, dict):
+        raise _Invalid(f"expected a mapping of fields, got {_show(v)}")
+    flow = v.get("flow")
+    if flow not in VENDOR_FLOWS or not isinstance(flow, str):
+        what = "missing required field" if "flow" not in v else f"got {_show(flow)}"
+        raise _Invalid(f"expected one of {', '.join(VENDOR_FLOWS)} ({what})", field="flow")
+    required, optional = VENDOR_FLOWS[flow]
+    for key in v:
+        if key not in ("flow", *required, *optional):
+            allowed = ", ".join(("flow", *required, *optional))
+            raise _Invalid(f"not a field of the {flow} flow (allowed: {allowed})",
+                           field=key if isinstance(key, str) else repr(key))
+    for key in required:
+        if key not in v:
+            raise _Invalid(f"missing required field (the {flow} flow needs it)", field=key)
+    out = {}
+    for key in (*required, *optional):
+        if key in v:
+            try:
+                out[key] = _token(v[key])
+            except _Invalid as e:
+                raise _Invalid(str(e), field=key) from None
+    return Vendor(flow=flow, **out)
+
+
 #: The board-file schema: field -> validator, or a nested schema for a sub-mapping.
-#: Every field is required and no other field is allowed.
+#: Every field is required, except those in OPTIONAL, and no other field is allowed.
 SCHEMA: dict[str, Any] = {
     "name": _board_name,
     "description": _text,
@@ -319,7 +377,9 @@ SCHEMA: dict[str, Any] = {
     },
     "clock_mhz": _pos_num,
     "clock_range_mhz": _clock_range,
+    "vendor": _vendor,
 }
+OPTIONAL = frozenset({"vendor"})
 
 
 def _check(schema: dict[str, Any], data: Any, path: str, file: str) -> dict[str, Any]:
@@ -337,17 +397,20 @@ def _check(schema: dict[str, Any], data: Any, path: str, file: str) -> dict[str,
             raise BoardError(f"unknown field ({extra})", file=file,
                              field=f"{path}{key}" if isinstance(key, str) else f"{path}{key!r}")
     for key in schema:
-        if key not in data:
+        if key not in data and key not in OPTIONAL:
             raise BoardError("missing required field", file=file, field=f"{path}{key}")
     out: dict[str, Any] = {}
     for key, rule in schema.items():
+        if key not in data:
+            continue
         if isinstance(rule, dict):
             out[key] = _check(rule, data[key], f"{path}{key}.", file)
         else:
             try:
                 out[key] = rule(data[key])
             except _Invalid as e:
-                raise BoardError(str(e), file=file, field=f"{path}{key}") from None
+                sub = f".{e.field}" if e.field else ""
+                raise BoardError(str(e), file=file, field=f"{path}{key}{sub}") from None
     return out
 
 
@@ -437,7 +500,7 @@ def _load_file(path: Path) -> Board:
         name=v["name"], description=v["description"], part=v["part"], family=v["family"],
         resources=Resources(**v["resources"]), dsp_kind=v["dsp_kind"],
         memory=Memory(**v["memory"]), clock_mhz=v["clock_mhz"],
-        clock_range_mhz=v["clock_range_mhz"], source=path,
+        clock_range_mhz=v["clock_range_mhz"], vendor=v.get("vendor"), source=path,
     )
 
 

@@ -152,6 +152,34 @@ def cmd_build(a) -> None:
         sys.exit(1)
 
 
+# ------------------------------------------------------------------------------------------- run-board
+def cmd_run_board(a) -> None:
+    """Everything the user gave is checked (output name, build, input, device, files) before the device is
+    touched; the output is written only when every image ran."""
+    import numpy as np
+    from .accel.registers import COUNTERS
+    from .driver.board import open_backend
+    from .driver.build import Build
+    from .driver.core import run
+    from .inputs import check_samples, load_npy
+    out = check_output(a.output) if a.output else None
+    build = Build.load(a.build)
+    label = f"--input {a.input}"
+    x = check_samples(load_npy(a.input, label), build.input_shape, label)
+    backend = open_backend(a.device, bitstream=a.bitstream, xclbin=a.xclbin, ip=a.ip, bank=a.bank)
+    driver = build.driver()
+    run(driver.load(), backend)
+    outputs = []
+    for n, image in enumerate(x):
+        raw, result = run(build.infer(driver, image), backend)
+        outputs.append(build.dequantize(raw))
+        busy = ", ".join(f"{name} {c['busy']}" for name, c in zip(COUNTERS, result.engines) if c["busy"])
+        print(f"image {n}: {result.commands} commands, {result.cycles} cycles (busy: {busy})")
+    if out:
+        save_npy(out, np.stack(outputs))
+        print(f"wrote {out} {np.shape(outputs)}")
+
+
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(a) -> None:
     """The README's first command: the whole flow on the default model, each step's figures printed."""
@@ -288,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--seed", type=int, default=0)
     bu.add_argument("-o", "--output", required=True, metavar="DIR")
     bu.set_defaults(func=cmd_build)
+
+    rb = sub.add_parser("run-board", help="run inputs through a built accelerator on a board (PYNQ or XRT)")
+    rb.add_argument("build", metavar="DIR", help="the output of hwmoe build (image.bin, layout.json)")
+    rb.add_argument("--input", required=True, metavar="X.npy", help="one input or a batch")
+    rb.add_argument("-o", "--output", metavar="Y.npy", help="the dequantised outputs (as hwmoe run writes them)")
+    rb.add_argument("--device", required=True, choices=["pynq", "xrt"])
+    rb.add_argument("--bitstream", metavar="FILE.bit", help="pynq: the bitstream (its .hwh beside it)")
+    rb.add_argument("--xclbin", metavar="FILE.xclbin", help="xrt: the container")
+    rb.add_argument("--ip", help="the accelerator's instance name (default: the one IP of type hwmoe_accel)")
+    rb.add_argument("--bank", type=int, default=0, help="xrt: the memory bank of the accelerator's AXI master")
+    rb.set_defaults(func=cmd_run_board)
 
     sw = sub.add_parser("sweep", help="search every board and plot the results")
     sw.add_argument("--preset", required=True, choices=sorted(PRESETS))

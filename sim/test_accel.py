@@ -1,11 +1,12 @@
 """End-to-end testbench of the generated accelerator (hwmoe_accel): a whole model's program and image in a
-cocotbext-axi AxiRam, the run started and watched through an AxiLiteMaster on the control registers, and the
-memory after the run compared byte for byte with the Python model of the accelerator (hwmoe.accel.executor),
-whose output equals the bit-accurate reference.  The AXI channels may pause at random (memory latency and
-back-pressure) or move read data in a given fraction of the cycles (a bandwidth cap); the cycle count is read
-from the CYCLES register."""
+cocotbext-axi AxiRam, the run controlled by the host driver (hwmoe.driver: its simulation backend drives an
+AxiLiteMaster on the control registers and waits for the interrupt), and the memory after the run compared
+byte for byte with the Python model of the accelerator (hwmoe.accel.executor), whose output equals the
+bit-accurate reference.  The AXI channels may pause at random (memory latency and back-pressure) or move read
+data in a given fraction of the cycles (a bandwidth cap); the cycle count is the driver's read of CYCLES."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -20,7 +21,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from hwmoe.accel import registers as reg
 from tb import pauses
 
-BASE = 0x3000                       # the image's address in the memory: not 0, so BASE is exercised
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "driver"     # the recorded board session
 
 
 # ----------------------------------------------------------------------------------------------- cocotb side
@@ -37,14 +38,6 @@ def duty(fraction: float):
             yield True
 
 
-async def read_reg(axil, address: int) -> int:
-    return int.from_bytes((await axil.read(address, 4)).data, "little")
-
-
-async def write_reg(axil, address: int, value: int) -> None:
-    await axil.write(address, value.to_bytes(4, "little"))
-
-
 async def command_ends(dut, ends: list):
     """The cycle (counted from the START pulse) of every command's end."""
     while not int(dut.start.value):
@@ -59,17 +52,15 @@ async def command_ends(dut, ends: list):
 
 @cocotb.test()
 async def run_accel(dut):
-    from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+    from hwmoe.driver.core import Driver, drive
+    from hwmoe.driver.sim import CocotbBackend
+    from hwmoe.driver.trace import Trace
     case_dir = Path(os.environ["HWMOE_CASE"])
     case = json.loads((case_dir / "case.json").read_text())
     image = (case_dir / "image.bin").read_bytes()
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=BASE + len(image) + 4096)
-    for part in (ram.read_if, ram.write_if):
-        part.log.setLevel("WARNING")
-    axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-    axil.write_if.log.setLevel("WARNING")
-    axil.read_if.log.setLevel("WARNING")
+    backend = CocotbBackend(dut, len(image), case["timeout"])
+    ram = backend.ram
     rng = random.Random(case["seed"])
     if case["stress"]:
         for ch in (ram.read_if.ar_channel, ram.read_if.r_channel, ram.write_if.aw_channel, ram.write_if.w_channel,
@@ -77,43 +68,27 @@ async def run_accel(dut):
             ch.set_pause_generator(pauses(rng, case["stress"]))
     elif case.get("bandwidth", 1.0) < 1.0:
         ram.read_if.r_channel.set_pause_generator(duty(case["bandwidth"]))
-    ram.write(BASE, image)
     dut.rst.value = 1
     for _ in range(4):
         await RisingEdge(dut.clk)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
-    await write_reg(axil, reg.BASE_LO, BASE)
-    await write_reg(axil, reg.BASE_HI, 0)
-    await write_reg(axil, reg.PROG, case["prog"])
+    driver, trace = Driver(image, case["prog"]), Trace()
+    await drive(driver.load(), backend, trace)
     runs = []
-    # later runs, without a reset: new input bytes written into the image first
-    for n, (offset, name) in enumerate([(None, None), *case.get("reruns", [])]):
-        if name is not None:
-            ram.write(BASE + offset, (case_dir / name).read_bytes())
-            await write_reg(axil, reg.STATUS, reg.STATUS_DONE)  # clear DONE (and so the interrupt)
+    # later runs without a reset: the driver writes new input bytes into the image first
+    for n, writes in enumerate(case["runs"]):
         ends: list[int] = []
         watcher = cocotb.start_soon(command_ends(dut, ends))
-        await write_reg(axil, reg.CTRL, reg.CTRL_START | reg.CTRL_IRQ_EN)
-        waited = 0
-        while not int(dut.irq.value):
-            await RisingEdge(dut.clk)
-            waited += 1
-            if waited > case["timeout"]:
-                raise AssertionError(f"run {n}: no interrupt within {case['timeout']} cycles")
+        steps = driver.run([(offset, (case_dir / name).read_bytes()) for offset, name in writes],
+                           [tuple(r) for r in case["reads"]])
+        result = await drive(steps, backend, trace)
         watcher.cancel()
-        status = await read_reg(axil, reg.STATUS)
-        cycles = await read_reg(axil, reg.CYCLES_LO) | await read_reg(axil, reg.CYCLES_HI) << 32
-        engines = []
-        for e in range(case["counters"]):
-            base = reg.ENGINE0 + reg.ENGINE_STRIDE * e
-            busy = await read_reg(axil, base) | await read_reg(axil, base + 4) << 32
-            stall = await read_reg(axil, base + 8) | await read_reg(axil, base + 12) << 32
-            engines.append({"busy": busy, "stall": stall})
-        (case_dir / f"after-{n}.bin").write_bytes(ram.read(BASE, len(image)))
-        runs.append({"status": status, "error": await read_reg(axil, reg.ERROR),
-                     "commands": await read_reg(axil, reg.COMMANDS), "cycles": cycles, "engines": engines,
-                     "command_ends": ends})
+        (case_dir / f"after-{n}.bin").write_bytes(await backend.read_mem(0, len(image)))
+        runs.append({"status": result.status, "error": result.error, "commands": result.commands,
+                     "cycles": result.cycles, "engines": result.engines, "command_ends": ends,
+                     "output": result.data[0].hex() if result.data else None})
+    trace.save(case_dir / "trace.json")
     (case_dir / "result.json").write_text(json.dumps(runs))
 
 
@@ -140,6 +115,28 @@ def tiny():
 # (simulator, precision, AXI pause probability, bus bits): the clean runs are timed against the model (on a bus
 # wide enough for the linear engine's activation and weight streams together; docs/accelerator.md, "Timing")
 RUNS = [("icarus", "w16a16", 0.0, 128), ("verilator", "w16a32", 0.0, 256), ("icarus", "w8a8", 0.3, 64)]
+RECORDED = RUNS[0]      # the run whose session tests/data/driver/ keeps for the board backends' replay
+
+
+def check_recorded(program, x: np.ndarray, run) -> None:
+    """tests/data/driver/ (image.bin and layout.json as ``hwmoe build`` writes them, the input, the driver's
+    trace, the simulation's result) must be what this run produced: tests/test_driver.py replays the trace on
+    the board backends.  ``HWMOE_UPDATE_DATA=1`` rewrites them instead."""
+    from hwmoe.accel import executor
+    from hwmoe.accel.build import layout_json
+    npy = io.BytesIO()
+    np.save(npy, x)
+    result = {"status": run.status, "error": run.error, "commands": run.commands, "cycles": run.cycles,
+              "engines": run.engines, "output": executor.read_output(program, run.image).tolist()}
+    files = {"image.bin": bytes(program.memory), "layout.json": json.dumps(layout_json(program), indent=1).encode(),
+             "input.npy": npy.getvalue(), "trace.json": run.trace.read_bytes(),
+             "result.json": (json.dumps(result) + "\n").encode()}
+    for name, content in files.items():
+        if os.environ.get("HWMOE_UPDATE_DATA"):
+            DATA.mkdir(parents=True, exist_ok=True)
+            (DATA / name).write_bytes(content)
+        assert (DATA / name).read_bytes() == content, \
+            f"{DATA / name} is stale: rewrite with HWMOE_UPDATE_DATA=1 pytest sim/test_accel.py -k 'icarus-w16a16'"
 
 
 @pytest.mark.parametrize("simulator,precision,stress,bus", RUNS)
@@ -148,6 +145,7 @@ def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
     the Python model's (whose output equals the reference), every command completed, no error, and on a clean
     memory the cycles within 2% of the timing model."""
     from hwmoe.accel import executor, simulate, timing
+    from hwmoe.accel.build import layout_json
     from hwmoe.accel.program import compile_program
     from hwmoe.accel.top import TopConfig, write_project
     from hwmoe.numerics.calibration import calibrate
@@ -160,10 +158,15 @@ def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
     assert np.array_equal(executor.read_output(program, want), FixedRunner(graph, program.plan).run_raw(images[2]))
     project = tmp_path / "project"
     write_project(program, project, TopConfig(bus_w=bus))
-    run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress)
+    run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress,
+                        layout=layout_json(program))
     assert run.error == 0 and run.status & (reg.STATUS_DONE | reg.STATUS_ERROR) == reg.STATUS_DONE, run
     assert run.commands == len(program.commands)
     assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
+    out = program.output_region
+    assert run.output == bytes(want[out.offset:out.offset + out.size])      # what the driver read
+    if (simulator, precision, stress, bus) == RECORDED:
+        check_recorded(program, images[2], run)
     if not stress:
         predicted = timing.total_cycles(program, timing.Memory(bus_bytes=bus // 8), timing.routing_of(program, want))
         assert abs(run.cycles - predicted) <= 0.02 * run.cycles, (run.cycles, predicted)
@@ -177,6 +180,7 @@ def test_accel_one_expert_renormalised_and_rerun(tmp_path):
     import torch
 
     from hwmoe.accel import executor, simulate
+    from hwmoe.accel.build import layout_json
     from hwmoe.accel.program import compile_program
     from hwmoe.accel.top import write_project
     from hwmoe.frontend.config import make_config
@@ -196,7 +200,8 @@ def test_accel_one_expert_renormalised_and_rerun(tmp_path):
     project = tmp_path / "project"
     write_project(program, project)
     runs = simulate.run(project, first, program.program_offset, "icarus", tmp_path,
-                        reruns=[(region.offset, second[region.offset:region.offset + region.size])])
+                        reruns=[(region.offset, second[region.offset:region.offset + region.size])],
+                        layout=layout_json(program))
     routes = program.layout.load(runs[0].image, program.layout.regions["blocks.1.moe.gate.routes"])
     # expert 0 for every token; its renormalised gate is 1.0 through the reciprocal table (within 2^-10)
     assert (routes[:, 0] == 0).all() and (routes[:, 1] == routes[0, 1]).all() and routes[0, 1] >= (1 << 15) - 32
@@ -205,4 +210,7 @@ def test_accel_one_expert_renormalised_and_rerun(tmp_path):
         executor.execute(program, want)
         assert run.error == 0 and run.commands == len(program.commands), run
         assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
-        assert np.array_equal(executor.read_output(program, run.image), FixedRunner(graph, program.plan).run_raw(x))
+        reference = FixedRunner(graph, program.plan).run_raw(x)
+        assert np.array_equal(executor.read_output(program, run.image), reference)
+        assert np.array_equal(program.layout.unpack(program.output_region, run.output).reshape(reference.shape),
+                              reference)        # what the driver read

@@ -225,9 +225,37 @@ def test_unknown_field(tmp_path):
     e = _error(_write(tmp_path, d))
     assert str(e) == f"{tmp_path / 'bad.yaml'}: resources.dspp: unknown field (did you mean 'dsp'?)"
     d = _good()
-    d["vendor"] = "xilinx"
+    d["maker"] = "xilinx"
     e = _error(_write(tmp_path, d))
-    assert str(e).startswith(f"{tmp_path / 'bad.yaml'}: vendor: unknown field (allowed: name,")
+    assert str(e).startswith(f"{tmp_path / 'bad.yaml'}: maker: unknown field (allowed: name,")
+
+
+@pytest.mark.parametrize("vendor,expect", [
+    ("xilinx", "vendor: expected a mapping of fields, got 'xilinx'"),
+    ({"board_part": "x"}, "vendor.flow: expected one of zynqmp, zynq7, alveo (missing required field)"),
+    ({"flow": "versal"}, "vendor.flow: expected one of zynqmp, zynq7, alveo (got 'versal')"),
+    ({"flow": "alveo"}, "vendor.platform: missing required field (the alveo flow needs it)"),
+    ({"flow": "alveo", "platform": "p", "board_part": "b"},
+     "vendor.board_part: not a field of the alveo flow (allowed: flow, platform)"),
+    ({"flow": "zynqmp", "board_part": "a b"}, "vendor.board_part: expected a non-empty string without spaces"),
+])
+def test_vendor_field(tmp_path, vendor, expect):
+    d = _good()
+    d["vendor"] = vendor
+    e = _error(_write(tmp_path, d))
+    assert str(e).startswith(f"{tmp_path / 'bad.yaml'}: {expect}"), str(e)
+
+
+def test_vendor_is_optional_and_banks_follow_memory(tmp_path):
+    d = _good()
+    del d["vendor"]
+    assert load_board(_write(tmp_path, d)).vendor is None
+    assert load_board("zcu102").vendor.board_part.startswith("xilinx.com:zcu102:")
+    assert load_board("u280").memory.banks == [f"HBM[{i}]" for i in range(32)]
+    assert load_board("u250").memory.banks == ["DDR[0]", "DDR[1]", "DDR[2]", "DDR[3]"]
+    flows = {b.name: b.vendor.flow for b in list_boards()}
+    assert flows == {"zcu102": "zynqmp", "zcu104": "zynqmp", "kv260": "zynqmp", "pynq-z2": "zynq7",
+                     "u50": "alveo", "u250": "alveo", "u280": "alveo"}
 
 
 def test_typo_reported_as_unknown_not_missing(tmp_path):

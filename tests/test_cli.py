@@ -79,7 +79,7 @@ def test_user_mistakes_give_one_line(tiny, tmp_path, capsys):
 
 def test_help_everywhere():
     for cmd in ([], ["export"], ["info"], ["run"], ["sim"], ["hls"], ["search"], ["sweep"], ["boards"], ["demo"],
-                ["build"]):
+                ["build"], ["run-board"]):
         r = subprocess.run([sys.executable, "-m", "hwmoe.cli", *cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "usage: hwmoe" in r.stdout
 

@@ -2,9 +2,11 @@
 the accelerator a user takes to a board: ``DIR/rtl/`` (kernel sources, the generated top, tables, one file
 list, the Verilator waiver), ``DIR/image.bin`` (parameters and program; input and activations zero),
 ``DIR/layout.json`` (where everything sits in the image: what a driver needs) and ``DIR/build.json`` (the
-design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board).
-With ``simulate``, the image runs one input through the generated RTL and the output is compared with the
-bit-accurate reference."""
+design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board) and
+the build report (``hwmoe.accel.report``: ``report.md``, ``report.json``, figures); with a board, the Vivado or
+Vitis scripts that take it there (``hwmoe.accel.vendor``).  With ``simulate``, the
+image runs one input through the generated RTL, the output is compared with the bit-accurate reference and the
+report is written again with the measurements."""
 from __future__ import annotations
 
 import json
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..outputs import output_dir
-from . import executor, timing
+from . import executor, report, timing, vendor
 from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
 from .program import Program, compile_program
 from .top import TopConfig, write_project
@@ -52,10 +54,11 @@ def layout_json(program: Program) -> dict:
     regions = {name: {"offset": r.offset, "rows": r.rows, "cols": r.cols, "container": r.container,
                       "stride": r.stride} for name, r in program.layout.regions.items()}
     graph = program.graph
+    fmt_in, fmt_out = program.plan.tensors[graph.input], program.plan.tensors[graph.output]
     return {"size": program.layout.size, "program": program.program_offset, "commands": len(program.commands),
-            "input": {"region": graph.input, "format": str(program.plan.tensors[graph.input]),
+            "input": {"region": graph.input, "format": str(fmt_in), "fmt": fmt_in.to_dict(),
                       "shape": list(graph.shapes[graph.input]), "patch": graph.nodes[0].patch},
-            "output": {"region": graph.output, "format": str(program.plan.tensors[graph.output]),
+            "output": {"region": graph.output, "format": str(fmt_out), "fmt": fmt_out.to_dict(),
                        "shape": list(graph.shapes[graph.output])},
             "regions": regions}
 
@@ -118,14 +121,23 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
             k = resources["over"][0]
             raise UserError(f"{model or preset} on {board_spec.name}: the engines need {resources['used'][k]:,.0f} "
                             f"{k.upper()} of {resources['available'][k]:,} (choose a smaller --design)")
+    acc = report.accuracy(graph, plan, calib)
+
+    def write_report(where: Path, **measured) -> None:        # again after a simulation, with its figures
+        report.write_report(where, report.report_json(
+            program, model=model or preset, memory=timing.Memory(bus_bytes=bus_w // 8), clock_mhz=clock,
+            board=board_spec, fit=fit(program, board_spec), acc=acc, **measured))
     with output_dir(out) as tmp:
         write_project(program, tmp / "rtl", config)
         (tmp / "image.bin").write_bytes(bytes(program.memory))
         (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
         info = build_json(program, config, clock, board_spec, search)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
+        write_report(tmp)
+        scripts = vendor.write(tmp, board_spec) if board_spec else []
     print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
-          f"{len(program.commands)} commands), layout.json, build.json")
+          f"{len(program.commands)} commands), layout.json, build.json, report.md"
+          + "".join(f", {s}" for s in scripts))
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
           f"({bus_w}-bit AXI)")
     if not simulate:
@@ -133,7 +145,7 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     x = load_npy(input_path, "--input") if input_path else calib[0]
     if tuple(np.shape(x)) != tuple(graph.shapes[graph.input]):
         raise UserError(f"--input: shape {tuple(np.shape(x))}, the model takes {tuple(graph.shapes[graph.input])}")
-    return _simulate(program, Path(out), x, simulator, config)
+    return _simulate(program, Path(out), x, simulator, config, write_report)
 
 
 def _graph(model: str | None, preset: str | None, seed: int):
@@ -151,16 +163,18 @@ def _graph(model: str | None, preset: str | None, seed: int):
     return graph_from_model(build_model(cfg, seed)), sample_input(cfg, seed, batch=4).numpy()
 
 
-def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, config: TopConfig) -> int:
+def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, config: TopConfig, write_report) -> int:
     from ..reference import FixedRunner
     from . import simulate
     image = executor.load_image(program, x)
-    run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim")[0]
+    run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim",
+                       layout=layout_json(program))[0]
     got = executor.read_output(program, run.image)
     want = FixedRunner(program.graph, program.plan).run_raw(x)
     exact = run.error == 0 and np.array_equal(got, want)
-    predicted = timing.total_cycles(program, timing.Memory(bus_bytes=config.bus_w // 8),
-                                    timing.routing_of(program, run.image))
+    routing = timing.routing_of(program, run.image)
+    predicted = timing.total_cycles(program, timing.Memory(bus_bytes=config.bus_w // 8), routing)
+    write_report(out, measurement=report.Measurement(run, bool(exact), simulator), routing=routing)
     print(f"simulated on {simulator}: bit-exact {'yes' if exact else 'no'} ({got.size} output words), "
           f"{run.commands} commands, {run.cycles} cycles measured, {predicted} predicted "
           f"({(predicted - run.cycles) / run.cycles * 100:+.2f}%)" + (f", error {run.error}" if run.error else ""))

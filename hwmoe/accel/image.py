@@ -112,7 +112,11 @@ class ImageLayout:
         return self.unpack(region, memory[region.offset:region.offset + region.size])
 
 
+def input_words(x: np.ndarray, fmt: Fmt, patch: int) -> np.ndarray:
+    """The host's part: one image quantised to the input format, as the input region's patches."""
+    return patches(quantize(np.asarray(x, np.float64), fmt), patch)
+
+
 def load_input(graph: ir.Graph, plan: Plan, layout: ImageLayout, memory: bytearray, x: np.ndarray) -> None:
-    """The host's part: quantise one image to the input format and write its patches."""
-    raw = quantize(np.asarray(x, np.float64), plan.tensors[graph.input])
-    layout.store(memory, layout.regions[graph.input], patches(raw, graph.nodes[0].patch))
+    """Write one image into the input region (a driver on a board does the same from layout.json)."""
+    layout.store(memory, layout.regions[graph.input], input_words(x, plan.tensors[graph.input], graph.nodes[0].patch))

@@ -1,6 +1,7 @@
 """Runner glue of the accelerator's end-to-end simulation: build a generated project (once per design and
-simulator) with cocotb's runner and run ``sim/test_accel.py`` on a memory image; the testbench starts the
-program over AXI4-Lite and returns the registers it read and the image after the run."""
+simulator) with cocotb's runner and run ``sim/test_accel.py`` on a memory image; the testbench controls the
+accelerator with the host driver (hwmoe.driver, simulation backend) and returns the registers the driver
+read, the image after each run and the driver's trace."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from ..backends.rtl.simulate import SIMULATORS, build_rtl
 from ..paths import REPO, SIM_DIR
-from .top import COUNTERS, TOP
+from .registers import TOP
 
 TIMEOUT_CYCLES = 50_000_000
 
@@ -27,6 +28,8 @@ class AccelRun:
     engines: list[dict]
     command_ends: list[int]
     image: bytes
+    output: bytes | None = None     # the output region as the driver read it (with ``layout``)
+    trace: Path | None = None       # the driver's accesses over the whole session (hwmoe.driver.trace)
 
 
 def project_sources(project: Path) -> list[Path]:
@@ -50,20 +53,37 @@ def build(project: Path, simulator: str, work: Path):
 
 
 def run(project: Path, image: bytes, program_offset: int, simulator: str, work: Path, stress: float = 0.0,
-        seed: int = 1, bandwidth: float = 1.0, reruns: list[tuple[int, bytes]] = ()) -> list[AccelRun]:
+        seed: int = 1, bandwidth: float = 1.0, reruns: list[tuple[int, bytes]] = (),
+        layout: dict | None = None) -> list[AccelRun]:
     """Run the program at ``program_offset`` of ``image`` on the project's top, then once more for each of
     ``reruns`` (bytes written at an image offset first, e.g. the next input; no reset in between); one
     AccelRun per run.  ``stress``: probability that each AXI channel of the memory pauses in a cycle;
-    ``bandwidth``: without stress, the fraction of cycles in which the memory may return read data."""
+    ``bandwidth``: without stress, the fraction of cycles in which the memory may return read data.
+    ``layout`` (the build's layout.json): run as on a board: the driver loads the image with its input region
+    zero (as ``hwmoe build`` writes it), writes the input (``image``'s) before the first run and reads the
+    output region after every run."""
     runner, build_dir = build(project, simulator, work)
     run_dir = build_dir / f"run-{os.getpid()}-{seed}-{stress}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "image.bin").write_bytes(bytes(image))
-    for n, (_, data) in enumerate(reruns):
-        (run_dir / f"rerun-{n}.bin").write_bytes(bytes(data))
+    memory = bytearray(image)
+    writes, reads = [[]] + [[(offset, bytes(data))] for offset, data in reruns], []
+    if layout is not None:
+        from ..driver.build import Build
+        spec = Build.from_json("simulation", bytes(memory), layout)
+        i = spec.input
+        writes[0] = [(i.offset, bytes(memory[i.offset:i.offset + i.size]))]
+        memory[i.offset:i.offset + i.size] = bytes(i.size)
+        reads = [(spec.output.offset, spec.output.size)]
+    (run_dir / "image.bin").write_bytes(bytes(memory))
+    runs = []
+    for n, run_writes in enumerate(writes):
+        runs.append([])
+        for k, (offset, data) in enumerate(run_writes):
+            (run_dir / f"write-{n}-{k}.bin").write_bytes(data)
+            runs[-1].append([offset, f"write-{n}-{k}.bin"])
     (run_dir / "case.json").write_text(json.dumps({
-        "prog": program_offset, "seed": seed, "stress": stress, "bandwidth": bandwidth, "counters": len(COUNTERS),
-        "timeout": TIMEOUT_CYCLES, "reruns": [[offset, f"rerun-{n}.bin"] for n, (offset, _) in enumerate(reruns)]}))
+        "prog": program_offset, "seed": seed, "stress": stress, "bandwidth": bandwidth, "timeout": TIMEOUT_CYCLES,
+        "runs": runs, "reads": reads}))
     result = run_dir / "result.json"
     result.unlink(missing_ok=True)
     runner.test(test_module="test_accel", hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=build_dir,
@@ -73,5 +93,6 @@ def run(project: Path, image: bytes, program_offset: int, simulator: str, work: 
     if not result.exists():
         raise RuntimeError(f"the accelerator testbench wrote no result; see {run_dir / 'sim.log'}")
     return [AccelRun(r["status"], r["error"], r["commands"], r["cycles"], r["engines"], r["command_ends"],
-                     (run_dir / f"after-{n}.bin").read_bytes())
+                     (run_dir / f"after-{n}.bin").read_bytes(), bytes.fromhex(r["output"]) if reads else None,
+                     run_dir / "trace.json")
             for n, r in enumerate(json.loads(result.read_text()))]

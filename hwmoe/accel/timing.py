@@ -16,7 +16,7 @@ from . import dma
 from ..kernels.router import routes_cycles
 from ..numerics.intmath import ceil_div
 from .engines import KERNELS, Call, bind
-from .program import CMD_WORDS, Program
+from .program import CMD_WORDS, STREAMS, Program
 
 SEQ_CYCLES = 3          # hwmoe_seq: FETCH0, DECODE, LAUNCH
 
@@ -102,21 +102,91 @@ def bus_words(command, bus_bytes: int) -> int:
     return sum(dma.bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None)
 
 
-def program_cycles(program: Program, memory: Memory = Memory(),
-                   routing: dict[str, list[int]] | None = None) -> list[int]:
-    """Cycles of every command in program order, START to the end of each (the last ends at DONE less the
-    sequencer's final state).  ``routing``: tokens per expert of each MoE node (default: balanced)."""
+@dataclass(frozen=True)
+class CommandTiming:
+    """One command's predicted cycles, term by term: ``fetch`` (its fetch and the sequencer's states),
+    ``hand_off`` (the readers' start and fill, the writer's last response), ``first_data`` (the second
+    stream's wait for reader 0's first burst), ``engine`` (its kernel's cycle formula), ``load_phase`` (what
+    the formula misses while its streams together exceed the memory) and ``memory`` (its bus words at the
+    memory's rate); ``port_beats``: beats of its longest stream (``port_stream``) at one beat per cycle;
+    ``mac_cycles``: its MACs over the engine's multipliers (0 for an engine without MACs; None where the
+    kernel does not count its multipliers: attention)."""
+    fetch: int
+    hand_off: int
+    first_data: int
+    engine: int
+    load_phase: int
+    memory: int
+    port_beats: int
+    port_stream: str
+    macs: int
+    mac_cycles: int | None
+
+    @property
+    def overhead(self) -> int:
+        return self.fetch + self.hand_off + self.first_data
+
+    @property
+    def compute(self) -> int:
+        return self.engine + self.load_phase
+
+    @property
+    def total(self) -> int:
+        return self.overhead + max(self.compute, self.memory)
+
+    @property
+    def bound(self) -> str:
+        """``memory`` when its bus words take longer than its engine; else ``overhead`` when the fixed cycles
+        exceed the engine's; else ``port`` when a stream's beats exceed the MAC array's issue cycles (always,
+        for an engine without MACs: it moves one beat per cycle); else ``compute``."""
+        if self.memory > self.compute:
+            return "memory"
+        if self.overhead > self.compute:
+            return "overhead"
+        if self.mac_cycles is not None and self.port_beats > self.mac_cycles:
+            return "port"
+        return "compute"
+
+
+def _longest_stream(call: Call, command) -> tuple[str, int]:
+    """The command's stream with the most beats (its readers' and its writer's) and those beats."""
+    names = (*STREAMS[call.engine], "y")
+    slots = [(n, s) for n, s in zip(names, (*command.reads, command.write)) if s is not None]
+    return max(((n, dma.stream_beats(s.d)) for n, s in slots), key=lambda t: t[1])
+
+
+def command_timings(program: Program, memory: Memory = Memory(),
+                    routing: dict[str, list[int]] | None = None) -> list[CommandTiming]:
+    """The terms of every command in program order.  ``routing``: tokens per expert of each MoE node
+    (default: balanced)."""
     graph = program.graph
     fetch = fetch_cycles(program, memory) + SEQ_CYCLES
     out = []
     for call, command in zip(program.calls, program.commands):
         run = bind(program.engines, call)
         work = call_work(call, graph, (routing or {}).get(call.node.name))
-        bus = bus_words(command, memory.bus_bytes) / memory.bandwidth
-        out.append(fetch + hand_off_cycles(memory) + first_data_cycles(command, memory)
-                   + max(engine_cycles(call, run, work) + load_phase_cycles(call, run, command, memory),
-                         int(round(bus))))
+        kernel = KERNELS[call.engine]
+        macs = kernel.macs(work)
+        multipliers = getattr(kernel, "multipliers", None)
+        stream, beats = _longest_stream(call, command)
+        out.append(CommandTiming(
+            fetch=fetch, hand_off=hand_off_cycles(memory), first_data=first_data_cycles(command, memory),
+            engine=engine_cycles(call, run, work), load_phase=load_phase_cycles(call, run, command, memory),
+            memory=int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
+            port_beats=beats, port_stream=stream, macs=macs,
+            mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None))
     return out
+
+
+def program_cycles(program: Program, memory: Memory = Memory(),
+                   routing: dict[str, list[int]] | None = None) -> list[int]:
+    """Cycles of every command in program order (each from the start of its fetch to its end)."""
+    return [t.total for t in command_timings(program, memory, routing)]
+
+
+def end_cycles(program: Program, memory: Memory = Memory()) -> int:
+    """After the last command: the fetch of the end command and the sequencer's end."""
+    return fetch_cycles(program, memory) + SEQ_CYCLES
 
 
 def routing_of(program: Program, memory: bytes) -> dict[str, list[int]]:
@@ -134,5 +204,5 @@ def routing_of(program: Program, memory: bytes) -> dict[str, list[int]]:
 
 def total_cycles(program: Program, memory: Memory = Memory(), routing=None) -> int:
     """START to DONE: every command, then the fetch of the end command and the sequencer's end."""
-    return sum(program_cycles(program, memory, routing)) + fetch_cycles(program, memory) + SEQ_CYCLES
+    return sum(program_cycles(program, memory, routing)) + end_cycles(program, memory)
 

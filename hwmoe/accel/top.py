@@ -26,9 +26,7 @@ from ..numerics.intmath import clog2
 from ..numerics.tables import write_memh
 from .engines import ENGINES, KERNELS
 from .program import CMD_WORDS, CONTROL_WORDS, DESC_WORDS, READERS, STREAMS, Program, stream_lanes
-
-TOP = "hwmoe_accel"
-COUNTERS = (*ENGINES, "dma")            # hwmoe_ctrl's ENGINE[e] counters
+from .registers import COUNTERS, TOP
 
 
 @dataclass(frozen=True)

@@ -379,5 +379,5 @@ POINTS = {
                   "out_width": "18", "out_frac": "13", "block": "4", "rows": "3"}),
     # m3vit-t attention dims: 129 tokens, 3 heads, head dim 64 (default hardware parameters: P = 4, block = 16;
     # w16a16 formats; about 233k cycles per RTL run)
-    "m3vit-t": Point({"tokens": "129", "heads": "3", "head_dim": "64"}, ("verilator",)),
+    "m3vit-t": Point({"tokens": "129", "heads": "3", "head_dim": "64"}, ("verilator",), full_size=True),
 }

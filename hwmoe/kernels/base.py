@@ -218,6 +218,9 @@ class Point:
     (``tests/test_hls.py``), both bit-exact against the kernel's reference on ``make_data``.
 
     overrides: Params fields as ``--set`` gives them (field -> text).
-    simulators: empty for a point the RTL cannot run (HLS only; the point's comment says why)."""
+    simulators: empty for a point the RTL cannot run (HLS only; the point's comment says why).
+    full_size: a whole m3vit-t layer, whose simulation takes a minute or more: the RTL runs it in
+    ``benchmarks/kernels_full_size.py`` rather than in the test suite (the HLS C-simulation stays in the suite)."""
     overrides: dict[str, str]
     simulators: tuple[str, ...] = ("icarus",)
+    full_size: bool = False

@@ -136,14 +136,14 @@ class GeluKernel(Kernel):
 GELU = GeluKernel()
 
 
-_BOTH = ("icarus", "verilator")
+# Verilator runs the widest point (32-bit words); Icarus runs every point.
 POINTS = {
     # 16-bit words in and out, two lanes, the full table (149 intervals of 1/32)
-    "default": Point({}, _BOTH),
+    "default": Point({}),
     # 8-bit words with 3 fractional bits (coarser than the table's step), one lane
     "w8-coarse": Point({"lanes": "1", "in_frac": "3", "in_width": "8", "out_width": "8", "out_frac": "4",
-                        "words": "64"}, _BOTH),
+                        "words": "64"}),
     # 32-bit words, a table shorter than the cutoff (96 intervals)
     "w32-short-table": Point({"in_width": "32", "in_frac": "22", "out_width": "32", "out_frac": "22",
-                              "entries": "96"}, _BOTH),
+                              "entries": "96"}, ("icarus", "verilator")),
 }

@@ -274,5 +274,5 @@ POINTS = {
     "w32-dim192": Point({"tokens": "9", "dim": "192", "dim_max": "192", "x_width": "32", "x_frac": "20",
                          "out_width": "32", "out_frac": "24", "eps": "1e-5"}),
     # m3vit-t: 129 tokens of dim 192
-    "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "tokens": "129"}),
+    "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "tokens": "129"}, full_size=True),
 }

@@ -395,5 +395,5 @@ POINTS = {
     # an M3ViT-T layer at W16A32 (32-bit activations): 129 tokens, 192 -> 768, the default UbiMoE-like tiles
     # (16 x 16 x 3)
     "m3vit-t": Point({"tokens": "129", "d_in": "192", "d_out": "768", "x_width": "32", "x_frac": "22",
-                      "out_width": "32", "out_frac": "18"}, ("verilator",)),
+                      "out_width": "32", "out_frac": "18"}, ("verilator",), full_size=True),
 }

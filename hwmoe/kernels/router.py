@@ -361,5 +361,5 @@ POINTS = {
     # m3vit-t: 129 tokens of dim 192, 16 experts, top-2 (Verilator: 64 multipliers, much faster there than
     # on Icarus)
     "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "experts": "16", "expert_par": "16",
-                      "tokens": "129", "tmax": "129"}, ("verilator",)),
+                      "tokens": "129", "tmax": "129"}, ("verilator",), full_size=True),
 }

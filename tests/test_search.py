@@ -186,12 +186,12 @@ def test_killed_search_resumes(tmp_path):
 
 def test_two_workers_share_one_study(tmp_path):
     db = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [subprocess.Popen(_cmd("--trials", "60", "--storage", db, "-o", str(tmp_path / f"w{i}")), cwd=ROOT,
+    procs = [subprocess.Popen(_cmd("--trials", "30", "--storage", db, "-o", str(tmp_path / f"w{i}")), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
     assert len(trials_by_study(db)) == 4
-    pids = assert_recorded_once(db, 60)
+    pids = assert_recorded_once(db, 30)
     assert len(pids) == 2, "both processes should have contributed trials"
 
 

@@ -40,7 +40,7 @@ def optimize(study, objective, trials: int, progress=None) -> None:
     heartbeat = is_heartbeat_enabled(study._storage)
     cbs = [MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))]
     if progress is not None:
-        cbs.append(lambda s, t: progress.update(1))
+        cbs.append(lambda s, t: t.state == TrialState.COMPLETE and progress.update(1))
     objective = claimed(objective, trials, heartbeat, isinstance(study.sampler, optuna.samplers.GridSampler))
     while completed(study) < trials:
         study.optimize(objective, n_trials=trials - completed(study), callbacks=cbs, gc_after_trial=False)

@@ -55,15 +55,21 @@ def reseed(study) -> None:
         study.sampler.reseed_rng()
 
 
-def alive(t, heartbeat: bool) -> bool:
-    """Whether running trial ``t`` may still complete.  With a heartbeat Optuna fails a dead one, so every
-    running trial may.  On a journal: a trial of a process on this machine while that process lives; one
-    that has not yet recorded its process, for START_S after its start; one of another machine, for the grace
-    period (an evaluation takes milliseconds)."""
-    if heartbeat:
+def hosts(study, heartbeat: bool) -> dict | None:
+    """On a journal, the machine of each process that has run trials of ``study`` (study system attributes
+    ``host <pid>``, written once per process); None with a heartbeat (not needed)."""
+    return None if heartbeat else study._storage.get_study_system_attrs(study._study_id)
+
+
+def alive(t, known: dict | None) -> bool:
+    """Whether running trial ``t`` may still complete (``known``: :func:`hosts`).  With a heartbeat (None)
+    Optuna fails a dead one, so every running trial may.  On a journal: a trial of a process on this machine
+    while that process lives; one that has not yet recorded its process, for START_S after its start; one of
+    another machine, for the grace period (an evaluation takes milliseconds)."""
+    if known is None:
         return True
-    pid, host = t.user_attrs.get("pid"), t.user_attrs.get("host")
-    if pid is not None and host == HOST:
+    pid = t.user_attrs.get("pid")
+    if pid is not None and known.get(f"host {pid}") == HOST:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -74,6 +80,11 @@ def alive(t, heartbeat: bool) -> bool:
     return datetime.now() - t.datetime_start < timedelta(seconds=START_S if pid is None else GRACE_S)
 
 
+def _running(study, heartbeat: bool) -> list:
+    known = hosts(study, heartbeat)
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if alive(t, known)]
+
+
 def wait_running(study, heartbeat: bool, poll_s: float = 0.5) -> None:
     """Wait until no trial of ``study`` is running that may still complete.  With a heartbeat, stale trials
     are failed (and so queued again) meanwhile.  Optuna never finds a trial stale that has no heartbeat (its
@@ -81,8 +92,7 @@ def wait_running(study, heartbeat: bool, poll_s: float = 0.5) -> None:
     is given a beat, so that it goes stale a grace period later (a live trial beats anyway; a stale one that
     had beaten was failed before then)."""
     seen: dict[int, float] = {}
-    while running := [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                      if alive(t, heartbeat)]:
+    while running := _running(study, heartbeat):
         if heartbeat:
             now = time.monotonic()
             for t in running:
@@ -102,17 +112,16 @@ def claimed(objective, trials: int, heartbeat: bool, grid: bool):
     than ``trials`` earlier trials (by number: Optuna numbers a study's trials atomically) are complete,
     waiting or running (and :func:`alive`); a grid trial, when its grid point is neither complete nor running
     in an earlier trial (a killed trial's point comes back as the queued retry).  Each trial records the
-    process that runs it (``pid``; ``host`` too on a journal, for :func:`alive`)."""
-    def holds(t, me):
-        return t.number != me and (t.state != TrialState.RUNNING or alive(t, heartbeat))
-
+    process that runs it (``pid``; on a journal each process its machine once, for :func:`alive`)."""
     def run(trial):
+        study, storage, me = trial.study, trial.study._storage, trial.number
         trial.set_user_attr("pid", os.getpid())
-        if not heartbeat:
-            trial.set_user_attr("host", HOST)
-        storage, me = trial.study._storage, trial.number
-        others = [t for t in storage.get_all_trials(trial.study._study_id, deepcopy=False, states=(
-            TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)) if holds(t, me)]
+        known = hosts(study, heartbeat)
+        if known is not None and known.get(f"host {os.getpid()}") != HOST:
+            storage.set_study_system_attr(study._study_id, f"host {os.getpid()}", HOST)
+        others = [t for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(
+            TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING))
+            if t.number != me and (t.state != TrialState.RUNNING or alive(t, known))]
         if grid:
             point = storage.get_trial_system_attrs(trial._trial_id).get("grid_id")
             taken = [t for t in others if t.system_attrs.get("grid_id") == point

@@ -82,4 +82,12 @@ FIT: dict = {'add': {'ff': {'const': 27.31942292136434,
                     'mult_bits': 3.602196956106185,
                     'softmax_bits': 3.947462853147583,
                     'split_bits': 8.491058032345471,
-                    'topk_bits': 2.8481472532867866}}}
+                    'topk_bits': 2.8481472532867866}},
+ 'shell_ctrl': {'bram36': {'const': 0.0},
+                'dsp': {'const': 0.0},
+                'ff': {'const': 1139.0},
+                'lut': {'const': 609.0}},
+ 'shell_seq': {'bram36': {'const': 0.0, 'lane_bits': 0.0},
+               'dsp': {'const': 0.0, 'lane_bits': 0.0},
+               'ff': {'const': 1291.313342456226, 'lane_bits': 0.007454931964196021},
+               'lut': {'const': 371.44744361037766, 'lane_bits': 0.10065244928627785}}}

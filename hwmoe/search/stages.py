@@ -95,7 +95,7 @@ def engine_key(ev: Evaluator, engine: str) -> str:
         choice = {k: v[pick] for k, v in space.items()}
         use = _sum(ev.engine_resources(engine, choice).values())
         probe.append([round(ev.engine_cycles(engine, choice, 1), 3)]
-                     + [round(x, 3) for x in use.as_dict().values()])
+                     + [round(x, 3) for x in (use + ev.shell({engine: choice})).as_dict().values()])
     blob = json.dumps({"space": space, "probe": probe}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
@@ -134,7 +134,7 @@ def stage1_objective(ev: Evaluator, engine: str):
         choice = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
         cyc = ev.engine_cycles(engine, choice, 1)
         use = _sum(ev.engine_resources(engine, choice).values())
-        r = _ratios(ev, use + shared)
+        r = _ratios(ev, use + shared + ev.shell({engine: choice}))   # the shell this engine's streams need
         mine = _ratios(ev, use)
         trial.set_user_attr("usage", use.as_dict())
         trial.set_user_attr("pid", os.getpid())

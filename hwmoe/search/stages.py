@@ -3,7 +3,8 @@
 Stage 1 (per engine): Optuna (multi-objective TPE, seeded) over the engine's own parameters -- lists of legal
 values derived from the model's dims, so no sampled point is ever illegal.  Objectives: the engine's busy
 cycles per image, its compute-resource use (max of DSP, LUT, FF as a fraction of what the board allows) and
-its memory use (max of BRAM36, URAM); constraint: the engine plus the shared logic fits on its own.  What is
+its memory use (max of BRAM36, URAM); constraint: the engine plus the shared buffers and the shell its own
+streams need (``Evaluator.shell``) fits on its own.  What is
 kept is the Pareto front of all evaluated points over cycles and *every* resource kind.
 
 Stage 2: Optuna (TPE, seeded, constrained) over one point from each front (indices into the fronts sorted by

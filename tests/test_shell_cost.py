@@ -16,6 +16,7 @@ from hwmoe.cost.calibrate import load_rows
 from hwmoe.cost.model import Design, Evaluator
 from hwmoe.cost.usage import KINDS, Usage
 from hwmoe.cost.workload import workload_from_config
+from hwmoe.errors import UserError
 from hwmoe.frontend.config import make_config
 from hwmoe.frontend.from_torch import graph_from_model
 from hwmoe.frontend.model import build_model, sample_input
@@ -110,3 +111,9 @@ def test_search_resource_check_includes_the_shell():
     assert trial.user_attrs["constraint"] == pytest.approx(
         max(with_shell.lut / (0.8 * 274080), with_shell.ff / (0.8 * 548160), with_shell.dsp / (0.9 * 2520),
             with_shell.bram36 / (0.9 * 912)) - 1.0)
+
+
+@pytest.mark.parametrize("bus_w,lanes", [(96, 8), (128, 0)])
+def test_shell_refuses_parameters_the_top_cannot_have(bus_w, lanes):
+    with pytest.raises(UserError):
+        shell.shell_total(bus_w, lanes)

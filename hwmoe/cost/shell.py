@@ -54,7 +54,8 @@ def window_bytes(p: ShellParams) -> int:
 
 
 class Part:
-    """One shell module: its calibration points and the features its LUT/FF/DSP/BRAM fit is linear in."""
+    """One shell module: its calibration points; each subclass gives the features its LUT/FF/DSP/BRAM fit is
+    linear in (``features``) and the module's Verilog parameters (``verilog_parameters``)."""
     name: str
     top: str
     points: tuple[tuple[int, int], ...]
@@ -66,16 +67,11 @@ class Part:
     def calibration_points(self) -> list[ShellParams]:
         return [ShellParams(b, l) for b, l in self.points]
 
-    def features(self, p: ShellParams) -> dict[str, float]:
-        raise NotImplementedError
-
-    def verilog_parameters(self, p: ShellParams) -> dict[str, int]:
-        raise NotImplementedError
-
     def synth_case(self, p: ShellParams) -> tuple[str, dict, dict]:
+        """(top module, its Verilog parameters as the generated top sets them, no memory files)."""
         return self.top, self.verilog_parameters(p), {}
 
-    def resources(self, p: ShellParams, dsp_kind: str = "DSP48E2") -> Usage:
+    def resources(self, p: ShellParams) -> Usage:
         return Usage(**predict(self.name, self.features(p)))
 
 

@@ -250,9 +250,10 @@ def _resources(r: dict) -> list[str]:
         _table(["", *(k.upper() for k in KINDS)], rows) + \
         ["", f"The cost model (`hwmoe/accel/build.py` `fit`): the engines, and the shell (DMA, sequencer, registers; "
              f"`hwmoe/cost/shell.py`, calibrated on yosys runs of those modules alone) at {res['bus_w']}-bit AXI "
-             f"and LANES_MAX {res['lanes_max']}. The model is an upper bound: yosys put the shell of the whole "
-             f"generated top (stream glue included) at " + ", ".join(f"{_n(s[k], 1 if k == 'bram36' else 0)} "
-             f"{k.upper()}" for k in KINDS if s[k]) + f" for {s['design']} (`docs/benchmarks.md`)."]
+             f"and LANES_MAX {res['lanes_max']}. Its check: yosys put the shell of the whole generated top "
+             f"(stream glue included) at " + ", ".join(f"{_n(s[k], 1 if k == 'bram36' else 0)} "
+             f"{k.upper()}" for k in KINDS if s[k]) + f" for {s['design']} (`docs/benchmarks.md`); the model is above that at "
+             f"tiny's size and below the DMA alone at 64 lanes (`docs/cost_model.md`)."]
 
 
 def _shell_sum(res: dict) -> dict:

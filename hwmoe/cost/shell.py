@@ -11,7 +11,8 @@ readers' and the writer's byte windows and shifters grow with both.  Every other
 (``hwmoe.accel.top.TopConfig``, ``hwmoe.accel.program.READERS``), with 32-bit addresses.
 
 Synthesised alone, a module keeps logic that the generated top trims (reader lanes no engine reads, result
-lanes that are sign copies): the model is an upper bound of the shell inside the top (docs/cost_model.md).
+lanes that are sign copies): at tiny's 8 lanes the model is above the shell inside the top; beyond the
+calibrated 32 lanes it extrapolates low (docs/cost_model.md).
 """
 from __future__ import annotations
 

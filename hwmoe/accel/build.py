@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cost import shell
 from ..errors import UserError
 from ..backends.hls.accel import csim_report, write_hls
 from ..outputs import output_dir
@@ -66,17 +67,25 @@ def layout_json(program: Program) -> dict:
 
 
 def engine_resources(program: Program, dsp_kind: str) -> dict:
-    """The cost model's resources of each engine as built (the DMA, sequencer and registers are not in the
-    model: yosys figures of them are in docs/benchmarks.md)."""
+    """The cost model's resources of each engine as built."""
     return {e: {k: round(v, 1) for k, v in KERNELS[e].resources(p, dsp_kind).as_dict().items()}
             for e, p in program.engines.params.items()}
 
 
-def fit(program: Program, board) -> dict:
-    """Engines' resources against the board: used, available, and which kinds exceed it."""
+def shell_resources(program: Program, bus_w: int) -> dict:
+    """The shell model's resources of each of its modules (DMA, sequencer, registers) at this build's AXI data
+    width and LANES_MAX (``hwmoe.cost.shell``)."""
+    return {m: {k: round(v, 1) for k, v in u.as_dict().items()}
+            for m, u in shell.shell_resources(bus_w, program.lanes_max).items()}
+
+
+def fit(program: Program, board, bus_w: int = TopConfig.bus_w) -> dict:
+    """Engines' and shell's resources against the board: used (both), available, and which kinds exceed it."""
     engines = engine_resources(program, board.dsp_kind if board else "DSP48E2")
-    used = {k: round(sum(u[k] for u in engines.values()), 1) for k in ("lut", "ff", "dsp", "bram36", "uram")}
-    out = {"engines": engines, "used": used}
+    shell_parts = shell_resources(program, bus_w)
+    units = [*engines.values(), *shell_parts.values()]
+    used = {k: round(sum(u[k] for u in units), 1) for k in ("lut", "ff", "dsp", "bram36", "uram")}
+    out = {"engines": engines, "shell": shell_parts, "bus_w": bus_w, "lanes_max": program.lanes_max, "used": used}
     if board is not None:
         available = board.resources.as_dict()
         out.update(available=available, over=[k for k in used if used[k] > available[k]])
@@ -91,7 +100,7 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
             "verilog_parameters": {e: program.engines.verilog_parameters(e) for e in program.engines.params},
             "top": asdict(config), "commands": len(program.commands),
             "predicted_cycles": cycles, "predicted_ms": cycles / (clock_mhz * 1e3),
-            "resources": fit(program, board),
+            "resources": fit(program, board, config.bus_w),
             "search": {k: search[k] for k in ("latency_ms", "resources", "fits") if k in search} if search else None}
 
 
@@ -121,17 +130,20 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     except UnsupportedGraph as e:
         raise UserError(f"{model or preset}: the accelerator cannot run this model: {e}") from None
     if board_spec is not None:
-        resources = fit(program, board_spec)
+        resources = fit(program, board_spec, bus_w)
         if resources["over"]:
             k = resources["over"][0]
-            raise UserError(f"{model or preset} on {board_spec.name}: the engines need {resources['used'][k]:,.0f} "
-                            f"{k.upper()} of {resources['available'][k]:,} (choose a smaller --design)")
+            part = {n: round(sum(u[k] for u in resources[n].values())) for n in ("engines", "shell")}
+            raise UserError(f"{model or preset} on {board_spec.name}: the engines and the shell need "
+                            f"{resources['used'][k]:,.0f} {k.upper()} of {resources['available'][k]:,} (engines "
+                            f"{part['engines']:,}, shell {part['shell']:,} at {bus_w}-bit AXI and LANES_MAX "
+                            f"{program.lanes_max}; choose a smaller --design or --bus-width)")
     acc = report.accuracy(graph, plan, calib)
 
     def write_report(where: Path, **measured) -> None:        # again after a simulation, with its figures
         report.write_report(where, report.report_json(
             program, model=model or preset, memory=timing.Memory(bus_bytes=bus_w // 8), clock_mhz=clock,
-            board=board_spec, fit=fit(program, board_spec), acc=acc, **measured))
+            board=board_spec, fit=fit(program, board_spec, bus_w), acc=acc, **measured))
     with output_dir(out) as tmp:
         write_project(program, tmp / "rtl", config)
         write_hls(program, tmp / "hls", bus_w, board_spec)

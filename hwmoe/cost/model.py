@@ -16,14 +16,16 @@ image, not the 2.5 GOP some papers use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from . import shell
 from .engines import ENGINES, EngineConfig
 from .memory import activation_buffers
 from .usage import Usage
 from .workload import Workload
 
-#: Fixed logic outside the kernels: AXI masters/DMA, control FSM, clocking.  An assumption, not measured.
-CONTROL = Usage(lut=6000.0, ff=9000.0, bram36=4.0)
+#: The shell's resources at (AXI data bits, LANES_MAX), from its calibrated model (:mod:`.shell`).
+shell_usage = lru_cache(maxsize=None)(shell.shell_total)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Evaluator:
         self._engines: list[str] | None = None
         self.hidden = max([op.work.d_out for op in wl.ops("linear")] + [op.work.hidden for op in wl.ops("moe")]
                           + [wl.dim])
+        self.top_k = max([op.work.top_k for op in wl.ops("router")], default=0)
 
     # ---- per engine -------------------------------------------------------------------------------
     @property
@@ -159,8 +162,13 @@ class Evaluator:
     def shared_resources(self, batch: int, group: int) -> dict[str, Usage]:
         in_flight = min(batch, 2 * group) if batch > group else group
         return {"activation_buffers": activation_buffers(self.wl.tokens, self.wl.dim, self.hidden, in_flight,
-                                                         self.prec, self.board.resources.uram),
-                "control": CONTROL}
+                                                         self.prec, self.board.resources.uram)}
+
+    def shell(self, choices: dict) -> Usage:
+        """The accelerator's shell (DMA, sequencer, registers) for a design's engine choices
+        (``Design.to_dict()``; of some engines only: the shell their streams need at least), at the AXI data
+        width ``hwmoe build`` generates by default (``shell.BUS_W``)."""
+        return shell_usage(shell.BUS_W, shell.design_lanes_max(choices, self.top_k))
 
     # ---- whole design -------------------------------------------------------------------------------
     def makespan(self, design: Design, batch: int) -> float:
@@ -191,6 +199,7 @@ class Evaluator:
         for e in self.engines:
             parts.update(self.engine_resources(e, design.choice(e), group))
         parts.update(self.shared_resources(batch, group))
+        parts["shell"] = self.shell(design.to_dict())
         total = Usage()
         for u in parts.values():
             total = total + u
@@ -231,4 +240,4 @@ def evaluate(wl: Workload, design: Design, board, prec, batch: int = 1, clock_mh
     return Evaluator(wl, board, prec, clock_mhz).evaluate(design, batch)
 
 
-__all__ = ["CONTROL", "Design", "Estimate", "Evaluator", "evaluate"]
+__all__ = ["Design", "Estimate", "Evaluator", "evaluate"]

@@ -3,7 +3,8 @@
 Stage 1 (per engine): Optuna (multi-objective TPE, seeded) over the engine's own parameters -- lists of legal
 values derived from the model's dims, so no sampled point is ever illegal.  Objectives: the engine's busy
 cycles per image, its compute-resource use (max of DSP, LUT, FF as a fraction of what the board allows) and
-its memory use (max of BRAM36, URAM); constraint: the engine plus the shared logic fits on its own.  What is
+its memory use (max of BRAM36, URAM); constraint: the engine plus the shared buffers and the shell its own
+streams need (``Evaluator.shell``) fits on its own.  What is
 kept is the Pareto front of all evaluated points over cycles and *every* resource kind.
 
 Stage 2: Optuna (TPE, seeded, constrained) over one point from each front (indices into the fronts sorted by
@@ -59,7 +60,7 @@ def engine_key(ev: Evaluator, engine: str) -> str:
         choice = {k: v[pick] for k, v in space.items()}
         use = _sum(ev.engine_resources(engine, choice).values())
         probe.append([round(ev.engine_cycles(engine, choice, 1), 3)]
-                     + [round(x, 3) for x in use.as_dict().values()])
+                     + [round(x, 3) for x in (use + ev.shell({engine: choice})).as_dict().values()])
     blob = json.dumps({"space": space, "probe": probe}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
@@ -98,7 +99,7 @@ def stage1_objective(ev: Evaluator, engine: str):
         choice = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
         cyc = ev.engine_cycles(engine, choice, 1)
         use = _sum(ev.engine_resources(engine, choice).values())
-        r = _ratios(ev, use + shared)
+        r = _ratios(ev, use + shared + ev.shell({engine: choice}))   # the shell this engine's streams need
         mine = _ratios(ev, use)
         trial.set_user_attr("usage", use.as_dict())
         trial.set_user_attr("constraint", max(r.values()) - 1.0)

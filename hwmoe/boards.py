@@ -157,12 +157,18 @@ _RESOURCE_KEYS = ("lut", "ff", "dsp", "bram36", "uram")
 
 @dataclass(frozen=True)
 class Memory:
-    """Off-chip memory.  ``bandwidth_gbps`` is the approximate *usable* total in GB/s (10^9 B/s),
-    summed over ``channels``; it is a planning figure, not a datasheet peak."""
+    """Off-chip memory.  ``bandwidth_gbps`` is the *usable* total in GB/s (10^9 B/s) summed over ``channels``
+    (what the cost model plans with), ``peak_gbps`` the interface's peak, ``bandwidth_source`` where the usable
+    figure comes from; ``read_latency_cycles``: fabric cycles at the board clock from an AXI read address to its
+    first data beat, ``read_latency_source`` where that comes from (or that it is an assumption)."""
     kind: str
     bandwidth_gbps: float
     channels: int
     capacity_gb: float
+    peak_gbps: float
+    bandwidth_source: str
+    read_latency_cycles: int
+    read_latency_source: str
 
     @property
     def bandwidth_per_channel_gbps(self) -> float:
@@ -240,9 +246,7 @@ class Board:
             "name": self.name, "description": self.description, "part": self.part,
             "family": self.family, "resources": self.resources.as_dict(),
             "dsp_kind": self.dsp_kind,
-            "memory": {"kind": self.memory.kind, "bandwidth_gbps": self.memory.bandwidth_gbps,
-                       "channels": self.memory.channels,
-                       "capacity_gb": self.memory.capacity_gb},
+            "memory": {f.name: getattr(self.memory, f.name) for f in fields(self.memory)},
             "clock_mhz": self.clock_mhz, "clock_range_mhz": list(self.clock_range_mhz),
             **({"vendor": self.vendor.as_dict()} if self.vendor else {}),
         }
@@ -371,7 +375,11 @@ SCHEMA: dict[str, Any] = {
     "dsp_kind": _one_of(DSP_KINDS),
     "memory": {
         "kind": _one_of(MEMORY_KINDS),
+        "peak_gbps": _pos_num,
         "bandwidth_gbps": _pos_num,
+        "bandwidth_source": _text,
+        "read_latency_cycles": _pos_int,
+        "read_latency_source": _text,
         "channels": _pos_int,
         "capacity_gb": _pos_num,
     },
@@ -488,6 +496,10 @@ def _load_file(path: Path) -> Board:
         raise BoardError(f"malformed YAML: {' '.join(str(e).split())}", file=disp) from None
 
     v = _check(SCHEMA, data, "", disp)
+    mem = v["memory"]
+    if mem["bandwidth_gbps"] > mem["peak_gbps"]:
+        raise BoardError(f"{mem['bandwidth_gbps']:g} GB/s usable is more than the {mem['peak_gbps']:g} GB/s "
+                         "peak (memory.peak_gbps)", file=disp, field="memory.bandwidth_gbps")
     lo, hi = v["clock_range_mhz"]
     if not lo <= v["clock_mhz"] <= hi:
         raise BoardError(f"{v['clock_mhz']:g} MHz is outside clock_range_mhz "

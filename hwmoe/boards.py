@@ -71,6 +71,7 @@ _DSP_SPECS: dict[str, _DspSpec] = {
 }
 DSP_KINDS: tuple[str, ...] = tuple(sorted(_DSP_SPECS))
 MEMORY_KINDS: tuple[str, ...] = ("DDR3", "DDR4", "DDR5", "LPDDR4", "HBM2", "HBM2E")
+PORT_BITS: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)      # AXI data widths
 
 
 def _check_bits(bits_a: Any, bits_b: Any) -> None:
@@ -160,7 +161,9 @@ class Memory:
     """Off-chip memory.  ``bandwidth_gbps`` is the *usable* total in GB/s (10^9 B/s) summed over ``channels``
     (what the cost model plans with), ``peak_gbps`` the interface's peak, ``bandwidth_source`` where the usable
     figure comes from; ``read_latency_cycles``: fabric cycles at the board clock from an AXI read address to its
-    first data beat, ``read_latency_source`` where that comes from (or that it is an assumption)."""
+    first data beat, ``read_latency_source`` where that comes from (or that it is an assumption); ``port_bits``:
+    the data width of the memory port the accelerator's AXI master lands on (a Zynq PS's HP port is narrower
+    than its DDR: 128 bits on Zynq UltraScale+), at the fabric clock."""
     kind: str
     bandwidth_gbps: float
     channels: int
@@ -169,6 +172,7 @@ class Memory:
     bandwidth_source: str
     read_latency_cycles: int
     read_latency_source: str
+    port_bits: int
 
     @property
     def bandwidth_per_channel_gbps(self) -> float:
@@ -328,6 +332,14 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
+def _one_of_int(choices: tuple[int, ...]) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or v not in choices:
+            raise _Invalid(f"expected one of {', '.join(map(str, choices))}, got {_show(v)}")
+        return int(v)
+    return check
+
+
 def _clock_range(v: Any) -> tuple[float, float]:
     if not (isinstance(v, list) and len(v) == 2 and all(_is_num(x) and x > 0 for x in v)
             and v[0] <= v[1]):
@@ -380,6 +392,7 @@ SCHEMA: dict[str, Any] = {
         "bandwidth_source": _text,
         "read_latency_cycles": _pos_int,
         "read_latency_source": _text,
+        "port_bits": _one_of_int(PORT_BITS),
         "channels": _pos_int,
         "capacity_gb": _pos_num,
     },

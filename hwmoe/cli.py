@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--board", help="a board name or .yaml file (its clock for the predicted time)")
     bu.add_argument("--precision", default="w16a32", help="w16a32, w16a16 or w8a8")
     bu.add_argument("--design", metavar="search.json", help="engine parameters from hwmoe search (default: small)")
-    bu.add_argument("--bus-width", type=int, default=128, help="AXI data bits: 64, 128, 256 or 512")
+    bu.add_argument("--bus-width", type=int, help="AXI data bits: 64, 128, 256 or 512 (default: the design's, or 128)")
     bu.add_argument("--simulate", action="store_true", help="run one input through the generated RTL")
     bu.add_argument("--input", metavar="X.npy", help="the input to simulate (default: a calibration input)")
     bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])

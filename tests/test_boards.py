@@ -174,7 +174,7 @@ def _drop(d: dict, dotted: str):
 @pytest.mark.parametrize("field", ["name", "part", "dsp_kind", "clock_range_mhz",
                                    "resources", "resources.dsp", "memory.bandwidth_gbps",
                                    "memory.peak_gbps", "memory.bandwidth_source", "memory.read_latency_cycles",
-                                   "memory.read_latency_source"])
+                                   "memory.read_latency_source", "memory.port_bits"])
 def test_missing_field(tmp_path, field):
     d = _good()
     _drop(d, field)
@@ -194,6 +194,7 @@ def test_missing_field(tmp_path, field):
     ("memory.read_latency_cycles", 12.5, "memory.read_latency_cycles: expected a positive integer, got 12.5"),
     ("memory.bandwidth_source", "", "memory.bandwidth_source: expected a non-empty one-line string"),
     ("memory.read_latency_source", "a\nb", "memory.read_latency_source: expected a non-empty one-line string"),
+    ("memory.port_bits", 100, "memory.port_bits: expected one of 32, 64, 128, 256, 512, 1024, got 100"),
     ("memory.peak_gbps", "19.2 GB/s", "memory.peak_gbps: expected a positive number, got '19.2 GB/s'"),
     ("part", 42, "part: expected a non-empty string without spaces, got 42"),
     ("resources", 5, "resources: expected a mapping of fields, got 5"),
@@ -362,6 +363,24 @@ def test_usable_bandwidth_above_peak(tmp_path):
     e = _error(_write(tmp_path, d))
     assert e.field == "memory.bandwidth_gbps"
     assert str(e).endswith("25 GB/s usable is more than the 19.2 GB/s peak (memory.peak_gbps)")
+
+
+def test_accelerator_memory_from_board():
+    """What the accelerator's timing model (the search, hwmoe build) sees of a board's memory."""
+    from hwmoe.accel.timing import Memory
+    z = load_board("zcu102")
+    assert z.memory.port_bits == 128
+    # 14.4 GB/s usable at 300 MHz = 48 B/cycle, but the HP port moves 16 B/cycle
+    assert Memory.from_board(z, 16) == Memory(bus_bytes=16, read_latency=40, bandwidth=1.0)
+    assert Memory.from_board(z, 64).bandwidth == pytest.approx(0.25)
+    assert Memory.from_board(z, 8, clock_mhz=100).bandwidth == 1.0
+    # U280: one of 32 HBM channels, 425 / 32 GB/s at 200 MHz = 66.4 B/cycle: a 512-bit master every cycle
+    u = Memory.from_board(load_board("u280"), 64)
+    assert (u.bandwidth, u.read_latency) == (1.0, 60)
+    # one DDR4 channel of four on the U250: 14.4 GB/s at 200 MHz = 72 B/cycle, more than a 64-byte bus
+    assert Memory.from_board(load_board("u250"), 64).bandwidth == 1.0
+    # PYNQ-Z2: 1.6 GB/s at 100 MHz = 16 B/cycle, its 64-bit HP port 8: half the cycles of a 128-bit master
+    assert Memory.from_board(load_board("pynq-z2"), 16).bandwidth == pytest.approx(0.5)
 
 
 def test_readme_example_is_a_valid_board(tmp_path):

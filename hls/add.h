@@ -20,15 +20,9 @@ ap_int<OUT_W> add_word(const ap_int<A_W> &a, const ap_int<B_W> &b, int a_frac, i
                        int out_frac) {
     HWMOE_HLS(INLINE)
     const int SW = cmax<A_W, B_W>::value + ALIGN_MAX + 1;      // the aligned sum
-    const int TW = SW + OUT_W + 1;                              // after a left shift of up to OUT_W bits
     int f = a_frac > b_frac ? a_frac : b_frac;
     ap_int<SW> sum = (ap_int<SW>(a) << (f - a_frac)) + (ap_int<SW>(b) << (f - b_frac));
-    int s = f - out_frac;
-    if (s < -OUT_W) s = -OUT_W;                                 // further left saturates every non-zero sum
-    ap_int<TW> y = shift_rnd_var<TW>(sum, s);
-    ap_int<TW> hi = (ap_int<TW>(1) << (out_width - 1)) - 1;
-    ap_int<TW> lo = -hi - 1;
-    return ap_int<OUT_W>(y > hi ? hi : y < lo ? lo : y);
+    return requant_rt<OUT_W>(sum, f - out_frac, out_width);
 }
 
 template <class C>

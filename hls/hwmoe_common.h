@@ -6,6 +6,7 @@
 //   * shift_rnd<S>(x)        == fixed.shift_round(x, S, Q.RND)  (round half up; S <= 0 shifts left);
 //   * x >> S on ap_int       == fixed.shift_round(x, S, Q.TRN)  (floor);
 //   * shift_rnd_var / shift_trn_var == fixed.shift_round_var with a run-time shift;
+//   * requant_rt<WO>(x, s, width)  == fixed.requant to a signed AP_RND/AP_SAT format known at run time;
 //   * msb(x)                 == fixed.msb(x).
 // HLS pragmas are written HWMOE_HLS(...): they expand to _Pragma("HLS ...") under Vitis HLS synthesis
 // (__SYNTHESIS__) and to nothing in a host compiler, which would only warn about an unknown pragma.
@@ -146,6 +147,18 @@ template <int WO, int W> inline ap_int<WO> shift_trn_var(const ap_int<W> &x, int
     if (s >= W) return ap_int<WO>(x < 0 ? -1 : 0);
     ap_int<W> t = x >> s;
     return ap_int<WO>(t);
+}
+
+// fixed.requant(x, frac_in, Fmt.from_frac(width, frac_out)) with the shift s = frac_in - frac_out and the
+// width known only at run time (the accelerator's engines): AP_RND (half up), then AP_SAT at 2 <= width <= WO
+// bits; the result is the width-bit word sign-extended to WO bits.
+template <int WO, int W> inline ap_int<WO> requant_rt(const ap_int<W> &x, int s, int width) {
+    const int TW = W + WO + 1;                      // x after a left shift of up to WO bits
+    if (s < -WO) s = -WO;                           // further left saturates every non-zero x anyway
+    ap_int<TW> y = shift_rnd_var<TW>(x, s);
+    ap_int<TW> hi = (ap_int<TW>(1) << (width - 1)) - 1;
+    ap_int<TW> lo = -hi - 1;
+    return ap_int<WO>(y > hi ? hi : y < lo ? lo : y);
 }
 
 // fixed.msb: index of the most significant set bit of a positive integer (a priority encoder).

@@ -9,16 +9,27 @@
 
 namespace hwmoe {
 
-// reciprocal(x): for raw x > 0, r (U1.15) and p with 1/x ~= r * 2**-(15 + p): p = msb(x), r the
+// The table policy of the shared RECIP table (hwmoe_tables.h); the accelerator's engines pass their own build's.
+struct shared_recip_table {
+    static u1_15_raw_t recip(int i) { return RECIP_LUT[i]; }
+};
+
+// reciprocal_rt<TAB>(x): for raw x > 0, r (U1.15) and p with 1/x ~= r * 2**-(15 + p): p = msb(x), r the
 // reciprocal of the mantissa x / 2**p in [1, 2), looked up by its 8 bits below the leading one.
-template <int W> void reciprocal(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
+template <class TAB, int W> void reciprocal_rt(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
     HWMOE_HLS(INLINE)
     p = msb(x);
-    ap_uint<W + RECIP_INDEX_BITS> t = x;
-    ap_uint<W + RECIP_INDEX_BITS> m = p >= RECIP_INDEX_BITS ? ap_uint<W + RECIP_INDEX_BITS>(t >> (p - RECIP_INDEX_BITS))
-                                                            : ap_uint<W + RECIP_INDEX_BITS>(t << (RECIP_INDEX_BITS - p));
+    typedef ap_uint<W + RECIP_INDEX_BITS> word_t;
+    word_t t = x;
+    word_t m = p >= RECIP_INDEX_BITS ? word_t(t >> (p - RECIP_INDEX_BITS)) : word_t(t << (RECIP_INDEX_BITS - p));
     ap_uint<RECIP_INDEX_BITS> index = m & ((1 << RECIP_INDEX_BITS) - 1);
-    r = RECIP_LUT[index];
+    r = TAB::recip(index.to_int());
+}
+
+// reciprocal(x): the same on the shared table.
+template <int W> void reciprocal(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
+    HWMOE_HLS(INLINE)
+    reciprocal_rt<shared_recip_table>(x, r, p);
 }
 
 // recip_stream<C>: C::n_words words x > 0 (C::in_t) -> the word {p, r} (r in the low 16 bits), as the RTL

@@ -30,6 +30,18 @@ template <class OT, int VF, int TF, int WV, int WT> OT normalise(const ap_int<WV
     return requant<OT, OF>(s);
 }
 
+// normalise_rt<TAB, WO>(value, total, vf, tf, of, width): the same with every format known at run time and
+// the output signed AP_RND/AP_SAT at width bits (a U1.15 result of non-negative values: width 17).
+template <class TAB, int WO, int WV, int WT>
+ap_int<WO> normalise_rt(const ap_int<WV> &value, const ap_uint<WT> &total, int vf, int tf, int of, int width) {
+    HWMOE_HLS(INLINE)
+    u1_15_raw_t r;
+    int p;
+    reciprocal_rt<TAB>(total, r, p);
+    ap_int<WV + 17> prod = value * r;
+    return requant_rt<WO>(prod, vf + Q15 + p - tf - of, width);
+}
+
 }  // namespace hwmoe
 
 #pragma GCC diagnostic pop

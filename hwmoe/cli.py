@@ -73,14 +73,21 @@ def cmd_run(a) -> None:
     label = f"--input {a.input}"
     x = check_samples(load_npy(a.input, label), tuple(graph.shapes[graph.input]), label)
     if a.precision == "float":
+        if a.report or a.calibration:
+            raise UserError(f"--{'report' if a.report else 'calibration'} needs a fixed-point --precision "
+                            "(w16a32, w16a16 or w8a8)")
         y = run_float(graph, x)
         note = "float64 IR"
     else:
-        plan, path, made = plan_for(graph, a.model, a.precision, a.plan, a.calib, a.seed)
+        plan, path, made = plan_for(graph, a.model, a.precision, a.plan, a.calib, a.seed, a.calibration)
         y = run_fixed(graph, plan, x)
         note = f"bit-accurate {a.precision}, plan {path}{' (calibrated now)' if made else ''}"
     save_npy(out, y.astype(np.float32 if a.precision == "float" else np.float64))
     print(f"wrote {out} {y.shape} ({note})")
+    if a.report:
+        from .numerics.compare import compare
+        print(f"\n{a.precision} against float on {a.input} ({len(x)} inputs):")
+        print(compare(graph, plan, x).table(plan))
 
 
 def save_npy(path, array) -> None:
@@ -148,7 +155,7 @@ def cmd_build(a) -> None:
         existing_file(a.model)
     if build_command(model=a.model, preset=a.preset, board=a.board, precision=a.precision, design=a.design,
                      out=a.output, simulate=a.simulate, input_path=a.input, simulator=a.simulator,
-                     bus_w=a.bus_width, seed=a.seed):
+                     bus_w=a.bus_width, seed=a.seed, csim=a.csim):
         sys.exit(1)
 
 
@@ -234,7 +241,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .frontend.config import PRESETS
     from .kernels.registry import KERNELS
-    from .numerics.precision import PRECISIONS
+    from .numerics.precision import CALIBRATIONS, DEFAULT_CALIBRATION, PRECISIONS
     p = OneLineParser(prog="hwmoe", description="Model-to-FPGA flow for Mixture-of-Experts ViTs.")
     p.add_argument("--debug", action="store_true", help="show the traceback of any error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -262,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plan", help="quantisation plan JSON (default MODEL.<precision>.plan.json; made if absent)")
     r.add_argument("--calib", metavar="X.npy", help="calibration inputs when the plan is made")
     r.add_argument("--seed", type=int, default=0, help="seed of the default calibration inputs")
+    r.add_argument("--calibration", choices=CALIBRATIONS,
+                   help=f"how a new plan picks integer bits (default {DEFAULT_CALIBRATION}; docs/numerics.md §2)")
+    r.add_argument("--report", action="store_true",
+                   help="print the error against float per tensor (SQNR, saturated words) and per router")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sim", help="simulate one RTL kernel against the reference")
@@ -315,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--simulate", action="store_true", help="run one input through the generated RTL")
     bu.add_argument("--input", metavar="X.npy", help="the input to simulate (default: a calibration input)")
     bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])
+    bu.add_argument("--csim", action="store_true", help="run one input through the C simulation of the HLS top (g++)")
     bu.add_argument("--seed", type=int, default=0)
     bu.add_argument("-o", "--output", required=True, metavar="DIR")
     bu.set_defaults(func=cmd_build)

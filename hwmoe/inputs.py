@@ -66,14 +66,20 @@ def random_samples(shape: tuple, seed: int, n: int = 4) -> np.ndarray:
 
 
 def plan_for(graph, model_path: str | None, precision: str, plan_path: str | None = None,
-             calib: str | np.ndarray | None = None, seed: int = 0):
+             calib: str | np.ndarray | None = None, seed: int = 0, calibration: str | None = None):
     """The model's quantisation plan: loaded from ``plan_path`` (default: beside the model), or calibrated on
-    ``calib`` (a .npy path or an array; default: random normal inputs from ``seed``) and saved there (a plan
-    path that does not exist yet is where the new plan goes).
+    ``calib`` (a .npy path or an array; default: random normal inputs from ``seed``) by ``calibration``
+    (default :data:`~hwmoe.numerics.precision.DEFAULT_CALIBRATION`) and saved there (a plan path that does
+    not exist yet is where the new plan goes).  A calibration method asked for when the plan exists is refused:
+    the file would be used as it is.
     Returns (plan, path or None, made_now)."""
     from .numerics.calibration import calibrate, plan_formats
+    from .numerics.precision import DEFAULT_CALIBRATION
     from .numerics.plan import Plan
     path = Path(plan_path) if plan_path else (default_plan_path(model_path, precision) if model_path else None)
+    if path is not None and path.exists() and calibration is not None:
+        raise UserError(f"--calibration {calibration}: the plan {path} exists and would be used as it is; "
+                        "remove it or name a new one with --plan")
     if path is not None and path.exists():
         plan = Plan.load(path)
         if plan.precision != precision:
@@ -90,7 +96,7 @@ def plan_for(graph, model_path: str | None, precision: str, plan_path: str | Non
         samples = np.asarray(calib)
     else:
         samples = random_samples(shape, seed)
-    plan = calibrate(graph, precision, samples)
+    plan = calibrate(graph, precision, samples, method=calibration or DEFAULT_CALIBRATION)
     if path is not None:
         plan.save(path)
     return plan, path, True

@@ -30,10 +30,11 @@ def patches(img: np.ndarray, p: int) -> np.ndarray:
     return t.reshape((h // p) * (w // p), c * p * p)
 
 
-def _note(stats: dict | None, key: str, *values: float) -> None:
-    """Keep the largest magnitude seen for ``key`` (calibration of kernel-internal values)."""
+def _note(stats: Callable | None, key: str, *values: np.ndarray) -> None:
+    """Show kernel-internal values to calibration: ``stats(key, value)`` for each value."""
     if stats is not None:
-        stats[key] = max(stats.get(key, 0.0), *(float(np.max(np.abs(v))) for v in values))
+        for v in values:
+            stats(key, np.asarray(v))
 
 
 def _float_patch_embed(node: ir.PatchEmbed, args, stats):
@@ -129,15 +130,16 @@ def check_input(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64)
 
 
-def run_float(graph: ir.Graph, x: np.ndarray, stats: dict | None = None) -> np.ndarray:
-    """Float64 execution of the IR on a batch ``x`` (leading batch dim); ``stats`` collects the largest
-    magnitude seen inside kernels (attention scores, router logits, expert hidden values)."""
+def run_float(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
+    """Float64 execution of the IR on a batch ``x`` (leading batch dim)."""
     x = check_input(graph, x)
     out_shape = tuple(graph.shapes[graph.output])
-    return np.stack([run_graph(graph, xi, float_step(stats)).reshape(out_shape) for xi in x])
+    return np.stack([run_graph(graph, xi, float_step()).reshape(out_shape) for xi in x])
 
 
-def float_step(stats: dict | None = None) -> Callable:
+def float_step(stats: Callable | None = None) -> Callable:
+    """``step`` of :func:`run_graph` in float64; ``stats(key, value)`` sees the values inside kernels
+    (attention scores, router logits, expert hidden values and outputs, the patch embedding's tokens)."""
     return lambda node, args: _float_node(node, args, stats)
 
 

@@ -2,7 +2,8 @@
 cocotbext-axi AxiRam, the run controlled by the host driver (hwmoe.driver: its simulation backend drives an
 AxiLiteMaster on the control registers and waits for the interrupt), and the memory after the run compared
 byte for byte with the Python model of the accelerator (hwmoe.accel.executor), whose output equals the
-bit-accurate reference.  The AXI channels may pause at random (memory latency and back-pressure) or move read
+bit-accurate reference; one run also C-simulates the HLS top on the same image (reference == RTL == HLS, byte for
+byte).  The AXI channels may pause at random (memory latency and back-pressure) or move read
 data in a given fraction of the cycles (a bandwidth cap); the cycle count is the driver's read of CYCLES."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cocotb
@@ -120,6 +122,13 @@ RUNS = [("icarus", "w16a16", 0.0, 128), ("verilator", "w16a32", 0.0, 256), ("ica
 RECORDED = RUNS[0]      # the run whose session tests/data/driver/ keeps for the board backends' replay
 
 
+def hls_csim(program, image: bytes, project: Path, bus: int):
+    """The C simulation of the HLS top (hwmoe.backends.hls.accel) of the same build, on ``image``."""
+    from hwmoe.backends.hls.accel import csim, write_hls
+    write_hls(program, project, bus)
+    return csim(project, image, program.program_offset)
+
+
 def check_recorded(program, x: np.ndarray, run) -> None:
     """tests/data/driver/ (image.bin and layout.json as ``hwmoe build`` writes them, the input, the driver's
     trace, the simulation's result) must be what this run produced: tests/test_driver.py replays the trace on
@@ -160,14 +169,21 @@ def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
     assert np.array_equal(executor.read_output(program, want), FixedRunner(graph, program.plan).run_raw(images[2]))
     project = tmp_path / "project"
     write_project(program, project, TopConfig(bus_w=bus, addr_w=64 if simulator == "verilator" else 32))
-    run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress,
-                        layout=layout_json(program))
+    recorded = (simulator, precision, stress, bus) == RECORDED
+    with ThreadPoolExecutor(1) as pool:
+        # the recorded run is also the three-way check: the HLS top's C simulation on the same image, beside it
+        hls = pool.submit(hls_csim, program, image, tmp_path / "hls", bus) if recorded else None
+        run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress,
+                            layout=layout_json(program))
+        hls = hls.result() if hls else None
     assert run.error == 0 and run.status & (reg.STATUS_DONE | reg.STATUS_ERROR) == reg.STATUS_DONE, run
     assert run.commands == len(program.commands)
     assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
     out = program.output_region
     assert run.output == bytes(want[out.offset:out.offset + out.size])      # what the driver read
-    if (simulator, precision, stress, bus) == RECORDED:
+    if recorded:
+        assert (hls.error, hls.commands) == (0, len(program.commands))
+        assert hls.image == run.image, first_difference(program, hls.image, run.image)   # reference == RTL == HLS
         check_recorded(program, images[2], run)
     if not stress:
         predicted = timing.total_cycles(program, timing.Memory(bus_bytes=bus // 8), timing.routing_of(program, want))

@@ -125,12 +125,14 @@ def test_no_importlib_kernel_lookup():
 
 # ------------------------------------------------------------------------------------------------ formats
 def test_default_formats_are_the_precision_rules():
-    """Without a plan: the role's width, half the word integer for activations and the residual stream, 2 for
-    weights, 4 for parameters and q/k/v, 6 for scores; statistics keep the residual's integer bits."""
+    """Without a plan: the role's width, half the word integer for activations, the residual stream and router
+    logits, 2 for weights, 4 for parameters and q/k/v, 6 for scores; statistics keep the residual's integer
+    bits.  Router logits are never narrower than 16 bits."""
     f = PRECISIONS["w16a32"].formats()
     assert {r: (x.width, x.int_bits) for r, x in f.items()} == {
         "act": (32, 16), "resid": (32, 16), "weight": (16, 2), "param": (16, 4), "attn": (18, 4),
-        "score": (24, 6), "norm": (18, 11), "stat": (16, 16)}
+        "score": (24, 6), "norm": (18, 11), "stat": (16, 16), "logit": (32, 16)}
+    assert all(p.logit >= 16 for p in PRECISIONS.values())
 
 
 def test_search_prices_the_plans_formats():

@@ -1,12 +1,13 @@
 """``hwmoe build``: a model (ONNX file or preset) and a design (a search result, or the default engines) ->
 the accelerator a user takes to a board: ``DIR/rtl/`` (kernel sources, the generated top, tables, one file
-list, the Verilator waiver), ``DIR/image.bin`` (parameters and program; input and activations zero),
-``DIR/layout.json`` (where everything sits in the image: what a driver needs) and ``DIR/build.json`` (the
-design, the engines' Verilog parameters, predicted cycles and milliseconds, resources against the board) and
-the build report (``hwmoe.accel.report``: ``report.md``, ``report.json``, figures); with a board, the Vivado or
-Vitis scripts that take it there (``hwmoe.accel.vendor``).  With ``simulate``, the
-image runs one input through the generated RTL, the output is compared with the bit-accurate reference and the
-report is written again with the measurements."""
+list, the Verilator waiver), ``DIR/hls/`` (the same accelerator as a Vitis HLS top), ``DIR/image.bin``
+(parameters and program; input and activations zero), ``DIR/layout.json`` (where everything sits in the image:
+what a driver needs), ``DIR/build.json`` (the design, the engines' Verilog parameters, predicted cycles and
+milliseconds, resources against the board) and the build report (``hwmoe.accel.report``: ``report.md``,
+``report.json``, figures); with a board, the Vivado or Vitis scripts that take it there (``hwmoe.accel.vendor``).
+With ``simulate``, the image runs one input through the generated RTL, the output is compared with the
+bit-accurate reference and the report is written again with the measurements; with ``csim``, the input runs
+through the C simulation of the HLS top."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..backends.hls.accel import csim_report, write_hls
 from ..outputs import output_dir
 from . import executor, report, timing, vendor
 from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
@@ -103,10 +105,11 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
 
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
-                  bus_w: int | None = None, seed: int = 0) -> int:
-    """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles.  Returns 0, or 1
-    when the simulation does not reproduce the reference.  ``bus_w``: AXI data bits (default: the search's, or
-    128).  The predicted cycles use the memory of ``board``, or of the search's board, else an ideal one."""
+                  bus_w: int | None = None, seed: int = 0, csim: bool = False) -> int:
+    """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
+    the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
+    the reference.  ``bus_w``: AXI data bits (default: the search's, or 128).  The predicted cycles use the
+    memory of ``board``, or of the search's board, else an ideal one."""
     from ..boards import load_board
     from ..inputs import load_npy
     board_spec = load_board(board) if board else None
@@ -143,25 +146,27 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
             board=board_spec, fit=fit(program, board_spec), acc=acc, **measured))
     with output_dir(out) as tmp:
         write_project(program, tmp / "rtl", config)
+        write_hls(program, tmp / "hls", bus_w, board_spec)
         (tmp / "image.bin").write_bytes(bytes(program.memory))
         (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
         info = build_json(program, config, clock, board_spec, search, memory)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
         write_report(tmp)
         scripts = vendor.write(tmp, board_spec) if board_spec else []
-    print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), image.bin ({program.layout.size} bytes, "
-          f"{len(program.commands)} commands), layout.json, build.json, report.md"
+    print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), hls/, image.bin ({program.layout.size} "
+          f"bytes, {len(program.commands)} commands), layout.json, build.json, report.md"
           + "".join(f", {s}" for s in scripts))
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
           f"({bus_w}-bit AXI, " + (f"{memory_board.name}'s memory: read data in {memory.bandwidth:.0%} of the "
                                    f"cycles, read latency {memory.read_latency}" if memory_board else "ideal memory")
           + ")")
-    if not simulate:
+    if not (simulate or csim):
         return 0
     x = load_npy(input_path, "--input") if input_path else calib[0]
     if tuple(np.shape(x)) != tuple(graph.shapes[graph.input]):
         raise UserError(f"--input: shape {tuple(np.shape(x))}, the model takes {tuple(graph.shapes[graph.input])}")
-    return _simulate(program, Path(out), x, simulator, memory, write_report)
+    status = _simulate(program, Path(out), x, simulator, memory, write_report) if simulate else 0
+    return status | (csim_report(program, Path(out) / "hls", x) if csim else 0)
 
 
 def _graph(model: str | None, preset: str | None, seed: int):

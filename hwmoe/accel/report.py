@@ -6,18 +6,17 @@ measurements are an argument (``Measurement``)."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import ir
-from ..numerics.fixed import to_float
-from ..numerics.floating import cosine
+from ..numerics.compare import compare
 from ..numerics.precision import get_precision
 from ..outputs import write_text
 from ..paths import REPO
-from ..reference import FixedRunner, check_input, float_step, run_graph
 from . import dma, timing
 from .engines import KERNELS
 from .program import Program
@@ -39,42 +38,19 @@ class Measurement:
 
 
 # ---- accuracy -------------------------------------------------------------------------------------------
-def _sqnr_db(signal: float, noise: float) -> float | None:
-    """10 log10(signal / noise); None when the fixed-point tensor equals float."""
-    return round(10 * np.log10(signal / noise), 2) if noise > 0 else None
-
-
 def accuracy(graph: ir.Graph, plan, inputs: np.ndarray) -> dict:
-    """The plan against float on ``inputs`` (a batch): per input the output's cosine, top-1 agreement and
-    largest absolute error; per tensor the SQNR over the batch; per router the share of tokens whose
-    experts equal float's."""
-    fixed = FixedRunner(graph, plan)
-    routers = [n for n in graph.nodes if isinstance(n, ir.Router)]
-    indices = {r.outputs[0] for r in routers}
-    power: dict[str, list[float]] = {}
-    same = {r.name: [0, 0] for r in routers}
-    outputs = []
-    for x in check_input(graph, inputs):
-        ref, got = {}, {}
-        run_graph(graph, x, float_step(), ref.__setitem__)
-        fixed.run_raw(x, got.__setitem__)
-        for name, f in ref.items():
-            if name in plan.tensors and name not in indices:
-                p = power.setdefault(name, [0.0, 0.0])
-                p[0] += float(np.sum(np.square(f)))
-                p[1] += float(np.sum(np.square(f - to_float(got[name], plan.tensors[name]))))
-        for r in routers:
-            same[r.name][0] += int(np.all(np.sort(ref[r.outputs[0]], 1) == np.sort(got[r.outputs[0]], 1), 1).sum())
-            same[r.name][1] += ref[r.outputs[0]].shape[0]
-        f, q = ref[graph.output], to_float(got[graph.output], plan.tensors[graph.output])
-        outputs.append({"cosine": round(cosine(f, q), 6), "top1_equal": bool(np.argmax(f) == np.argmax(q)),
-                        "max_abs_error": float(np.max(np.abs(f - q)))})
+    """The plan against float on ``inputs`` (a batch, :func:`hwmoe.numerics.compare.compare`): per input the
+    output's cosine, top-1 agreement and largest absolute error; per tensor the SQNR over the batch (None where
+    the words equal float); per router the share of tokens whose experts equal float's."""
+    c = compare(graph, plan, inputs)
+    outputs = [{"cosine": round(cos, 6), "top1_equal": f == q, "max_abs_error": err}
+               for cos, f, q, err in zip(c.cosines, c.float_top1, c.fixed_top1, c.max_abs_errors)]
     return {"inputs": len(outputs), "output": graph.output, "per_input": outputs,
             "min_cosine": min(o["cosine"] for o in outputs),
             "top1_agreement": sum(o["top1_equal"] for o in outputs) / len(outputs),
             "max_abs_error": max(o["max_abs_error"] for o in outputs),
-            "sqnr_db": {name: _sqnr_db(*p) for name, p in power.items()},
-            "routing_equal": {name: s / n for name, (s, n) in same.items()}}
+            "sqnr_db": {name: None if e.sqnr_db == math.inf else round(e.sqnr_db, 2) for name, e in c.tensors.items()},
+            "routing_equal": {name: c.agreement(name) for name in c.routing}}
 
 
 # ---- the report's numbers -------------------------------------------------------------------------------

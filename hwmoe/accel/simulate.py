@@ -38,13 +38,14 @@ def project_sources(project: Path) -> list[Path]:
 
 
 def build(project: Path, simulator: str, work: Path):
-    """The cocotb runner with ``project`` built in ``work`` (reused while its sources and tables are the same)."""
+    """The cocotb runner with ``project`` built in ``work`` (reused while its sources and tables are the same,
+    and the tables in the same place: a simulator reads them from the paths the build was given)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}: expected one of {', '.join(SIMULATORS)}")
     sources = project_sources(project)
     tables = sorted(project.glob("*.mem"))
-    key = hashlib.sha1(json.dumps([simulator] + [hashlib.sha1(p.read_bytes()).hexdigest() for p in sources + tables])
-                       .encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([simulator] + [hashlib.sha1(p.read_bytes()).hexdigest() for p in sources + tables]
+                                  + [str(p.resolve()) for p in tables]).encode()).hexdigest()[:12]
     build_dir = work / f"accel-{simulator}-{key}"
     parameters = {p.stem.upper(): f'"{p.resolve()}"' for p in tables}
     runner = build_rtl(TOP, parameters, simulator, build_dir, files=sources,

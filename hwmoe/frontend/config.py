@@ -91,6 +91,9 @@ PRESETS = {
     "m3vit-s": ModelConfig(dim=384, heads=6, mlp_hidden=1536, expert_hidden=768),
     "tiny": ModelConfig(img_h=32, img_w=32, patch=8, dim=32, depth=2, heads=2, mlp_hidden=64,
                         experts=4, expert_hidden=32, top_k=2, num_classes=10),
+    # the trained example (hwmoe/digits.py, examples/digits/): scikit-learn's 8x8 digits upsampled to 16x16
+    "digits": ModelConfig(img_h=16, img_w=16, in_chans=1, patch=4, dim=64, depth=4, heads=2, mlp_hidden=128,
+                          experts=8, expert_hidden=64, top_k=2, num_classes=10),
 }
 
 

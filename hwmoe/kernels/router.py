@@ -332,13 +332,13 @@ class RouterKernel(Kernel):
                 P(lanes=2, dim_max=8, dim=8, experts=16, top_k=2, expert_par=2, tokens=4, tmax=8)]
 
     def engine_params(self, choice: dict, maxima: RouterWork, formats) -> RouterParams:
-        """``choice``: lanes, expert_par; activations in, weights, logits as activations; queues for the
+        """``choice``: lanes, expert_par; activations in, weights, the logits' own format; queues for the
         largest layer's tokens."""
-        act, w = formats["act"], formats["weight"]
+        act, w, logit = formats["act"], formats["weight"], formats["logit"]
         return RouterParams(**choice, dim_max=maxima.dim, dim=maxima.dim, experts=maxima.experts,
                             top_k=maxima.top_k, tokens=maxima.tokens, tmax=maxima.tokens, x_width=act.width,
-                            x_frac=act.frac, w_width=w.width, w_frac=w.frac, logit_width=act.width,
-                            logit_frac=act.frac)
+                            x_frac=act.frac, w_width=w.width, w_frac=w.frac, logit_width=logit.width,
+                            logit_frac=logit.frac)
 
 
 ROUTER = RouterKernel()

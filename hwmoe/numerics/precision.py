@@ -9,13 +9,20 @@ from dataclasses import dataclass
 from .fixed import O, Q, Fmt
 
 #: The tensor roles a precision gives a width to (the fields of :class:`Precision` that are widths).
-ROLES = ("act", "weight", "param", "resid", "attn", "score", "norm", "stat")
+ROLES = ("act", "weight", "param", "resid", "attn", "score", "norm", "stat", "logit")
 
 #: Integer bits (sign included) of a role's format when no calibration is at hand: weights |w| < 2,
 #: parameters and q/k/v below 8, log2-domain scores below 32, the normalised LayerNorm value below 2**10
 #: (sqrt of the largest row the unit takes, 2**20 words); activations and the residual stream (and the
-#: LayerNorm statistics, which keep the residual's integer bits) get half of their word.
+#: LayerNorm statistics, which keep the residual's integer bits) and router logits get half of their word.
 DEFAULT_INT_BITS = {"weight": 2, "param": 4, "attn": 4, "score": 6, "norm": 11}
+
+
+#: how calibration (hwmoe.numerics.calibration) picks integer bits from the observed values: the largest
+#: magnitude plus the precision's headroom; the fewest holding all but 1 in 10^4 values; the least squared
+#: quantisation error (docs/numerics.md §2, which has the measurements behind the default)
+CALIBRATIONS = ("max", "percentile", "mse")
+DEFAULT_CALIBRATION = "mse"
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Precision:
     score: int      # scaled attention scores (log2 domain)
     norm: int = 18  # normalised LayerNorm value (x - mean) / std, before gamma
     stat: int = 16  # LayerNorm statistics input (x cut to this width for E[x], E[x^2])
+    logit: int = 16  # router logits (never narrower than 16 bits: they decide the routing)
     headroom: int = 1  # extra integer bits above the calibrated maximum of activations
 
     def width(self, role: str) -> int:
@@ -54,7 +62,7 @@ class Precision:
 
 PRECISIONS = {
     # UbiMoE's types: ap_fixed<32,10> activations, <16,x> weights (integer bits calibrated here)
-    "w16a32": Precision("w16a32", act=32, weight=16, param=16, resid=32, attn=18, score=24),
+    "w16a32": Precision("w16a32", act=32, weight=16, param=16, resid=32, attn=18, score=24, logit=32),
     "w16a16": Precision("w16a16", act=16, weight=16, param=16, resid=16, attn=16, score=16),
     "w8a8": Precision("w8a8", act=8, weight=8, param=16, resid=16, attn=8, score=16),
 }

@@ -311,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--storage", help="Optuna storage URL shared by several workers (default: journal in -o)")
     se.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
-    se.add_argument("--bus-width", type=int, default=128,
-                    help="the accelerator's AXI data bits (64..512), as hwmoe build will make it")
+    se.add_argument("--bus-width", type=int, help="the accelerator's AXI data bits (64..512) as hwmoe build will "
+                    "make it (default: the board's memory port's, memory.port_bits)")
     se.add_argument("-o", "--output", default="out/search", metavar="DIR")
     se.set_defaults(func=cmd_search)
 
@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--storage", help="one Optuna storage URL for every search (default: a journal per board)")
     sw.add_argument("--workers", type=int, default=1, help="worker processes, each searching one board and "
                                                             "precision at a time")
-    sw.add_argument("--bus-width", type=int, default=128, help="the accelerator's AXI data bits (64..512)")
+    sw.add_argument("--bus-width", type=int, help="the accelerator's AXI data bits (default: each board's port's)")
     sw.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
     sw.set_defaults(func=cmd_sweep)
 

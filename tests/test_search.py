@@ -43,7 +43,7 @@ def m3vit_t():
 @pytest.mark.parametrize("board,batch", [("zcu104", 1), ("zcu102", 2)])
 def test_search_reaches_exhaustive_optimum(m3vit_t, board, batch):
     b, prec = load_board(board), get_precision("w16a32")
-    best, best_ms, n = exhaustive(with_pricer(Evaluator(m3vit_t, b, prec, spaces=SMALL), "m3vit-t", 128), batch)
+    best, best_ms, n = exhaustive(with_pricer(Evaluator(m3vit_t, b, prec, spaces=SMALL), "m3vit-t"), batch)
     assert best is not None and n == 64 * 4 * 16 * len([g for g in range(1, batch + 1) if batch % g == 0])
     # 150 trials >= every engine's points: stage 1 enumerates (grid); stage 2 (TPE + polish) is what is tested
     r = search("m3vit-t", b, "w16a32", batch=batch, trials=150, seed=0, workload=m3vit_t, spaces=SMALL)

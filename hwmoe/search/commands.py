@@ -62,7 +62,7 @@ def format_result(r: SearchResult) -> str:
 def search_command(model_or_preset: str, board: str, precision: str = "w16a32", batch: int = 1,
                    trials: int = DEFAULT_TRIALS, seed: int = 0, storage: str | None = None, workers: int = 1,
                    out_dir: str | Path = "out/search", clock_mhz: float | None = None, quiet: bool = False,
-                   progress: bool = True, bus_width: int = 128) -> dict:
+                   progress: bool = True, bus_width: int | None = None) -> dict:
     """Search, print the best design and write ``<out_dir>/search.json`` (latency under ``latency_ms``)."""
     out = Path(out_dir)
     r = search(model_or_preset, board, precision, batch, trials, seed, storage, workers, out, progress=progress and
@@ -90,7 +90,7 @@ def _names(value, what: str) -> list[str]:
 
 def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision="w16a32",
                   batch: int = 1, trials: int = DEFAULT_TRIALS, seed: int = 0, storage: str | None = None,
-                  workers: int = 1, quiet: bool = False, progress: bool = True, bus_width: int = 128) -> list[dict]:
+                  workers: int = 1, quiet: bool = False, progress: bool = True, bus_width: int | None = None) -> list[dict]:
     """Search every board (``"all"``, a comma-separated string or a list) at every precision (one or a
     comma-separated list), spread over ``workers`` processes; write ``sweep.csv``, ``sweep.json`` and the plots
     ``pareto.png``, ``resources.png``, ``latency.png`` to ``out_dir``.  ``storage``: one Optuna storage for

@@ -135,16 +135,15 @@ def check_feasible(ev: Evaluator, model: str) -> None:
                               f"{margin * avail:,.0f})")
 
 
-def study_prefix(model: str, board: str, precision: str, batch: int, seed: int, bus_width: int = 128) -> str:
-    return f"{model}|{board}|{precision}|b{batch}|s{seed}" + (f"|bus{bus_width}" if bus_width != 128 else "")
+def study_prefix(model: str, board: str, precision: str, batch: int, seed: int, bus_width: int) -> str:
+    return f"{model}|{board}|{precision}|b{batch}|s{seed}|bus{bus_width}"
 
 
-DEFAULT_BUS_WIDTH = 128         # hwmoe build's default AXI data width
-
-
-def with_pricer(ev: Evaluator, model: str, bus_width: int) -> Evaluator:
+def with_pricer(ev: Evaluator, model: str, bus_width: int | None = None) -> Evaluator:
     """``ev`` pricing latency with the accelerator's timing model: ``model``'s program as ``hwmoe build``
-    compiles it, on the board's memory seen through a ``bus_width``-bit AXI master."""
+    compiles it, on the board's memory seen through a ``bus_width``-bit AXI master (default: as wide as the
+    board's memory port, ``memory.port_bits``: a wider master moves no more)."""
+    bus_width = bus_width or ev.board.memory.port_bits
     from ..accel import timing
     from ..accel.top import TopConfig
     from ..cost.accel import AccelPricer, model_program_inputs
@@ -164,6 +163,7 @@ def _worker(args: tuple) -> None:
     (model, board, precision, batch, trials, seed, storage, stage, clock_mhz, bus_width) = args
     wl, b, p = load_workload(model), get_board(board), get_precision(precision)
     ev = with_pricer(Evaluator(wl, b, p, clock_mhz, formats=engine_formats(model, precision)), model, bus_width)
+    bus_width = ev.pricer.memory.bus_bytes * 8
     st = make_storage(storage, None)
     names = study_names(ev, study_prefix(wl.name, b.name, p.name, batch, seed, bus_width))
     if stage == 1:
@@ -191,7 +191,7 @@ def _storage_spec(storage: str | None, out_dir) -> str | None:
 def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials: int = DEFAULT_TRIALS,
            seed: int = 0, storage: str | None = None, workers: int = 1, out_dir=None, progress: bool = False,
            clock_mhz: float | None = None, workload=None, spaces: dict | None = None,
-           bus_width: int = DEFAULT_BUS_WIDTH) -> SearchResult:
+           bus_width: int | None = None) -> SearchResult:
     """Two-stage search of ``model`` (preset or .onnx) on ``board``, at the formats of the model's calibrated
     plan when it has one (:func:`engine_formats`).  ``trials``: per study (stage 1 per engine, stage 2).
     ``storage``: any Optuna storage URL or a journal-file path; default a journal file in
@@ -210,6 +210,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
     ev = Evaluator(wl, b, prec, clock_mhz, spaces=spaces,
                    formats=engine_formats(model, precision) if workload is None else None)
     with_pricer(ev, model, bus_width)
+    bus_width = ev.pricer.memory.bus_bytes * 8
     check_feasible(ev, name)
     if workers > 1 and spaces:
         raise ModelError("space overrides are not passed to worker processes")

@@ -123,9 +123,9 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     except ValueError as e:
         raise UserError(f"--bus-width: {e}") from None
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
-    memory_board = board_spec or (load_board(search["board"]) if search and search.get("board") else None)
+    memory_board = board_spec or (_search_board(search["board"]) if search and search.get("board") else None)
     memory = build_memory(memory_board, bus_w, clock)
-    graph, calib = _graph(model, preset, seed)
+    graph, calib = model_graph(model, preset, seed)
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
     try:
@@ -169,7 +169,16 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     return status | (csim_report(program, Path(out) / "hls", x) if csim else 0)
 
 
-def _graph(model: str | None, preset: str | None, seed: int):
+def _search_board(name: str):
+    """The board a search result was made for (its memory prices the build)."""
+    from ..boards import BoardError, load_board
+    try:
+        return load_board(name)
+    except BoardError as e:
+        raise UserError(f"the design's board {name!r} (its memory prices the build): {e}; give --board") from None
+
+
+def model_graph(model: str | None, preset: str | None, seed: int):
     """The kernel graph and a calibration batch (random normal for a file, the preset's sample images)."""
     from ..inputs import load_graph, random_samples
     if (model is None) == (preset is None):

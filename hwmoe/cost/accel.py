@@ -33,11 +33,11 @@ CYCLE_ONLY = frozenset({"n_pe", "nbuf", "rows", "expert_par"})
 def model_program_inputs(model: str, precision: str):
     """(graph, plan) of a preset or an ONNX file exactly as ``hwmoe build`` makes them (seed 0: its default;
     an ONNX model's plan beside it, calibrated and saved there the first time)."""
-    from ..accel.build import _graph
+    from ..accel.build import model_graph
     from ..frontend.config import PRESETS
     from ..inputs import plan_for
     preset = model if model in PRESETS else None
-    graph, calib = _graph(None if preset else model, preset, 0)
+    graph, calib = model_graph(None if preset else model, preset, 0)
     plan, _, _ = plan_for(graph, None if preset else model, precision, None, calib, 0)
     return graph, plan
 

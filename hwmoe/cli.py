@@ -155,7 +155,7 @@ def cmd_build(a) -> None:
         existing_file(a.model)
     if build_command(model=a.model, preset=a.preset, board=a.board, precision=a.precision, design=a.design,
                      out=a.output, simulate=a.simulate, input_path=a.input, simulator=a.simulator,
-                     bus_w=a.bus_width, seed=a.seed, csim=a.csim):
+                     bus_w=a.bus_width, seed=a.seed, csim=a.csim, calibration=a.calibration):
         sys.exit(1)
 
 
@@ -328,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])
     bu.add_argument("--csim", action="store_true", help="run one input through the C simulation of the HLS top (g++)")
     bu.add_argument("--seed", type=int, default=0)
+    bu.add_argument("--calibration", choices=CALIBRATIONS,
+                    help=f"how a new plan picks integer bits (default {DEFAULT_CALIBRATION}; docs/numerics.md §2)")
     bu.add_argument("-o", "--output", required=True, metavar="DIR")
     bu.set_defaults(func=cmd_build)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hwmoe.boards import load_board
@@ -163,6 +164,43 @@ def _counts(storage_spec: str) -> dict[str, int]:
             for s in optuna.get_all_study_summaries(st)}
 
 
+def trials_by_study(storage: str) -> dict[str, list]:
+    """Every study in ``storage`` (a URL or journal path) and its trials."""
+    st = make_storage(storage, None)
+    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=st).get_trials(deepcopy=False)
+            for s in optuna.get_all_study_summaries(st)}
+
+
+def assert_recorded_once(storage: str, trials: int) -> set:
+    """Every study ends at exactly its trial count -- a grid (a stage-1 space of at most ``trials`` points)
+    at every point once -- and no trial is left running; any other trial was pruned unevaluated, saying why,
+    or failed and was retried.  Returns the worker pids that completed trials."""
+    pids = set()
+    studies = trials_by_study(storage)
+    assert studies
+    for name, ts in studies.items():
+        done = [t for t in ts if t.state == TrialState.COMPLETE]
+        space = next((t.system_attrs["search_space"] for t in ts if "search_space" in t.system_attrs), None)
+        if space is None:
+            assert len(done) == trials, (name, len(done))
+        else:
+            grid = [t.system_attrs["grid_id"] for t in done]
+            assert sorted(grid) == list(range(math.prod(len(v) for v in space.values()))), name
+        retried = {n for t in ts for n in t.system_attrs.get("retry_history", [])}
+        for t in ts:
+            assert t.state == TrialState.COMPLETE or (t.state == TrialState.PRUNED and t.user_attrs["skipped"]) or (
+                t.state == TrialState.FAIL and t.number in retried), (name, t.number, t.state)
+        pids |= {t.user_attrs["pid"] for t in done}
+    return pids
+
+
+def test_two_workers_on_a_journal_record_each_trial_once(tmp_path):
+    """``--workers 2`` on the default journal (no heartbeat): each study still ends at exactly its count."""
+    search("tiny", "zcu102", trials=30, workers=2, out_dir=tmp_path)
+    pids = assert_recorded_once(str(tmp_path / "optuna.journal"), 30)
+    assert len(pids) >= 2, "the worker processes should have contributed trials"
+
+
 def _cmd(*args):
     return [PY, "-m", "hwmoe.search", "m3vit-t", "zcu102", "--quiet", *args]
 
@@ -199,25 +237,41 @@ def test_killed_search_resumes(tmp_path):
             target = 150
         else:       # a space of at most 150 points is enumerated (grid): router 60, attention 154, linear 192
             target = min(150, math.prod(len(x) for x in ev.space(name.split("|")[-2]).values()))
-        assert target <= v < target + 5, (name, v)              # continued, not restarted
+        assert v == target, (name, v)              # continued, not restarted, and not beyond the count
     assert json.loads((out / "search.json").read_text())["latency_ms"] > 0
 
 
 def test_two_workers_share_one_study(tmp_path):
     db = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [subprocess.Popen(_cmd("--trials", "60", "--storage", db, "-o", str(tmp_path / f"w{i}")), cwd=ROOT,
+    procs = [subprocess.Popen(_cmd("--trials", "30", "--storage", db, "-o", str(tmp_path / f"w{i}")), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
-    st = make_storage(db, None)
-    names = [s.study_name for s in optuna.get_all_study_summaries(st)]
-    assert len(names) == 4
-    pids = set()
-    for n in names:
-        trials = optuna.load_study(study_name=n, storage=st).get_trials(states=(TrialState.COMPLETE,))
-        assert 60 <= len(trials) <= 61
-        pids |= {t.user_attrs["pid"] for t in trials}
+    assert len(trials_by_study(db)) == 4
+    pids = assert_recorded_once(db, 30)
     assert len(pids) == 2, "both processes should have contributed trials"
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
+def test_trial_killed_before_its_first_heartbeat_is_retried(tmp_path, monkeypatch):
+    """Optuna never finds a running trial stale that has no heartbeat (its worker was killed between creating
+    it and the first beat); waiting for a study's running trials gives it one, so that it is failed and
+    queued again instead of waited for for ever."""
+    import threading
+
+    from hwmoe.search import sharing
+    monkeypatch.setattr(sharing, "GRACE_S", 1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=1,
+                                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+    study = optuna.create_study(storage=storage)
+    dead = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    waiter = threading.Thread(target=sharing.wait_running, args=(study, True, 0.1), daemon=True)
+    waiter.start()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive(), "still waiting for a trial that will never end"
+    assert storage.get_trial(dead._trial_id).state == TrialState.FAIL
+    [retry] = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.params == dead.params and retry.system_attrs["failed_trial"] == dead.number
 
 
 # ------------------------------------------------------------------------------------------------ errors

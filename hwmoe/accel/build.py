@@ -105,7 +105,7 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
 
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
-                  bus_w: int | None = None, seed: int = 0, csim: bool = False) -> int:
+                  bus_w: int | None = None, seed: int = 0, csim: bool = False, calibration: str | None = None) -> int:
     """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
     the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
     the reference.  ``bus_w``: AXI data bits (default: the search's, or 128).  The predicted cycles use the
@@ -127,7 +127,7 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     memory = build_memory(memory_board, bus_w, clock)
     graph, calib = model_graph(model, preset, seed)
     from ..inputs import plan_for
-    plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
+    plan, _, _ = plan_for(graph, model, precision, None, calib, seed, calibration)
     try:
         program = compile_program(graph, plan, choice)
     except UnsupportedGraph as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from ..boards import board_names
@@ -145,11 +146,27 @@ def _run_tasks(tasks: list[tuple], workers: int, progress: bool, desc: str) -> l
             return [tick(_sweep_one(t)) for t in tasks]
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
+        _quiet_resource_tracker()
         with sigint_ignored():          # until each worker installs hwmoe's handler
             pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
                                        initializer=exit_on_interrupt, initargs=(True,))
         with pool:
             return [tick(r) for r in pool.map(_sweep_one, tasks)]
+
+
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its standard error on /dev/null.  After Ctrl-C, hwmoe
+    exits at once; the tracker then removes the pool's semaphores, as it should, but also warns of each,
+    after the one line hwmoe promises."""
+    from multiprocessing import resource_tracker
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _sweep_one(task: tuple) -> tuple[dict, SearchResult | None]:

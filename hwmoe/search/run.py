@@ -3,6 +3,8 @@ storage), the final estimate."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,7 +16,8 @@ from ..interrupt import exit_on_interrupt, sigint_ignored
 from ..numerics.precision import PRECISIONS
 from . import DEFAULT_TRIALS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
-from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
+from .sharing import completed
+from .stages import run_stage1, run_stage2, stage1_front, stage2_best, study_names
 from .storage import check_storage, describe, make_storage
 
 
@@ -168,10 +171,10 @@ def _worker(args: tuple) -> None:
     names = study_names(ev, study_prefix(wl.name, b.name, p.name, batch, seed, bus_width))
     if stage == 1:
         for eng in ev.engines:
-            run_stage1(ev, eng, st, names[eng], trials, seed)
+            run_stage1(ev, eng, st, names[eng], trials, seed, worker=True)
     else:
         fronts = {e: stage1_front(_load(st, names[e])) for e in ev.engines}
-        run_stage2(ev, fronts, batch, st, names["stage2"], trials, seed)
+        run_stage2(ev, fronts, batch, st, names["stage2"], trials, seed, worker=True)
 
 
 def _load(storage, name):
@@ -240,9 +243,15 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
         return procs
 
     def join(procs):
+        """Wait for the workers.  One killed by a signal is reported and done without: this process has
+        already run its stage to the trial count (a database fails the killed worker's trial and this
+        process retries it)."""
         for p in procs:
             p.join()
-            if p.exitcode:
+            if p.exitcode and p.exitcode < 0:
+                print(f"hwmoe: search worker {p.pid} was killed ({signal.Signals(-p.exitcode).name}); "
+                      "the search went on without it", file=sys.stderr)
+            elif p.exitcode:
                 raise RuntimeError(f"search worker exited with code {p.exitcode}")
 
     procs = extra_workers(1)

@@ -17,18 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import time
-import warnings
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from ..cost.engines import divisors
 from ..cost.model import Design, Evaluator
 from ..cost.usage import DEFAULT_MARGINS, KINDS, Usage
 from .pareto import front
+from .sharing import optimize, reseed
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPUTE = ("dsp", "lut", "ff")
@@ -47,39 +44,6 @@ def _sum(parts) -> Usage:
     for u in parts:
         total = total + u
     return total
-
-
-def completed(study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def _optimize(study, objective, trials: int, progress=None) -> None:
-    """Run until ``trials`` trials are complete.  Optuna stops short when the rest are running elsewhere (a
-    grid point held by another worker, or by a killed one): wait for them to complete or to be failed and
-    queued again (:func:`_wait_running`), so that no trial is left RUNNING."""
-    cbs = [MaxTrialsCallback(trials, states=(TrialState.COMPLETE,))]
-    if progress is not None:
-        cbs.append(lambda s, t: progress.update(1))
-    while True:
-        remaining = trials - completed(study)
-        if remaining > 0:
-            study.optimize(objective, n_trials=remaining, callbacks=cbs, gc_after_trial=False)
-        if not _wait_running(study) or completed(study) >= trials:
-            return
-
-
-def _wait_running(study, poll_s: float = 0.5) -> bool:
-    """Wait until no trial of ``study`` is RUNNING, failing stale ones (heartbeat storages only: elsewhere a
-    killed run's trial stays RUNNING for ever); True when there is then something left to run."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-    if not is_heartbeat_enabled(study._storage):
-        return False
-    while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        time.sleep(poll_s)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -137,7 +101,6 @@ def stage1_objective(ev: Evaluator, engine: str):
         r = _ratios(ev, use + shared)
         mine = _ratios(ev, use)
         trial.set_user_attr("usage", use.as_dict())
-        trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("constraint", max(r.values()) - 1.0)
         trial.set_constraint("fits", max(r.values()) - 1.0)
         return cyc, max(mine[k] for k in COMPUTE), max(mine[k] for k in MEMORY)
@@ -145,29 +108,13 @@ def stage1_objective(ev: Evaluator, engine: str):
     return objective
 
 
-def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None):
+def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None,
+               worker: bool = False):
     study = stage1_study(storage, name, seed, ev, engine, trials)
-    objective = stage1_objective(ev, engine)
-    if isinstance(study.sampler, optuna.samplers.GridSampler):
-        objective = _grid_point_once(objective)
-    _optimize(study, objective, min(trials, space_size(ev.space(engine))), progress)
+    if worker:
+        reseed(study)
+    optimize(study, stage1_objective(ev, engine), min(trials, space_size(ev.space(engine))), progress)
     return study
-
-
-def _grid_point_once(objective):
-    """Workers sharing a grid study can be handed one grid point twice (Optuna re-evaluates a visited point
-    when none is left free); the later trial is pruned instead, so every point is complete once."""
-    def run(trial):
-        storage, me = trial.study._storage, trial._trial_id
-        point = storage.get_trial_system_attrs(me).get("grid_id")
-        for t in storage.get_all_trials(trial.study._study_id, deepcopy=False,
-                                        states=(TrialState.COMPLETE, TrialState.RUNNING)):
-            if t._trial_id != me and t.system_attrs.get("grid_id") == point and (
-                    t.state == TrialState.COMPLETE or t.number < trial.number):
-                raise optuna.TrialPruned(f"grid point {point} is trial {t.number}'s")
-        return objective(trial)
-
-    return run
 
 
 def stage1_front(study) -> list[dict]:
@@ -229,7 +176,6 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
         g = trial.suggest_categorical("group", groups)
         ms, worst = score(ev, make_design(fronts, idx, g), batch)
         trial.set_user_attr("constraint", worst - 1.0)
-        trial.set_user_attr("pid", os.getpid())
         trial.set_constraint("fits", worst - 1.0)
         return ms
 
@@ -237,11 +183,13 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
 
 
 def run_stage2(ev: Evaluator, fronts: dict, batch: int, storage, name: str, trials: int, seed: int,
-               progress=None):
+               progress=None, worker: bool = False):
     # No enqueued trials: two processes sharing a storage would both pop the same waiting trial (SQLite);
     # the seeds are starting points of the polish in stage2_best instead.
     study = stage2_study(storage, name, seed)
-    _optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
+    if worker:
+        reseed(study)
+    optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
     return study
 
 

@@ -24,6 +24,7 @@ from hwmoe.numerics.precision import get_precision
 from hwmoe.search import (InfeasibleError, PrecisionError, SearchError, UnknownBoardError, load_workload, search,
                           search_command, sweep_command)
 from hwmoe.search.brute import exhaustive
+from hwmoe.search.run import with_pricer
 from hwmoe.search.storage import make_storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,68 @@ def m3vit_t():
 @pytest.mark.parametrize("board,batch", [("zcu104", 1), ("zcu102", 2)])
 def test_search_reaches_exhaustive_optimum(m3vit_t, board, batch):
     b, prec = load_board(board), get_precision("w16a32")
-    best, best_ms, n = exhaustive(Evaluator(m3vit_t, b, prec, spaces=SMALL), batch)
+    best, best_ms, n = exhaustive(with_pricer(Evaluator(m3vit_t, b, prec, spaces=SMALL), "m3vit-t"), batch)
     assert best is not None and n == 64 * 4 * 16 * len([g for g in range(1, batch + 1) if batch % g == 0])
     # 150 trials >= every engine's points: stage 1 enumerates (grid); stage 2 (TPE + polish) is what is tested
     r = search("m3vit-t", b, "w16a32", batch=batch, trials=150, seed=0, workload=m3vit_t, spaces=SMALL)
     assert r.estimate.fits
     assert r.estimate.ms_per_image <= best_ms * 1.01, (r.estimate.design, best)
+
+
+# ------------------------------------------------------------------ the search's latency is the build's
+@pytest.mark.parametrize("design", [
+    {"linear": {"t": 4, "n_pe": 2, "ln_nbuf": 4}, "attention": {"rows": 2, "lanes": 4}, "router": {"lanes": 4, "expert_par": 1}},
+    {"linear": {"t": 4, "n_pe": 3, "ln_nbuf": 2}, "attention": {"rows": 5, "lanes": 4}, "router": {"lanes": 4, "expert_par": 2}},
+    {"linear": {"t": 8, "n_pe": 1, "ln_nbuf": 2}, "attention": {"rows": 1, "lanes": 2}, "router": {"lanes": 8, "expert_par": 4}},
+])
+def test_pricer_equals_a_fresh_compile(design):
+    """The search's pricer re-binds the cycle-only fields (n_pe, nbuf, rows, expert_par) of a program compiled
+    for other values: its cycles must equal those of the program compiled for the design itself."""
+    from hwmoe.accel import timing
+    from hwmoe.accel.build import choice_from_design
+    from hwmoe.accel.program import compile_program
+    from hwmoe.cost.accel import AccelPricer, model_program_inputs
+    graph, plan = model_program_inputs("tiny", "w16a16")
+    memory = timing.Memory.from_board(load_board("zcu102"), 32)
+    other = {"linear": {**design["linear"], "n_pe": 4, "ln_nbuf": 4}, "attention": {**design["attention"], "rows": 3},
+             "router": {**design["router"], "expert_par": 1}}
+    pricer = AccelPricer(graph, plan, memory, other)
+    pricer.design_cycles(other)                      # compiles the program the design is then re-bound from
+    fresh = timing.total_cycles(compile_program(graph, plan, choice_from_design(design)), memory)
+    assert pricer.design_cycles(design) == fresh
+
+
+def test_tiny_search_latency_is_what_build_predicts(tmp_path, capsys):
+    """``hwmoe build --design search.json`` predicts exactly the search's latency (same program, same memory)."""
+    from hwmoe.accel.build import build_command
+    search_command("tiny", "zcu102", precision="w16a16", trials=30, out_dir=tmp_path / "s", progress=False,
+                   quiet=True, bus_width=64)
+    saved = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert saved["bus_width"] == 64 and saved["memory"]["read_latency"] == 40
+    assert build_command(model=None, preset="tiny", board=None, precision="w16a16",
+                         design=str(tmp_path / "s" / "search.json"), out=str(tmp_path / "b")) == 0
+    built = json.loads((tmp_path / "b" / "build.json").read_text())
+    assert built["top"]["bus_w"] == 64 and built["memory"] == saved["memory"]
+    assert built["predicted_ms"] == saved["latency_ms"]
+
+
+def test_m3vit_t_search_latency_is_what_build_predicts(tmp_path):
+    """The same on m3vit-t at ZCU102 (the build's program and memory made as ``build_command`` makes them)."""
+    from hwmoe.accel import timing
+    from hwmoe.accel.build import build_json, build_memory, load_design
+    from hwmoe.accel.program import compile_program
+    from hwmoe.accel.top import TopConfig
+    from hwmoe.cost.accel import model_program_inputs
+    search_command("m3vit-t", "zcu102", precision="w16a32", trials=40, out_dir=tmp_path, progress=False,
+                   quiet=True)
+    choice, saved = load_design(str(tmp_path / "search.json"))
+    board = load_board(saved["board"])
+    graph, plan = model_program_inputs("m3vit-t", "w16a32")
+    program = compile_program(graph, plan, choice)
+    memory = build_memory(board, saved["bus_width"], saved["clock_mhz"])
+    built = build_json(program, TopConfig(bus_w=saved["bus_width"]), saved["clock_mhz"], board, saved, memory)
+    assert built["predicted_ms"] == saved["latency_ms"]
+    assert built["predicted_cycles"] == timing.total_cycles(program, memory)
 
 
 def test_search_is_deterministic(m3vit_t):

@@ -99,8 +99,11 @@ class Evaluator:
     choice."""
 
     def __init__(self, wl: Workload, board, prec, clock_mhz: float | None = None, margins: dict | None = None,
-                 spaces: dict | None = None, formats: dict | None = None):
+                 spaces: dict | None = None, formats: dict | None = None, pricer=None):
         self.wl, self.board, self.prec = wl, board, prec
+        #: the accelerator's timing model of the model (:class:`hwmoe.cost.accel.AccelPricer`): when given, it
+        #: prices every latency (the search's); without one, the kernels' formulas with :mod:`.memory`
+        self.pricer = pricer
         #: the format of each tensor role the engines are built for: a calibrated plan's
         #: (:func:`hwmoe.numerics.calibration.plan_formats`) or, without one, the precision's defaults
         self.formats = formats or prec.formats()
@@ -151,6 +154,8 @@ class Evaluator:
 
     def engine_cycles(self, engine: str, choice: dict, images: int = 1) -> float:
         """The engine's busy cycles for one group of ``images`` (stage-1 objective)."""
+        if self.pricer is not None:
+            return images * self.pricer.engine_cycles(engine, choice)
         return sum(c for c in self.stage_cycles(engine, choice, images) if c is not None)
 
     def engine_resources(self, engine: str, choice: dict, images: int = 1) -> dict[str, Usage]:
@@ -167,13 +172,20 @@ class Evaluator:
     def shell(self, choices: dict) -> Usage:
         """The accelerator's shell (DMA, sequencer, registers) for a design's engine choices
         (``Design.to_dict()``; of some engines only: the shell their streams need at least), at the AXI data
-        width ``hwmoe build`` generates by default (``shell.BUS_W``)."""
-        return shell_usage(shell.BUS_W, shell.design_lanes_max(choices, self.top_k))
+        width the latency is priced at (the pricer's memory), else the one ``hwmoe build`` generates by default
+        (``shell.BUS_W``)."""
+        bus_w = self.pricer.memory.bus_bytes * 8 if self.pricer is not None else shell.BUS_W
+        return shell_usage(bus_w, shell.design_lanes_max(choices, self.top_k))
 
     # ---- whole design -------------------------------------------------------------------------------
     def makespan(self, design: Design, batch: int) -> float:
         """Cycles for ``batch`` images under the two-engine schedule (a stage on the linear timeline takes
-        the linear engine's and the router unit's cycles of that stage, one after the other)."""
+        the linear engine's and the router unit's cycles of that stage, one after the other).  With the
+        accelerator's timing model: its engines' commands one after another, image after image (the
+        accelerator has one schedule: one command at a time)."""
+        if self.pricer is not None:
+            return batch * (sum(self.engine_cycles(e, design.choice(e)) for e in self.engines)
+                            + self.pricer.end_cycles())
         group = max(1, min(design.group, batch))
         sizes = [group] * (batch // group) + ([batch % group] if batch % group else [])
         stages = self.wl.stages
@@ -207,8 +219,12 @@ class Evaluator:
 
     def evaluate(self, design: Design, batch: int = 1, layers: bool = True) -> Estimate:
         total, parts = self.resources(design, batch)
-        cyc1 = self.makespan(design, 1)
-        cycb = cyc1 if batch == 1 else self.makespan(design, batch)
+        if self.pricer is not None:         # the whole program's cycles (makespan: the sum of the engines')
+            cyc1 = self.pricer.design_cycles(design.to_dict())
+            cycb = batch * cyc1
+        else:
+            cyc1 = self.makespan(design, 1)
+            cycb = cyc1 if batch == 1 else self.makespan(design, batch)
         ms = lambda c: c / (self.clock * 1e3)
         gop = 2 * self.wl.macs_per_image / 1e9
         avail = self.board.resources.as_dict()
@@ -221,6 +237,8 @@ class Evaluator:
         return est
 
     def layer_table(self, design: Design) -> list[dict]:
+        if self.pricer is not None:
+            return self.pricer.layers(design.to_dict())
         rows = []
         costs = {e: self.stage_costs(e, design.choice(e), 1) for e in self.engines}
         for s, st in enumerate(self.wl.stages):

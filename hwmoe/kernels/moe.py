@@ -96,6 +96,10 @@ class MoeParams:
                 self.run_out_width or self.out_width)
 
     def maxima(self) -> tuple[int, int, int]:
+        """MAX_TOKENS, MAX_DIM, MAX_HIDDEN; a dense run's d_in and d_out are held by the hidden banks."""
+        if self.dense:
+            return (max(self.max_tokens, self.tokens), self.max_dim or self.dim,
+                    max(self.max_hid, self.dim, self.hidden))
         return (max(self.max_tokens, self.tokens), max(self.max_dim, self.dim), max(self.max_hid, self.hidden))
 
     @property
@@ -122,16 +126,14 @@ class MoeParams:
             raise ValueError("top_k exceeds the number of experts")
         if self.routing not in ("mixed", "uniform"):
             raise ValueError(f"routing {self.routing!r}: expected mixed or uniform")
-        if self.max_tokens and self.max_tokens < self.tokens or self.max_dim and self.max_dim < self.dim \
-                or self.max_hid and self.max_hid < self.hidden:
+        dims = [self.dim, self.hidden] if self.dense else [self.hidden]
+        if self.max_tokens and self.max_tokens < self.tokens or self.max_hid and self.max_hid < max(dims) \
+                or self.max_dim and self.max_dim < self.dim and not self.dense:
             raise ValueError("a runtime dim exceeds its compile-time maximum")
         for run, word in (("run_h_width", "h_width"), ("run_a_width", "a_width"), ("run_out_width", "out_width")):
             if getattr(self, run) and not 2 <= getattr(self, run) <= getattr(self, word):
                 raise ValueError(f"{run} = {getattr(self, run)}: need 2..{word} ({getattr(self, word)})")
         if self.dense:
-            _, mh = self.maxima()[1:]
-            if self.dim > mh:
-                raise ValueError(f"dense mode: d_in = dim = {self.dim} exceeds the hidden banks ({mh})")
             if max(self.x_width, self.run_widths[2]) > self.a_width or self.run_widths[2] > min(
                     self.out_width, max(self.a_width, self.e_width)):
                 raise ValueError("dense mode: activations wider than A_W or an output wider than OUT_W or "
@@ -360,18 +362,27 @@ class MoeKernel(Kernel):
     verilog_parameters = staticmethod(verilog_parameters)
     controls = staticmethod(controls)
 
-    def work(self, node, graph) -> MoeWork:
+    # a linear node runs on the engine in dense mode: its Work is the linear kernel's (LinearWork)
+    def work(self, node, graph) -> MoeWork | LinearWork:
+        if node.kind in LINEAR.node_kinds:
+            return LINEAR.work(node, graph)
         e, h, d = node.w1.shape
         return MoeWork(int(graph.shapes[node.inputs[0]][0]), int(d), int(h), int(e), node.top_k)
 
-    def macs(self, work: MoeWork) -> int:
+    def macs(self, work: MoeWork | LinearWork) -> int:
+        if isinstance(work, LinearWork):
+            return LINEAR.macs(work)
         return work.tokens * work.top_k * 2 * work.dim * work.hidden
 
-    def weight_words(self, work: MoeWork) -> tuple[int, int]:
+    def weight_words(self, work: MoeWork | LinearWork) -> tuple[int, int]:
+        if isinstance(work, LinearWork):
+            return LINEAR.weight_words(work)
         return work.experts * 2 * work.dim * work.hidden, work.experts * (work.hidden + work.dim)
 
-    def cycles(self, params: MoeParams, work: MoeWork) -> int:
-        """One MoE layer (default routing: tokens x top_k spread evenly)."""
+    def cycles(self, params: MoeParams, work: MoeWork | LinearWork) -> int:
+        """One MoE layer (default routing: tokens x top_k spread evenly), or one linear layer in dense mode."""
+        if isinstance(work, LinearWork):
+            return dense_cycles(params.t, params.t, params.n_pe, MOE_RD_LAT, True, work.rows, work.d_in, work.d_out)
         return _cycles(params, work)
 
     # ---- derived widths (as rtl/hwmoe_moe.v) ----------------------------------------------------------

@@ -16,7 +16,7 @@ from . import dma
 from ..kernels.router import routes_cycles
 from ..numerics.intmath import ceil_div
 from .engines import KERNELS, Call, bind
-from ..kernels.linear import LINEAR, LinearWork
+from ..kernels.linear import LinearWork
 from .program import CMD_WORDS, STREAMS, Program, tiles
 
 SEQ_CYCLES = 3          # hwmoe_seq: FETCH0, DECODE, LAUNCH
@@ -86,7 +86,7 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
     the weight reader fills the double buffer (two blocks); the attention engine takes every head's K and V
     side by side (a linear layer on the MoE engine likewise)."""
-    if call.node.kind in LINEAR.node_kinds:
+    if call.engine == "linear" or call.engine == "moe" and run.dense:
         streams = STREAMS[call.engine]
         x, w = command.reads[streams.index("x")].d, command.reads[streams.index("w")].d
         t_in, t_out = tiles(run)

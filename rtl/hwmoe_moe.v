@@ -79,7 +79,7 @@ module hwmoe_moe #(
     // derived (do not override)
     parameter integer FRAC_B     = 8,
     parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
-    parameter integer DIM_B      = $clog2(MAX_DIM + 1),
+    parameter integer DIM_B      = $clog2(((MAX_DIM > MAX_HIDDEN) ? MAX_DIM : MAX_HIDDEN) + 1),   // a dense d_in too
     parameter integer HIDDEN_B   = $clog2(MAX_HIDDEN + 1),
     parameter integer IDX_W      = (EXPERTS > 1) ? $clog2(EXPERTS) : 1
 ) (

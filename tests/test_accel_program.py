@@ -94,3 +94,16 @@ def test_gelu_without_a_linear_is_refused(tiny, tiny_program):
     gelu = next(n for n in graph.nodes if n.kind == "gelu")
     with pytest.raises(UnsupportedGraph, match="GELU"):
         calls(SimpleNamespace(nodes=[gelu], shapes=graph.shapes), tiny_program.plan)
+
+
+def test_without_moe_the_linear_engine_stays():
+    """A model without MoE layers (tiny at depth 1: one dense block) keeps the plain linear engine and no MoE
+    engine; its program still equals the reference."""
+    model = build_model(make_config("tiny", {"depth": "1"}), 0)
+    images = np.stack([sample_input(model.cfg, s)[0].numpy() for s in range(2)])
+    graph = graph_from_model(model)
+    program = compile_program(graph, calibrate(graph, "w16a16", images[:1]))
+    assert "linear" in program.engines.params and "moe" not in program.engines.params
+    assert all(c.engine == "linear" for c in program.calls if c.node.kind in ("patch_embed", "linear", "head")
+               and c.engine != "add")
+    assert np.array_equal(executor.run(program, images[1]), FixedRunner(graph, program.plan).run_raw(images[1]))

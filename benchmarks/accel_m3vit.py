@@ -20,21 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from hwmoe.accel import executor, simulate, timing
-from hwmoe.accel.build import load_design
-from hwmoe.accel.program import compile_program
 from hwmoe.accel.top import TopConfig, write_project
-from hwmoe.frontend.config import make_config
-from hwmoe.frontend.from_torch import graph_from_model
-from hwmoe.frontend.model import build_model, sample_input
-from hwmoe.numerics.calibration import calibrate
-from hwmoe.reference import FixedRunner
+from m3vit_case import DESIGN, prepare
 
 UBIMOE_ZCU102_MS = 25.76
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--design", default="search/examples/search-m3vit-t-zcu102/search.json")
+    ap.add_argument("--design", default=DESIGN)
     ap.add_argument("--precision", default="w16a32")
     ap.add_argument("--bus-width", type=int, default=512)
     ap.add_argument("--bandwidth", type=float, default=0.75)
@@ -42,20 +36,8 @@ def main() -> None:
     ap.add_argument("-o", "--output", default="benchmarks/accel_m3vit.json")
     a = ap.parse_args()
 
-    t0 = time.perf_counter()
-    model = build_model(make_config("m3vit-t"), 0)
-    graph = graph_from_model(model)
-    images = sample_input(model.cfg, 0, batch=3).numpy()
-    plan = calibrate(graph, a.precision, images[:2])
-    choice, search = load_design(a.design)
-    program = compile_program(graph, plan, choice)
-    image = executor.load_image(program, images[2])
-    want = bytearray(image)
-    executor.execute(program, want)
-    reference = FixedRunner(graph, plan).run_raw(images[2])
-    model_exact = bool(np.array_equal(executor.read_output(program, want), reference))
-    prepared = time.perf_counter() - t0
-
+    case = prepare(a.design, a.precision)
+    program, image, search = case.program, case.image, case.search
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="hwmoe_m3vit_"))
     config = TopConfig(bus_w=a.bus_width)
     write_project(program, work / "project", config)
@@ -67,18 +49,18 @@ def main() -> None:
                        bandwidth=a.bandwidth)[0]
     ran = time.perf_counter() - t2
 
-    exact = run.error == 0 and np.array_equal(executor.read_output(program, run.image), reference)
+    exact = run.error == 0 and np.array_equal(executor.read_output(program, run.image), case.reference)
     clock = float(search["clock_mhz"])
     predicted = timing.total_cycles(program, timing.Memory(bus_bytes=a.bus_width // 8, bandwidth=a.bandwidth),
                                     timing.routing_of(program, run.image))
     result = {
         "design": a.design, "precision": a.precision, "bus_width": a.bus_width, "bandwidth": a.bandwidth,
-        "clock_mhz": clock, "commands": run.commands, "bit_exact": bool(exact), "image_equal": run.image == bytes(want),
-        "python_model_equals_reference": model_exact, "measured_cycles": run.cycles,
+        "clock_mhz": clock, "commands": run.commands, "bit_exact": bool(exact), "image_equal": run.image == case.want,
+        "python_model_equals_reference": case.model_exact, "measured_cycles": run.cycles,
         "measured_ms": run.cycles / (clock * 1e3), "timing_model_cycles": predicted,
         "timing_model_error": (predicted - run.cycles) / run.cycles, "search_prediction_ms": search.get("latency_ms"),
         "ubimoe_ms": UBIMOE_ZCU102_MS, "engine_busy_cycles": [e["busy"] for e in run.engines],
-        "wall_s": {"prepare": round(prepared, 1), "verilator_build": round(built, 1), "run": round(ran, 1)}}
+        "wall_s": {"prepare": round(case.seconds, 1), "verilator_build": round(built, 1), "run": round(ran, 1)}}
     Path(a.output).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 

@@ -71,6 +71,7 @@ _DSP_SPECS: dict[str, _DspSpec] = {
 }
 DSP_KINDS: tuple[str, ...] = tuple(sorted(_DSP_SPECS))
 MEMORY_KINDS: tuple[str, ...] = ("DDR3", "DDR4", "DDR5", "LPDDR4", "HBM2", "HBM2E")
+PORT_BITS: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)      # AXI data widths
 
 
 def _check_bits(bits_a: Any, bits_b: Any) -> None:
@@ -157,12 +158,21 @@ _RESOURCE_KEYS = ("lut", "ff", "dsp", "bram36", "uram")
 
 @dataclass(frozen=True)
 class Memory:
-    """Off-chip memory.  ``bandwidth_gbps`` is the approximate *usable* total in GB/s (10^9 B/s),
-    summed over ``channels``; it is a planning figure, not a datasheet peak."""
+    """Off-chip memory.  ``bandwidth_gbps`` is the *usable* total in GB/s (10^9 B/s) summed over ``channels``
+    (what the cost model plans with), ``peak_gbps`` the interface's peak, ``bandwidth_source`` where the usable
+    figure comes from; ``read_latency_cycles``: fabric cycles at the board clock from an AXI read address to its
+    first data beat, ``read_latency_source`` where that comes from (or that it is an assumption); ``port_bits``:
+    the data width of the memory port the accelerator's AXI master lands on (a Zynq PS's HP port is narrower
+    than its DDR: 128 bits on Zynq UltraScale+), at the fabric clock."""
     kind: str
     bandwidth_gbps: float
     channels: int
     capacity_gb: float
+    peak_gbps: float
+    bandwidth_source: str
+    read_latency_cycles: int
+    read_latency_source: str
+    port_bits: int
 
     @property
     def bandwidth_per_channel_gbps(self) -> float:
@@ -240,9 +250,7 @@ class Board:
             "name": self.name, "description": self.description, "part": self.part,
             "family": self.family, "resources": self.resources.as_dict(),
             "dsp_kind": self.dsp_kind,
-            "memory": {"kind": self.memory.kind, "bandwidth_gbps": self.memory.bandwidth_gbps,
-                       "channels": self.memory.channels,
-                       "capacity_gb": self.memory.capacity_gb},
+            "memory": {f.name: getattr(self.memory, f.name) for f in fields(self.memory)},
             "clock_mhz": self.clock_mhz, "clock_range_mhz": list(self.clock_range_mhz),
             **({"vendor": self.vendor.as_dict()} if self.vendor else {}),
         }
@@ -324,6 +332,14 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
+def _one_of_int(choices: tuple[int, ...]) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or v not in choices:
+            raise _Invalid(f"expected one of {', '.join(map(str, choices))}, got {_show(v)}")
+        return int(v)
+    return check
+
+
 def _clock_range(v: Any) -> tuple[float, float]:
     if not (isinstance(v, list) and len(v) == 2 and all(_is_num(x) and x > 0 for x in v)
             and v[0] <= v[1]):
@@ -371,7 +387,12 @@ SCHEMA: dict[str, Any] = {
     "dsp_kind": _one_of(DSP_KINDS),
     "memory": {
         "kind": _one_of(MEMORY_KINDS),
+        "peak_gbps": _pos_num,
         "bandwidth_gbps": _pos_num,
+        "bandwidth_source": _text,
+        "read_latency_cycles": _pos_int,
+        "read_latency_source": _text,
+        "port_bits": _one_of_int(PORT_BITS),
         "channels": _pos_int,
         "capacity_gb": _pos_num,
     },
@@ -488,6 +509,10 @@ def _load_file(path: Path) -> Board:
         raise BoardError(f"malformed YAML: {' '.join(str(e).split())}", file=disp) from None
 
     v = _check(SCHEMA, data, "", disp)
+    mem = v["memory"]
+    if mem["bandwidth_gbps"] > mem["peak_gbps"]:
+        raise BoardError(f"{mem['bandwidth_gbps']:g} GB/s usable is more than the {mem['peak_gbps']:g} GB/s "
+                         "peak (memory.peak_gbps)", file=disp, field="memory.bandwidth_gbps")
     lo, hi = v["clock_range_mhz"]
     if not lo <= v["clock_mhz"] <= hi:
         raise BoardError(f"{v['clock_mhz']:g} MHz is outside clock_range_mhz "

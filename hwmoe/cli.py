@@ -138,13 +138,13 @@ def cmd_search(a) -> None:
     if (a.preset is None) == (a.model is None):
         raise UserError("give either MODEL.onnx or --preset NAME")
     search_command(a.model or a.preset, a.board, precision=a.precision, batch=a.batch, trials=a.trials,
-                   seed=a.seed, storage=a.storage, workers=a.workers, out_dir=a.output)
+                   seed=a.seed, storage=a.storage, workers=a.workers, out_dir=a.output, bus_width=a.bus_width)
 
 
 def cmd_sweep(a) -> None:
     from .search import sweep_command
     sweep_command(a.preset, boards=a.boards, out_dir=a.output, precision=a.precision, batch=a.batch,
-                  trials=a.trials, seed=a.seed, storage=a.storage, workers=a.workers)
+                  trials=a.trials, seed=a.seed, storage=a.storage, workers=a.workers, bus_width=a.bus_width)
 
 
 # ----------------------------------------------------------------------------------------------- build
@@ -155,7 +155,7 @@ def cmd_build(a) -> None:
         existing_file(a.model)
     if build_command(model=a.model, preset=a.preset, board=a.board, precision=a.precision, design=a.design,
                      out=a.output, simulate=a.simulate, input_path=a.input, simulator=a.simulator,
-                     bus_w=a.bus_width, seed=a.seed, csim=a.csim):
+                     bus_w=a.bus_width, seed=a.seed, csim=a.csim, calibration=a.calibration):
         sys.exit(1)
 
 
@@ -311,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--storage", help="Optuna storage URL shared by several workers (default: journal in -o)")
     se.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    se.add_argument("--bus-width", type=int, help="the accelerator's AXI data bits (64..512) as hwmoe build will "
+                    "make it (default: the board's memory port's, memory.port_bits)")
     se.add_argument("-o", "--output", default="out/search", metavar="DIR")
     se.set_defaults(func=cmd_search)
 
@@ -320,12 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--board", help="a board name or .yaml file (its clock for the predicted time)")
     bu.add_argument("--precision", default="w16a32", help="w16a32, w16a16 or w8a8")
     bu.add_argument("--design", metavar="search.json", help="engine parameters from hwmoe search (default: small)")
-    bu.add_argument("--bus-width", type=int, default=128, help="AXI data bits: 64, 128, 256 or 512")
+    bu.add_argument("--bus-width", type=int, help="AXI data bits: 64, 128, 256 or 512 (default: the design's, or 128)")
     bu.add_argument("--simulate", action="store_true", help="run one input through the generated RTL")
     bu.add_argument("--input", metavar="X.npy", help="the input to simulate (default: a calibration input)")
     bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])
     bu.add_argument("--csim", action="store_true", help="run one input through the C simulation of the HLS top (g++)")
     bu.add_argument("--seed", type=int, default=0)
+    bu.add_argument("--calibration", choices=CALIBRATIONS,
+                    help=f"how a new plan picks integer bits (default {DEFAULT_CALIBRATION}; docs/numerics.md §2)")
     bu.add_argument("-o", "--output", required=True, metavar="DIR")
     bu.set_defaults(func=cmd_build)
 
@@ -351,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--storage", help="one Optuna storage URL for every search (default: a journal per board)")
     sw.add_argument("--workers", type=int, default=1, help="worker processes, each searching one board and "
                                                             "precision at a time")
+    sw.add_argument("--bus-width", type=int, help="the accelerator's AXI data bits (default: each board's port's)")
     sw.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
     sw.set_defaults(func=cmd_sweep)
 

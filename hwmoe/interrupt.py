@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 
 from .outputs import PENDING, discard
 
@@ -19,16 +20,20 @@ _state = {"deferred": 0, "interrupted": False, "quiet": False}
 
 
 def _stop_children() -> None:
-    """Interrupt the worker processes (they release their journal locks and exit), kill any that hang."""
+    """Interrupt the worker processes (they release their journal locks and exit), kill any that hang.  A
+    worker still starting ignores Ctrl-C until it installs the handler, so the signal is repeated until every
+    worker has gone, for 10 s at most (a loaded machine may need seconds to release a lock)."""
     mp = sys.modules.get("multiprocessing")
     children = mp.active_children() if mp else []
+    deadline = time.monotonic() + 10
+    while children and time.monotonic() < deadline:
+        for child in children:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGINT)
+        time.sleep(0.1)
+        children = [c for c in children if c.is_alive()]
     for child in children:
-        with contextlib.suppress(OSError):
-            os.kill(child.pid, signal.SIGINT)
-    for child in children:
-        child.join(timeout=10)          # a loaded machine: a worker may need seconds to release its lock
-        if child.is_alive():
-            child.kill()
+        child.kill()
 
 
 def _exit_now() -> None:

@@ -155,7 +155,8 @@ def test_folder_given_as_board_file(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------------ 4. Ctrl-C
 def _interrupt(args, started: Path, cwd) -> subprocess.CompletedProcess:
-    """Run ``hwmoe ARGS`` and press Ctrl-C (SIGINT to the process group) once ``started`` exists."""
+    """Run ``hwmoe ARGS`` and press Ctrl-C (SIGINT to the process group) once ``started`` exists; the result
+    carries ``seconds`` from Ctrl-C to the exit."""
     p = subprocess.Popen([sys.executable, "-m", "hwmoe.cli", *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 30
@@ -163,8 +164,11 @@ def _interrupt(args, started: Path, cwd) -> subprocess.CompletedProcess:
         time.sleep(0.05)
     time.sleep(0.5)
     os.killpg(p.pid, signal.SIGINT)
+    t0 = time.perf_counter()
     out, err = p.communicate(timeout=20)
-    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    r.seconds = time.perf_counter() - t0
+    return r
 
 
 #: runs ``hwmoe ARGS`` and sends itself SIGINT when the module ``sys.argv[1]`` is first imported
@@ -196,15 +200,27 @@ def test_ctrl_c_during_start_up(tiny, tmp_path, module):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_during_search_then_resume(tmp_path, workers):
-    """Mid-trial: no Optuna trial traceback, no lock left behind (the next run would wait 30 s)."""
+    """Mid-trial: no Optuna trial traceback, no lock left behind (the next run would wait 30 s).  A worker
+    still starting when Ctrl-C comes is interrupted too, not killed 10 s later (maybe holding the lock)."""
     args = ["search", "--preset", "m3vit-t", "--board", "zcu102", "--workers", str(workers), "-o", "s"]
     r = _interrupt([*args, "--trials", "5000"], tmp_path / "s" / "optuna.journal", tmp_path)
-    assert r.returncode == 130, r.stderr
+    assert r.returncode == 130 and r.seconds < 5, (r.seconds, r.stderr)
     assert r.stderr.endswith("hwmoe: interrupted\n") and "Traceback" not in r.stderr and "Trial" not in r.stderr
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["optuna.journal"]
-    r = subprocess.run([sys.executable, "-m", "hwmoe.cli", *args, "--trials", "3"], cwd=tmp_path, env=ENV,
-                       capture_output=True, text=True, timeout=20)
+    # (the search compiles m3vit-t's program to price designs: a few seconds before its first trial, so the
+    # interrupted run may have completed none and the resumed one needs enough trials to find a fitting design)
+    r = subprocess.run([sys.executable, "-m", "hwmoe.cli", *args, "--trials", "20"], cwd=tmp_path, env=ENV,
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Forcibly" not in r.stderr, r.stderr
+
+
+def test_ctrl_c_during_sweep_over_workers(tmp_path):
+    """Mid-sweep on two pool processes: the one line only (no warning of the pool's semaphores from
+    multiprocessing's resource tracker after it)."""
+    args = ["sweep", "--preset", "m3vit-t", "--boards", "zcu102,u280", "--trials", "5000", "--workers", "2", "-o", "w"]
+    r = _interrupt(args, tmp_path / "w" / "zcu102" / "optuna.journal", tmp_path)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.endswith("hwmoe: interrupted\n") and "Traceback" not in r.stderr and "Warning" not in r.stderr
 
 
 # ---------------------------------------------------------------------------------------- 5. invalid numbers

@@ -12,22 +12,23 @@ from hwmoe.boards import (
     macs_per_dsp,
 )
 
-# name: (part, lut, ff, dsp, bram36, uram, dsp_kind, mem kind, GB/s, channels, GB, MHz, range)
+# name: (part, lut, ff, dsp, bram36, uram, dsp_kind, mem kind, (peak GB/s, usable GB/s, read latency cycles),
+#        channels, GB, MHz, range)
 EXPECTED = {
     "zcu102": ("xczu9eg-ffvb1156-2-e", 274_080, 548_160, 2_520, 912, 0, "DSP48E2",
-               "DDR4", 19.2, 1, 4, 300, (100, 350)),
+               "DDR4", (19.2, 14.4, 40), 1, 4, 300, (100, 350)),
     "zcu104": ("xczu7ev-ffvc1156-2-e", 230_400, 460_800, 1_728, 312, 96, "DSP48E2",
-               "DDR4", 19.2, 1, 2, 300, (100, 350)),
+               "DDR4", (19.2, 14.4, 40), 1, 2, 300, (100, 350)),
     "kv260": ("xck26-sfvc784-2LV-c", 117_120, 234_240, 1_248, 144, 64, "DSP48E2",
-              "DDR4", 19.2, 1, 4, 300, (100, 350)),
+              "DDR4", (19.2, 14.4, 40), 1, 4, 300, (100, 350)),
     "u50": ("xcu50-fsvh2104-2-e", 871_680, 1_743_360, 5_952, 1_344, 640, "DSP48E2",
-            "HBM2", 316, 32, 8, 200, (100, 300)),
+            "HBM2", (316, 292, 60), 32, 8, 200, (100, 300)),
     "u250": ("xcu250-figd2104-2L-e", 1_728_000, 3_456_000, 12_288, 2_688, 1_280, "DSP48E2",
-             "DDR4", 76.8, 4, 64, 200, (100, 300)),
+             "DDR4", (76.8, 57.6, 60), 4, 64, 200, (100, 300)),
     "u280": ("xcu280-fsvh2892-2L-e", 1_303_680, 2_607_360, 9_024, 2_016, 960, "DSP48E2",
-             "HBM2", 460, 32, 8, 200, (100, 300)),
+             "HBM2", (460, 425, 60), 32, 8, 200, (100, 300)),
     "pynq-z2": ("xc7z020clg400-1", 53_200, 106_400, 220, 140, 0, "DSP48E1",
-                "DDR3", 2.1, 1, 0.5, 100, (50, 150)),
+                "DDR3", (2.13, 1.6, 15), 1, 0.5, 100, (50, 150)),
 }
 
 
@@ -47,8 +48,10 @@ def test_board_figures(name):
     assert b.name == name and b.part == part and b.dsp_kind == kind
     assert b.resources.as_dict() == {"lut": lut, "ff": ff, "dsp": dsp, "bram36": bram,
                                      "uram": uram}
-    assert (b.memory.kind, b.memory.bandwidth_gbps, b.memory.channels,
-            b.memory.capacity_gb) == (mem, bw, ch, cap)
+    m = b.memory
+    assert (m.kind, (m.peak_gbps, m.bandwidth_gbps, m.read_latency_cycles), m.channels, m.capacity_gb) \
+        == (mem, bw, ch, cap)
+    assert m.bandwidth_source and m.read_latency_source
     assert b.clock_mhz == mhz and b.clock_range_mhz == rng
     assert b.source == BOARDS_DIR / f"{name}.yaml"
     assert b.description and b.family
@@ -80,10 +83,10 @@ def test_resources_mapping_and_helpers():
     with pytest.raises(KeyError):
         b.resources["carry8"]
     assert b.resources.onchip_bits == 912 * 36 * 1024
-    # 19.2 GB/s at 300 MHz = 64 B/cycle; at 200 MHz = 96 B/cycle.
-    assert b.bandwidth_bytes_per_cycle() == pytest.approx(64.0)
-    assert b.bandwidth_bytes_per_cycle(200) == pytest.approx(96.0)
-    assert load_board("u280").bandwidth_bytes_per_cycle() == pytest.approx(2300.0)
+    # 14.4 GB/s usable at 300 MHz = 48 B/cycle; at 200 MHz = 72 B/cycle.
+    assert b.bandwidth_bytes_per_cycle() == pytest.approx(48.0)
+    assert b.bandwidth_bytes_per_cycle(200) == pytest.approx(72.0)
+    assert load_board("u280").bandwidth_bytes_per_cycle() == pytest.approx(2125.0)
     with pytest.raises(ValueError):
         b.bandwidth_bytes_per_cycle(0)
     assert b.peak_macs_per_cycle(8, 8) == 2 * 2520
@@ -169,7 +172,9 @@ def _drop(d: dict, dotted: str):
 
 
 @pytest.mark.parametrize("field", ["name", "part", "dsp_kind", "clock_range_mhz",
-                                   "resources", "resources.dsp", "memory.bandwidth_gbps"])
+                                   "resources", "resources.dsp", "memory.bandwidth_gbps",
+                                   "memory.peak_gbps", "memory.bandwidth_source", "memory.read_latency_cycles",
+                                   "memory.read_latency_source", "memory.port_bits"])
 def test_missing_field(tmp_path, field):
     d = _good()
     _drop(d, field)
@@ -186,6 +191,11 @@ def test_missing_field(tmp_path, field):
     ("memory.bandwidth_gbps", "fast",
      "memory.bandwidth_gbps: expected a positive number, got 'fast'"),
     ("clock_mhz", [300], "clock_mhz: expected a positive number, got [300]"),
+    ("memory.read_latency_cycles", 12.5, "memory.read_latency_cycles: expected a positive integer, got 12.5"),
+    ("memory.bandwidth_source", "", "memory.bandwidth_source: expected a non-empty one-line string"),
+    ("memory.read_latency_source", "a\nb", "memory.read_latency_source: expected a non-empty one-line string"),
+    ("memory.port_bits", 100, "memory.port_bits: expected one of 32, 64, 128, 256, 512, 1024, got 100"),
+    ("memory.peak_gbps", "19.2 GB/s", "memory.peak_gbps: expected a positive number, got '19.2 GB/s'"),
     ("part", 42, "part: expected a non-empty string without spaces, got 42"),
     ("resources", 5, "resources: expected a mapping of fields, got 5"),
     ("clock_range_mhz", [100], "clock_range_mhz: expected [min, max]"),
@@ -345,6 +355,32 @@ def test_builtin_name_must_match_file(tmp_path, monkeypatch):
     monkeypatch.setattr(hb, "_REPO_ROOT", tmp_path)
     with pytest.raises(BoardError, match=r"^boards/zcu102.yaml: name: 'other' does not match"):
         load_board("zcu102")
+
+
+def test_usable_bandwidth_above_peak(tmp_path):
+    d = _good()
+    d["memory"]["bandwidth_gbps"] = 25.0
+    e = _error(_write(tmp_path, d))
+    assert e.field == "memory.bandwidth_gbps"
+    assert str(e).endswith("25 GB/s usable is more than the 19.2 GB/s peak (memory.peak_gbps)")
+
+
+def test_accelerator_memory_from_board():
+    """What the accelerator's timing model (the search, hwmoe build) sees of a board's memory."""
+    from hwmoe.accel.timing import Memory
+    z = load_board("zcu102")
+    assert z.memory.port_bits == 128
+    # 14.4 GB/s usable at 300 MHz = 48 B/cycle, but the HP port moves 16 B/cycle
+    assert Memory.from_board(z, 16) == Memory(bus_bytes=16, read_latency=40, bandwidth=1.0)
+    assert Memory.from_board(z, 64).bandwidth == pytest.approx(0.25)
+    assert Memory.from_board(z, 8, clock_mhz=100).bandwidth == 1.0
+    # U280: one of 32 HBM channels, 425 / 32 GB/s at 200 MHz = 66.4 B/cycle: a 512-bit master every cycle
+    u = Memory.from_board(load_board("u280"), 64)
+    assert (u.bandwidth, u.read_latency) == (1.0, 60)
+    # one DDR4 channel of four on the U250: 14.4 GB/s at 200 MHz = 72 B/cycle, more than a 64-byte bus
+    assert Memory.from_board(load_board("u250"), 64).bandwidth == 1.0
+    # PYNQ-Z2: 1.6 GB/s at 100 MHz = 16 B/cycle, its 64-bit HP port 8: half the cycles of a 128-bit master
+    assert Memory.from_board(load_board("pynq-z2"), 16).bandwidth == pytest.approx(0.5)
 
 
 def test_readme_example_is_a_valid_board(tmp_path):

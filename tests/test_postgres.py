@@ -1,7 +1,8 @@
-"""PostgreSQL as the shared Optuna storage: several workers, several processes, a killed worker and a sweep
-spread over workers, against a server the tests start themselves (tests/pg.py)."""
+"""PostgreSQL as the shared Optuna storage: several workers (one of them killed), several processes, a killed
+and resumed search and a sweep spread over workers, against a server the tests start themselves (tests/pg.py)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,9 @@ import pytest
 from optuna.trial import TrialState
 
 from pg import pg_bin, postgres_server
+from test_search import assert_recorded_once, trials_by_study
 
+from hwmoe.search import search
 from hwmoe.search.storage import make_storage
 
 pytestmark = pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found: "
@@ -48,65 +51,89 @@ def finished(p) -> None:
     assert p.wait(timeout=120) == 0, p.stderr.read()
 
 
-def trials_by_study(url: str) -> dict[str, list]:
+def stopped_mid_trial(pid: int, url: str, study: str) -> int:
+    """Stop process ``pid`` (SIGSTOP) at a moment it is inside a trial of the study whose name contains
+    ``study`` (the trial is running, has a heartbeat and carries the pid); that trial's id.  Otherwise the
+    process goes on (SIGCONT) and is stopped again a moment later."""
+    import psycopg
+    query = ("SELECT t.trial_id FROM trials t JOIN studies s ON s.study_id = t.study_id "
+             "JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+             "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'pid' "
+             "WHERE t.state = 'RUNNING' AND s.study_name LIKE %s AND a.value_json = %s")
+    deadline = time.time() + 90
+    with psycopg.connect(url, autocommit=True) as con:
+        while time.time() < deadline:
+            time.sleep(0.05)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                row = con.execute(query, (f"%{study}%", str(pid))).fetchone()
+            except psycopg.errors.UndefinedTable:     # the search has not made its tables yet
+                row = None
+            if row:
+                return row[0]
+            os.kill(pid, signal.SIGCONT)
+    raise AssertionError(f"process {pid} was never caught inside a trial of {study}")
+
+
+def assert_failed_and_retried(url: str, trial_id: int) -> None:
+    """The killed trial was failed (its heartbeat went silent) and its grid point completed by a retry."""
     st = make_storage(url, None)
-    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=st).get_trials(deepcopy=False)
-            for s in optuna.get_all_study_summaries(st)}
-
-
-def assert_recorded_once(url: str, trials: int) -> set:
-    """Every study has its trials complete and none left running; a grid point (stage 1 of a small space) is
-    complete exactly once.  Returns the worker pids that completed trials."""
-    pids = set()
-    studies = trials_by_study(url)
-    assert studies
-    for name, ts in studies.items():
-        assert not [t for t in ts if t.state == TrialState.RUNNING], name
-        done = [t for t in ts if t.state == TrialState.COMPLETE]
-        grid = [t.system_attrs["grid_id"] for t in done if "grid_id" in t.system_attrs]
-        if grid:
-            assert sorted(grid) == sorted(set(grid)), f"{name}: a grid point evaluated twice"
-            assert len(grid) == len(done) and len(done) <= trials
-        else:
-            assert trials <= len(done) <= trials + 1, (name, len(done))
-        pids |= {t.user_attrs["pid"] for t in done}
-    return pids
+    dead = st.get_trial(trial_id)
+    assert dead.state == TrialState.FAIL
+    study = next(ts for ts in trials_by_study(url).values() if any(t._trial_id == trial_id for t in ts))
+    retries = [t for t in study if t.system_attrs.get("failed_trial") == dead.number]
+    assert [t.state for t in retries] == [TrialState.COMPLETE]
+    assert retries[0].system_attrs["grid_id"] == dead.system_attrs["grid_id"]
 
 
 def test_search_with_two_workers(db, tmp_path):
-    finished(hwmoe("search", *TINY, "--trials", "40", "--storage", db, "--workers", "2", "-o", str(tmp_path)))
-    assert len(assert_recorded_once(db, 40)) >= 2, "the extra worker should have contributed trials"
+    """``--workers 2``, the extra worker SIGKILLed inside a trial of the router's grid: the search goes on
+    without it, says so in one line, and every study still ends at its count."""
+    p = hwmoe("search", *TINY, "--trials", "20", "--storage", db, "--workers", "2", "-o", str(tmp_path))
+    try:
+        deadline, child = time.time() + 90, None
+        while child is None and time.time() < deadline:
+            time.sleep(0.2)
+            pids = {t.user_attrs.get("pid") for ts in _safe_counts(db).values() for t in ts} - {None, p.pid}
+            child = next(iter(pids), None)
+        assert child, "the extra worker did not get going"
+        killed = stopped_mid_trial(child, db, "|stage1|router|")
+        os.kill(child, signal.SIGKILL)
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    finally:
+        p.kill()
+    assert f"search worker {child} was killed (SIGKILL)" in p.stderr.read()
+    assert len(assert_recorded_once(db, 20)) >= 2, "the extra worker should have contributed trials"
+    assert_failed_and_retried(db, killed)
     assert (tmp_path / "search.json").is_file()
 
 
 def test_two_processes_share_one_study(db, tmp_path):
-    procs = [hwmoe("search", *TINY, "--trials", "40", "--storage", db, "-o", str(tmp_path / f"p{i}"))
+    procs = [hwmoe("search", *TINY, "--trials", "30", "--storage", db, "-o", str(tmp_path / f"p{i}"))
              for i in range(2)]
     for p in procs:
         finished(p)
-    assert len(assert_recorded_once(db, 40)) == 2
+    assert len(assert_recorded_once(db, 30)) == 2
 
 
 def test_killed_worker_loses_no_trial(db, tmp_path):
-    """A SIGKILLed search is resumed by running it again; a trial left RUNNING by a killed worker (made here
-    as a killed worker leaves it: started, a heartbeat, then silence) is failed and retried."""
-    p = hwmoe("search", *TINY, "--trials", "150", "--storage", db, "-o", str(tmp_path), start_new_session=True)
+    """A search SIGKILLed inside a trial of the router's grid (stage 1) and run again: the trial it left
+    running is failed by its heartbeat and retried, every study ends at its count, and the result equals an
+    undisturbed run's with the same seed (a grid is the same points in any order; the linear study had
+    finished, and the later studies run undisturbed from the seed)."""
+    args = ("search", *TINY, "--trials", "20", "--storage", db, "-o", str(tmp_path))
+    p = hwmoe(*args, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and sum(len(v) for v in _safe_counts(db).values()) < 20:
-            time.sleep(0.3)
+        killed = stopped_mid_trial(p.pid, db, "|stage1|router|")
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
-    studies = trials_by_study(db)
-    assert studies, "the search did not get going"
-    st = make_storage(db, None)
-    name = next(iter(studies))
-    stale = optuna.load_study(study_name=name, storage=st).ask()
-    st.record_heartbeat(stale._trial_id)
-    finished(hwmoe("search", *TINY, "--trials", "150", "--storage", db, "-o", str(tmp_path)))
-    assert_recorded_once(db, 150)
-    assert st.get_trial(stale._trial_id).state == TrialState.FAIL
+    finished(hwmoe(*args))
+    assert_recorded_once(db, 20)
+    assert_failed_and_retried(db, killed)
+    undisturbed = search("tiny", "zcu102", trials=20).to_dict()
+    resumed = json.loads((tmp_path / "search.json").read_text())
+    assert resumed["design"] == undisturbed["design"] and resumed["latency_ms"] == undisturbed["latency_ms"]
 
 
 def _safe_counts(url):

@@ -76,8 +76,8 @@ def test_engine_params_take_the_formats(name, precision):
     assert isinstance(p, k.Params)
     p.check()
     assert all(getattr(p, f) == v for f, v in CHOICE[name].items())
-    if k.node_kinds:                                   # engines of IR nodes produce activations (adds: the residual)
-        want = formats["resid" if name == "add" else "act"]
+    if k.node_kinds:                      # engines of IR nodes produce activations (adds: the residual; routers: logits)
+        want = formats[{"add": "resid", "router": "logit"}.get(name, "act")]
         out = "logit" if name == "router" else "out"
         assert (getattr(p, f"{out}_width"), getattr(p, f"{out}_frac")) == (want.width, want.frac)
     assert isinstance(k.cycles(p, work), int)

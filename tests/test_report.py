@@ -69,7 +69,7 @@ def test_build_writes_the_report(tmp_path, monkeypatch):
         data = (out / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 1000
         assert f"]({name})" in md
-    assert "| # | node |" in md and "measured" not in md and "outside the model" in md
+    assert "| # | node |" in md and "measured" not in md and "| shell |" in md and "Its check" in md
 
 
 def test_the_terms_sum_to_the_timing_model(tiny, accuracy):

@@ -11,11 +11,12 @@ through the C simulation of the HLS top."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..cost import shell
 from ..errors import UserError
 from ..backends.hls.accel import csim_report, write_hls
 from ..outputs import output_dir
@@ -29,13 +30,14 @@ def choice_from_design(design: dict) -> dict:
     """Engine parallelism from a search result's ``design`` (``hwmoe search``'s search.json): the linear
     core's tile serves the linear and MoE engines, and LayerNorm and add take its lanes."""
     try:
-        lin, att, router = design["linear"], design["attention"], design["router"]
+        lin, att, router = design["linear"], design["attention"], design.get("router")
         t, n_pe = int(lin["t"]), int(lin["n_pe"])
-        return {"linear": {"t_in": t, "t_out": t, "n_pe": n_pe}, "moe": {"t": t, "n_pe": n_pe},
-                "attention": {"rows": int(att["rows"]), "lanes": int(att["lanes"])},
-                "layernorm": {"lanes": t, "nbuf": int(lin.get("ln_nbuf", 4))},
-                "router": {"lanes": int(router["lanes"]), "expert_par": int(router["expert_par"])},
-                "add": {"lanes": t}}
+        choice = {"linear": {"t_in": t, "t_out": t, "n_pe": n_pe}, "moe": {"t": t, "n_pe": n_pe},
+                  "attention": {"rows": int(att["rows"]), "lanes": int(att["lanes"])},
+                  "layernorm": {"lanes": t, "nbuf": int(lin.get("ln_nbuf", 4))}, "add": {"lanes": t}}
+        if router:          # a model without MoE layers has no router unit
+            choice["router"] = {"lanes": int(router["lanes"]), "expert_par": int(router["expert_par"])}
+        return choice
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"the design has no usable engine parameters ({e.__class__.__name__}: {e})") from None
 
@@ -66,44 +68,62 @@ def layout_json(program: Program) -> dict:
 
 
 def engine_resources(program: Program, dsp_kind: str) -> dict:
-    """The cost model's resources of each engine as built (the DMA, sequencer and registers are not in the
-    model: yosys figures of them are in docs/benchmarks.md)."""
+    """The cost model's resources of each engine as built."""
     return {e: {k: round(v, 1) for k, v in KERNELS[e].resources(p, dsp_kind).as_dict().items()}
             for e, p in program.engines.params.items()}
 
 
-def fit(program: Program, board) -> dict:
-    """Engines' resources against the board: used, available, and which kinds exceed it."""
+def shell_resources(program: Program, bus_w: int) -> dict:
+    """The shell model's resources of each of its modules (DMA, sequencer, registers) at this build's AXI data
+    width and LANES_MAX (``hwmoe.cost.shell``)."""
+    return {m: {k: round(v, 1) for k, v in u.as_dict().items()}
+            for m, u in shell.shell_resources(bus_w, program.lanes_max).items()}
+
+
+def fit(program: Program, board, bus_w: int = TopConfig.bus_w) -> dict:
+    """Engines' and shell's resources against the board: used (both), available, and which kinds exceed it."""
     engines = engine_resources(program, board.dsp_kind if board else "DSP48E2")
-    used = {k: round(sum(u[k] for u in engines.values()), 1) for k in ("lut", "ff", "dsp", "bram36", "uram")}
-    out = {"engines": engines, "used": used}
+    shell_parts = shell_resources(program, bus_w)
+    units = [*engines.values(), *shell_parts.values()]
+    used = {k: round(sum(u[k] for u in units), 1) for k in ("lut", "ff", "dsp", "bram36", "uram")}
+    out = {"engines": engines, "shell": shell_parts, "bus_w": bus_w, "lanes_max": program.lanes_max, "used": used}
     if board is not None:
         available = board.resources.as_dict()
         out.update(available=available, over=[k for k in used if used[k] > available[k]])
     return out
 
 
-def build_json(program: Program, config: TopConfig, clock_mhz: float, board, search: dict | None) -> dict:
-    memory = timing.Memory(bus_bytes=config.bus_w // 8)
+def build_memory(board, bus_w: int, clock_mhz: float) -> timing.Memory:
+    """The memory the timing model prices the build with: the board's (``timing.Memory.from_board``), or
+    without a board an ideal one (every cycle, the testbench's latency)."""
+    return timing.Memory.from_board(board, bus_w // 8, clock_mhz) if board else timing.Memory(bus_bytes=bus_w // 8)
+
+
+def build_json(program: Program, config: TopConfig, clock_mhz: float, board, search: dict | None,
+               memory: timing.Memory) -> dict:
     cycles = timing.total_cycles(program, memory)
     return {"board": board.name if board else None, "clock_mhz": clock_mhz, "precision": program.plan.precision,
+            "memory": asdict(memory),
             "design": {e: {k: v for k, v in asdict(p).items()} for e, p in program.engines.params.items()},
             "verilog_parameters": {e: program.engines.verilog_parameters(e) for e in program.engines.params},
             "top": asdict(config), "commands": len(program.commands),
             "predicted_cycles": cycles, "predicted_ms": cycles / (clock_mhz * 1e3),
-            "resources": fit(program, board),
+            "resources": fit(program, board, config.bus_w),
             "search": {k: search[k] for k in ("latency_ms", "resources", "fits") if k in search} if search else None}
 
 
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
-                  bus_w: int = 128, seed: int = 0, csim: bool = False) -> int:
+                  bus_w: int | None = None, seed: int = 0, csim: bool = False, calibration: str | None = None) -> int:
     """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
     the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
-    the reference."""
+    the reference.  ``bus_w``: AXI data bits (default: the search's, or 128).  The predicted cycles use the
+    memory of ``board``, or of the search's board, else an ideal one."""
     from ..boards import load_board
     from ..inputs import load_npy
     board_spec = load_board(board) if board else None
+    choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
+    bus_w = bus_w or (search or {}).get("bus_width", 128)
     # an Alveo kernel's AXI4 master has 64-bit addresses (its banks may lie above 4 GiB); 32 bits elsewhere
     alveo = board_spec is not None and board_spec.vendor is not None and board_spec.vendor.flow == "alveo"
     config = TopConfig(bus_w=bus_w, addr_w=64 if alveo else 32)
@@ -111,33 +131,37 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
         config.check()
     except ValueError as e:
         raise UserError(f"--bus-width: {e}") from None
-    graph, calib = _graph(model, preset, seed)
-    from ..inputs import plan_for
-    plan, _, _ = plan_for(graph, model, precision, None, calib, seed)
-    choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
     clock = board_spec.clock_mhz if board_spec else (search or {}).get("clock_mhz", 200.0)
+    memory_board = board_spec or (_search_board(search["board"]) if search and search.get("board") else None)
+    memory = build_memory(memory_board, bus_w, clock)
+    graph, calib = model_graph(model, preset, seed)
+    from ..inputs import plan_for
+    plan, _, _ = plan_for(graph, model, precision, None, calib, seed, calibration)
     try:
         program = compile_program(graph, plan, choice)
     except UnsupportedGraph as e:
         raise UserError(f"{model or preset}: the accelerator cannot run this model: {e}") from None
     if board_spec is not None:
-        resources = fit(program, board_spec)
+        resources = fit(program, board_spec, bus_w)
         if resources["over"]:
             k = resources["over"][0]
-            raise UserError(f"{model or preset} on {board_spec.name}: the engines need {resources['used'][k]:,.0f} "
-                            f"{k.upper()} of {resources['available'][k]:,} (choose a smaller --design)")
+            part = {n: round(sum(u[k] for u in resources[n].values())) for n in ("engines", "shell")}
+            raise UserError(f"{model or preset} on {board_spec.name}: the engines and the shell need "
+                            f"{resources['used'][k]:,.0f} {k.upper()} of {resources['available'][k]:,} (engines "
+                            f"{part['engines']:,}, shell {part['shell']:,} at {bus_w}-bit AXI and LANES_MAX "
+                            f"{program.lanes_max}; choose a smaller --design or --bus-width)")
     acc = report.accuracy(graph, plan, calib)
 
-    def write_report(where: Path, **measured) -> None:        # again after a simulation, with its figures
+    def write_report(where: Path, memory: timing.Memory = memory, **measured) -> None:   # again after a simulation
         report.write_report(where, report.report_json(
-            program, model=model or preset, memory=timing.Memory(bus_bytes=bus_w // 8), clock_mhz=clock,
-            board=board_spec, fit=fit(program, board_spec), acc=acc, **measured))
+            program, model=model or preset, memory=memory, clock_mhz=clock,
+            board=board_spec, fit=fit(program, board_spec, bus_w), acc=acc, **measured))
     with output_dir(out) as tmp:
         write_project(program, tmp / "rtl", config)
         write_hls(program, tmp / "hls", bus_w, board_spec)
         (tmp / "image.bin").write_bytes(bytes(program.memory))
         (tmp / "layout.json").write_text(json.dumps(layout_json(program), indent=1))
-        info = build_json(program, config, clock, board_spec, search)
+        info = build_json(program, config, clock, board_spec, search, memory)
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
         write_report(tmp)
         scripts = vendor.write(tmp, board_spec) if board_spec else []
@@ -145,17 +169,28 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
           f"bytes, {len(program.commands)} commands), layout.json, build.json, report.md"
           + "".join(f", {s}" for s in scripts))
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
-          f"({bus_w}-bit AXI)")
+          f"({bus_w}-bit AXI, " + (f"{memory_board.name}'s memory: read data in {memory.bandwidth:.0%} of the "
+                                   f"cycles, read latency {memory.read_latency}" if memory_board else "ideal memory")
+          + ")")
     if not (simulate or csim):
         return 0
     x = load_npy(input_path, "--input") if input_path else calib[0]
     if tuple(np.shape(x)) != tuple(graph.shapes[graph.input]):
         raise UserError(f"--input: shape {tuple(np.shape(x))}, the model takes {tuple(graph.shapes[graph.input])}")
-    status = _simulate(program, Path(out), x, simulator, config, write_report) if simulate else 0
+    status = _simulate(program, Path(out), x, simulator, memory, write_report) if simulate else 0
     return status | (csim_report(program, Path(out) / "hls", x) if csim else 0)
 
 
-def _graph(model: str | None, preset: str | None, seed: int):
+def _search_board(name: str):
+    """The board a search result was made for (its memory prices the build)."""
+    from ..boards import BoardError, load_board
+    try:
+        return load_board(name)
+    except BoardError as e:
+        raise UserError(f"the design's board {name!r} (its memory prices the build): {e}; give --board") from None
+
+
+def model_graph(model: str | None, preset: str | None, seed: int):
     """The kernel graph and a calibration batch (random normal for a file, the preset's sample images)."""
     from ..inputs import load_graph, random_samples
     if (model is None) == (preset is None):
@@ -170,18 +205,22 @@ def _graph(model: str | None, preset: str | None, seed: int):
     return graph_from_model(build_model(cfg, seed)), sample_input(cfg, seed, batch=4).numpy()
 
 
-def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, config: TopConfig, write_report) -> int:
+def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, memory: timing.Memory,
+              write_report) -> int:
+    """The testbench's AxiRam is capped at the memory's bandwidth share but answers in its own read latency
+    (``timing.Memory()``'s), so the prediction printed beside the measurement uses that latency."""
     from ..reference import FixedRunner
     from . import simulate
+    memory = replace(memory, read_latency=timing.Memory().read_latency, write_latency=timing.Memory().write_latency)
     image = executor.load_image(program, x)
     run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim",
-                       layout=layout_json(program))[0]
+                       bandwidth=memory.bandwidth, layout=layout_json(program))[0]
     got = executor.read_output(program, run.image)
     want = FixedRunner(program.graph, program.plan).run_raw(x)
     exact = run.error == 0 and np.array_equal(got, want)
     routing = timing.routing_of(program, run.image)
-    predicted = timing.total_cycles(program, timing.Memory(bus_bytes=config.bus_w // 8), routing)
-    write_report(out, measurement=report.Measurement(run, bool(exact), simulator), routing=routing)
+    predicted = timing.total_cycles(program, memory, routing)
+    write_report(out, memory, measurement=report.Measurement(run, bool(exact), simulator), routing=routing)
     print(f"simulated on {simulator}: bit-exact {'yes' if exact else 'no'} ({got.size} output words), "
           f"{run.commands} commands, {run.cycles} cycles measured, {predicted} predicted "
           f"({(predicted - run.cycles) / run.cycles * 100:+.2f}%)" + (f", error {run.error}" if run.error else ""))

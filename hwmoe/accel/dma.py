@@ -124,9 +124,14 @@ def read_beats(d: Descriptor, memory: bytes, lanes_max: int) -> np.ndarray:
     return np.array(beats, np.int64).reshape(-1, lanes_max)
 
 
+def segment_count(d: Descriptor) -> int:
+    """``len(segments(d))`` without listing them."""
+    return d.n1 * (d.n2 if d.indices is None else min(d.n2, len(d.indices)))
+
+
 def stream_beats(d: Descriptor) -> int:
     """Stream beats of the whole transfer."""
-    return len(segments(d)) * ceil_div(d.words, d.lanes)
+    return segment_count(d) * ceil_div(d.words, d.lanes)
 
 
 def write_memory(d: Descriptor, beats: np.ndarray, memory: bytes) -> bytes:

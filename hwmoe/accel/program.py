@@ -125,10 +125,12 @@ def flat(*parts: np.ndarray) -> np.ndarray:
 class _Builder:
     """Allocates regions and writes parameters while the commands are made."""
 
-    def __init__(self, graph: ir.Graph, plan: Plan, engines: Engines):
+    def __init__(self, graph: ir.Graph, plan: Plan, engines: Engines, image: bool = True):
         self.graph, self.plan, self.engines = graph, plan, engines
         self.layout = ImageLayout()
-        self.raw = FixedRunner(graph, plan).raw
+        # without an image only the parameters' shapes matter: the float values stand in for their words
+        self.raw = FixedRunner(graph, plan).raw if image else \
+            {f"{n.name}.{k}": v for n in graph.nodes for k, v in n.params().items()}
         self.params: dict[str, np.ndarray] = {}
 
     def param(self, name: str, words: np.ndarray, container: int) -> Region:
@@ -320,12 +322,14 @@ def encode(command: Command | None) -> bytes:
     return struct.pack(f"<{CMD_WORDS}I", *(w & 0xFFFFFFFF for w in words))
 
 
-def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None) -> Program:
+def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None, image: bool = True) -> Program:
     """The engines, the image and the program of ``graph`` under ``plan`` (``choice``: engine parallelism,
-    ``engines.DEFAULT_CHOICE`` where not given)."""
+    ``engines.DEFAULT_CHOICE`` where not given).  ``image=False``: the same engines, layout and commands (so
+    the same cycles) without quantising the parameters or filling the memory (``memory`` is empty): what
+    pricing a design needs."""
     program_calls = calls(graph, plan, choice)
     engines = build_engines(program_calls)
-    b = _Builder(graph, plan, engines)
+    b = _Builder(graph, plan, engines, image)
     regions = _activation_regions(b, program_calls)
     commands = []
     for call in program_calls:
@@ -333,6 +337,8 @@ def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None) -> 
         reads, write = COMMANDS[call.engine](b, call, run, regions)
         commands.append(Command(call.engine, call.node.name, KERNELS[call.engine].controls(run), tuple(reads), write))
     b.layout.add("program", 1, (len(commands) + 1) * CMD_WORDS, 4)
+    if not image:
+        return Program(graph, plan, engines, b.layout, bytearray(), commands, program_calls)
     memory = bytearray(b.layout.size)
     for name, words in b.params.items():
         b.layout.store(memory, b.layout.regions[name], words)

@@ -22,7 +22,8 @@ from .engines import KERNELS
 from .program import Program
 from .top import COUNTERS
 
-#: yosys figures of the generated top for ``tiny`` (docs/benchmarks.md): whole top and the engines' model
+#: yosys figures of the generated top for ``tiny`` (docs/benchmarks.md): whole top and the engines' model, the
+#: measurement the shell model is checked against
 SHELL_SYNTH = REPO / "benchmarks" / "accel_synth_tiny.json"
 FIGURES = ("latency.png", "roofline.png", "resources.png")
 KINDS = ("lut", "ff", "dsp", "bram36", "uram")
@@ -95,7 +96,7 @@ def _roofline(program: Program, board, memory: timing.Memory, clock_mhz: float) 
     return out
 
 
-def _shell() -> dict:
+def _shell_check() -> dict:
     """The shell (DMA, sequencer, registers, stream glue) as yosys counted it for ``tiny``: the whole top
     less the cost model's engines."""
     synth = json.loads(SHELL_SYNTH.read_text())
@@ -141,7 +142,7 @@ def report_json(program: Program, *, model: str, memory: timing.Memory, clock_mh
             "predicted_cycles": total, "predicted_ms": total / (clock_mhz * 1e3), "end_cycles": end,
             "macs": sum(l["macs"] for l in layers), "layers": layers, "engines": engines,
             "roofline": _roofline(program, board, memory, clock_mhz),
-            "resources": {**fit, "shell": _shell()}, "accuracy": acc,
+            "resources": {**fit, "shell_check": _shell_check()}, "accuracy": acc,
             "measured": _measured(program, layers, measurement, total) if measurement else None,
             "figures": list(FIGURES)}
 
@@ -238,18 +239,25 @@ def _roofline_md(r: dict) -> list[str]:
 
 
 def _resources(r: dict) -> list[str]:
-    res, s = r["resources"], r["resources"]["shell"]
+    res, s = r["resources"], r["resources"]["shell_check"]
     rows = [[e] + [_n(u[k]) for k in KINDS] for e, u in res["engines"].items()]
-    rows.append(["**engines**"] + [_n(res["used"][k]) for k in KINDS])
+    rows.append(["shell"] + [_n(_shell_sum(res)[k]) for k in KINDS])
+    rows.append(["**total**"] + [_n(res["used"][k]) for k in KINDS])
     if "available" in res:
         rows.append(["board"] + [_n(res["available"][k]) for k in KINDS])
         rows.append(["share"] + [_pct(res["used"][k], res["available"][k]) for k in KINDS])
     return ["", "## Resources", "", "![resources](resources.png)", ""] + \
         _table(["", *(k.upper() for k in KINDS)], rows) + \
-        ["", "The cost model's engines (`hwmoe/accel/build.py` `fit`). The shell (DMA, sequencer, registers, stream "
-             "glue) is outside the model: yosys put it at " + ", ".join(f"{_n(s[k], 1 if k == 'bram36' else 0)} "
-             f"{k.upper()}" for k in KINDS if s[k]) + f" for {s['design']} (`docs/benchmarks.md`); it grows "
-             f"with the bus width and the widest stream."]
+        ["", f"The cost model (`hwmoe/accel/build.py` `fit`): the engines, and the shell (DMA, sequencer, registers; "
+             f"`hwmoe/cost/shell.py`, calibrated on yosys runs of those modules alone) at {res['bus_w']}-bit AXI "
+             f"and LANES_MAX {res['lanes_max']}. Its check: yosys put the shell of the whole generated top "
+             f"(stream glue included) at " + ", ".join(f"{_n(s[k], 1 if k == 'bram36' else 0)} "
+             f"{k.upper()}" for k in KINDS if s[k]) + f" for {s['design']} (`docs/benchmarks.md`); the model is above that at "
+             f"tiny's size and below the DMA alone at 64 lanes (`docs/cost_model.md`)."]
+
+
+def _shell_sum(res: dict) -> dict:
+    return {k: sum(u[k] for u in res["shell"].values()) for k in KINDS}
 
 
 def _accuracy(r: dict) -> list[str]:
@@ -279,7 +287,7 @@ BOUND_COLOURS = {"compute": "tab:blue", "port": "tab:orange", "memory": "tab:red
 
 
 def _figures(out: Path, r: dict) -> list[Path]:
-    """latency.png (cycles per command by bound), roofline.png, resources.png (engines against the board)."""
+    """latency.png (cycles per command by bound), roofline.png, resources.png (engines and shell against the board)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -329,8 +337,8 @@ def _figures(out: Path, r: dict) -> list[Path]:
     fig, axes = plt.subplots(1, len(kinds), figsize=(2.4 * len(kinds), 3.8))
     for ax, kind in zip(axes, kinds):
         bottom = 0.0
-        for i, (engine, used) in enumerate(res["engines"].items()):
-            ax.bar([0], [used[kind]], bottom=bottom, color=f"C{i}", label=engine)
+        for i, (unit, used) in enumerate([*res["engines"].items(), ("shell", _shell_sum(res))]):
+            ax.bar([0], [used[kind]], bottom=bottom, color=f"C{i}", label=unit)
             bottom += used[kind]
         if "available" in res:
             ax.axhline(res["available"][kind], color="k", lw=1.5, label="board")
@@ -339,7 +347,7 @@ def _figures(out: Path, r: dict) -> list[Path]:
             ax.set_title(kind.upper())
         ax.set_xticks([])
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"engines' resources ({r['board'] or 'no board'}; the shell is not in the model)")
+    fig.suptitle(f"engines' and shell's resources ({r['board'] or 'no board'})")
     fig.tight_layout()
     save(fig, paths[2])
     plt.close(fig)

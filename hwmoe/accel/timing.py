@@ -9,6 +9,7 @@ bandwidth rather than by its engine takes at least its bus words.  Checked again
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from .. import ir
 from ..numerics.routing import expert_queues
@@ -35,6 +36,17 @@ class Memory:
     def bytes_per_cycle(self) -> float:
         return self.bus_bytes * self.bandwidth
 
+    @classmethod
+    def from_board(cls, board, bus_bytes: int, clock_mhz: float | None = None) -> "Memory":
+        """The memory as the accelerator's one AXI master (``bus_bytes`` wide, on one channel, through the
+        board's memory port) sees it on ``board`` at ``clock_mhz`` (default the board's): the board's read
+        latency, and read data in the share of cycles that one channel's usable bandwidth, or the port's width
+        if narrower, fills (at most every cycle)."""
+        m = board.memory
+        per_cycle = min(m.bandwidth_gbps / m.channels * 1e3 / (clock_mhz or board.clock_mhz), m.port_bits / 8)
+        return cls(bus_bytes=bus_bytes, read_latency=m.read_latency_cycles,
+                   bandwidth=min(1.0, per_cycle / bus_bytes))
+
 
 def fetch_cycles(program: Program, memory: Memory) -> int:
     """One command's fetch through reader 0: CMD_WORDS 4-byte words, LANES_MAX per beat."""
@@ -56,7 +68,12 @@ def first_data_cycles(command, memory: Memory) -> int:
     plain = [slot for slot in command.reads if slot is not None and not slot.indexed]
     if len(plain) < 2:
         return 0
-    return dma.bursts(replace(plain[0].d, n1=1, n2=1), memory.bus_bytes, memory.max_burst)[0][1]
+    return _first_burst(plain[0].d, memory.bus_bytes, memory.max_burst)
+
+
+@lru_cache(maxsize=65536)
+def _first_burst(d: dma.Descriptor, bus_bytes: int, max_burst: int) -> int:
+    return dma.bursts(replace(d, n1=1, n2=1), bus_bytes, max_burst)[0][1]
 
 
 def call_work(call: Call, graph: ir.Graph, expert_tokens: list[int] | None = None):
@@ -72,9 +89,14 @@ def call_work(call: Call, graph: ir.Graph, expert_tokens: list[int] | None = Non
 def engine_cycles(call: Call, run, work) -> int:
     """The engine's cycles in the accelerator: its kernel's formula, but the router's command ends with its
     last routing beat (the queue stream after it is not read)."""
-    if call.engine == "router":
+    return _engine_cycles(call.engine, run, work)
+
+
+@lru_cache(maxsize=65536)
+def _engine_cycles(engine: str, run, work) -> int:
+    if engine == "router":
         return routes_cycles(run.lanes, work.dim, work.experts, work.tokens, run.expert_par)
-    return KERNELS[call.engine].cycles(run, work)
+    return KERNELS[engine].cycles(run, work)
 
 
 def _memory_time(nbytes: float, memory: Memory) -> int:
@@ -92,18 +114,22 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
         t_in, t_out = tiles(run)
         d_in = run.dim if call.engine == "moe" else run.d_in
         w_bytes = min(dma.stream_beats(w), 2 * t_out * ceil_div(d_in, t_in)) * w.lanes * w.c
-        x_bytes = dma.bus_words(x, memory.bus_bytes) * memory.bus_bytes
+        x_bytes = _bus_words(x, memory.bus_bytes) * memory.bus_bytes
         return max(0, _memory_time(x_bytes + w_bytes, memory) - dma.stream_beats(x))
     if call.engine == "attention":
         k, v = command.reads[1].d, command.reads[2].d
-        return max(0, _memory_time((dma.bus_words(k, memory.bus_bytes) + dma.bus_words(v, memory.bus_bytes))
+        return max(0, _memory_time((_bus_words(k, memory.bus_bytes) + _bus_words(v, memory.bus_bytes))
                                    * memory.bus_bytes, memory) - dma.stream_beats(k))
     return 0
 
 
 def bus_words(command, bus_bytes: int) -> int:
     """Bus words the command's reads move (its indexed reads counted for every expert)."""
-    return sum(dma.bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None)
+    return sum(_bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None)
+
+
+#: a descriptor's bus words (the search prices many engine choices with the same descriptors)
+_bus_words = lru_cache(maxsize=65536)(dma.bus_words)
 
 
 @dataclass(frozen=True)
@@ -159,27 +185,31 @@ def _longest_stream(call: Call, command) -> tuple[str, int]:
     return max(((n, dma.stream_beats(s.d)) for n, s in slots), key=lambda t: t[1])
 
 
+def command_timing(program: Program, index: int, memory: Memory = Memory(),
+                   routing: dict[str, list[int]] | None = None, fetch: int | None = None) -> CommandTiming:
+    """The terms of command ``index``.  ``routing``: tokens per expert of each MoE node (default: balanced);
+    ``fetch``: the program's ``fetch_cycles`` when known."""
+    call, command = program.calls[index], program.commands[index]
+    run = bind(program.engines, call)
+    work = call_work(call, program.graph, (routing or {}).get(call.node.name))
+    kernel = KERNELS[call.engine]
+    macs = kernel.macs(work)
+    multipliers = getattr(kernel, "multipliers", None)
+    stream, beats = _longest_stream(call, command)
+    return CommandTiming(
+        fetch=(fetch_cycles(program, memory) if fetch is None else fetch) + SEQ_CYCLES, hand_off=hand_off_cycles(memory),
+        first_data=first_data_cycles(command, memory), engine=engine_cycles(call, run, work),
+        load_phase=load_phase_cycles(call, run, command, memory),
+        memory=int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
+        port_beats=beats, port_stream=stream, macs=macs,
+        mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None)
+
+
 def command_timings(program: Program, memory: Memory = Memory(),
                     routing: dict[str, list[int]] | None = None) -> list[CommandTiming]:
-    """The terms of every command in program order.  ``routing``: tokens per expert of each MoE node
-    (default: balanced)."""
-    graph = program.graph
-    fetch = fetch_cycles(program, memory) + SEQ_CYCLES
-    out = []
-    for call, command in zip(program.calls, program.commands):
-        run = bind(program.engines, call)
-        work = call_work(call, graph, (routing or {}).get(call.node.name))
-        kernel = KERNELS[call.engine]
-        macs = kernel.macs(work)
-        multipliers = getattr(kernel, "multipliers", None)
-        stream, beats = _longest_stream(call, command)
-        out.append(CommandTiming(
-            fetch=fetch, hand_off=hand_off_cycles(memory), first_data=first_data_cycles(command, memory),
-            engine=engine_cycles(call, run, work), load_phase=load_phase_cycles(call, run, command, memory),
-            memory=int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
-            port_beats=beats, port_stream=stream, macs=macs,
-            mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None))
-    return out
+    """The terms of every command in program order."""
+    fetch = fetch_cycles(program, memory)
+    return [command_timing(program, i, memory, routing, fetch) for i in range(len(program.commands))]
 
 
 def program_cycles(program: Program, memory: Memory = Memory(),

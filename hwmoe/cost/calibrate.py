@@ -1,9 +1,11 @@
 """Calibrate the resource model on yosys: ``python -m hwmoe.cost.calibrate [--kernel K ...] [--fit-only]``.
 
-For every registered kernel (hwmoe.kernels.registry), synthesise each of its calibration points with
-``yosys synth_xilinx -family xcup`` (seconds each), record the counts in ``search/calibration/<kernel>.json``,
-fit LUT and FF as non-negative linear functions of the kernel's features and write the coefficients to
-``hwmoe/cost/fitted.py``.  ``--fit-only`` refits from the recorded data without running yosys.
+For every registered kernel (hwmoe.kernels.registry) and every part of the accelerator's shell
+(hwmoe.cost.shell: ``shell_dma``, ``shell_seq``, ``shell_ctrl``), synthesise each of its calibration points with
+``yosys synth_xilinx -family xcup`` (seconds each; the DMA's one to a few minutes), record the counts in
+``search/calibration/<name>.json``, fit LUT and FF (a shell part: also DSP and BRAM36) as non-negative linear
+functions of its features and write the coefficients to ``hwmoe/cost/fitted.py``.  ``--fit-only`` refits from
+the recorded data without running yosys.
 """
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ from ..backends.rtl.yosys import synth
 from ..kernels.registry import KERNELS
 from ..paths import CALIBRATION_DIR
 from .fit import fit_linear
+from .shell import PARTS
+
+#: what is calibrated: the kernels (LUT and FF fitted; DSP and BRAM36 structural) and the shell's parts (all fitted)
+UNITS = {**KERNELS, **PARTS}
+FITTED_KINDS = {name: ("lut", "ff", "dsp", "bram36") if name in PARTS else ("lut", "ff") for name in UNITS}
 
 FITTED_PY = Path(__file__).resolve().parent / "fitted.py"
 
@@ -25,7 +32,7 @@ def run_points(kernel, log=print) -> list[dict]:
     rows = []
     for p in kernel.calibration_points():
         top, vparams, memories = kernel.synth_case(p)
-        r = synth(top, vparams, memories)
+        r = synth(top, vparams, memories, timeout=getattr(kernel, "synth_timeout", 300.0))
         rows.append({"params": asdict(p), "verilog": {k: v for k, v in vparams.items()}, **r})
         log(f"  {kernel.name} {vparams}: {r['counts']} ({r['seconds']} s)")
     return rows
@@ -34,7 +41,7 @@ def run_points(kernel, log=print) -> list[dict]:
 def fit_kernel(kernel, rows: list[dict]) -> dict:
     feats = [kernel.features(kernel.params(**r["params"])) for r in rows]
     names = sorted({k for f in feats for k in f})
-    return {kind: fit_linear(feats, [r["counts"][kind] for r in rows], names) for kind in ("lut", "ff")}
+    return {kind: fit_linear(feats, [r["counts"][kind] for r in rows], names) for kind in FITTED_KINDS[kernel.name]}
 
 
 def write_fitted(fits: dict) -> None:
@@ -49,10 +56,10 @@ def load_rows(name: str, directory: Path = CALIBRATION_DIR) -> list[dict]:
 
 
 def report(directory: Path = CALIBRATION_DIR) -> dict:
-    """Per kernel: the worst relative error of LUT/FF and the worst absolute error of DSP/BRAM36 of the model
-    against every recorded point."""
+    """Per kernel and shell part: the worst relative error of LUT/FF and the worst absolute error of DSP/BRAM36
+    of the model against every recorded point."""
     out = {}
-    for name, kernel in KERNELS.items():
+    for name, kernel in UNITS.items():
         rows = load_rows(name, directory)
         if not rows:
             continue
@@ -70,7 +77,7 @@ def report(directory: Path = CALIBRATION_DIR) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hwmoe.cost.calibrate", description=__doc__.splitlines()[0])
-    ap.add_argument("--kernel", action="append", help="only this kernel (repeatable); default: all with RTL")
+    ap.add_argument("--kernel", action="append", help="only this kernel or shell part (repeatable); default: all")
     ap.add_argument("--fit-only", action="store_true", help="refit from search/calibration/*.json")
     ap.add_argument("--out", type=Path, default=CALIBRATION_DIR)
     ap.add_argument("--report", action="store_true", help="print the model's worst errors on the recorded data")
@@ -81,7 +88,7 @@ def main(argv=None) -> int:
         return 0
     a.out.mkdir(parents=True, exist_ok=True)
     fits = {}
-    for name, kernel in KERNELS.items():
+    for name, kernel in UNITS.items():
         if a.fit_only or (a.kernel and name not in a.kernel):
             rows = load_rows(name, a.out)
             if not rows:
@@ -93,7 +100,8 @@ def main(argv=None) -> int:
                 {"kernel": name, "tool": "yosys 0.23 synth_xilinx -family xcup -flatten", "points": rows},
                 indent=1) + "\n")
         fits[name] = fit_kernel(kernel, rows)
-        print(f"{name}: LUT = {fits[name]['lut']}\n{' ' * len(name)}  FF  = {fits[name]['ff']}")
+        for kind, coef in fits[name].items():
+            print(f"{name}: {kind.upper():<6} = {coef}")
     write_fitted(fits)
     print(f"wrote {FITTED_PY}")
     return 0

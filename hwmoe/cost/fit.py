@@ -31,6 +31,15 @@ def predict_lut_ff(kernel: str, features: dict[str, float]) -> tuple[float, floa
     return out[0], out[1]
 
 
+def predict(name: str, features: dict[str, float]) -> dict[str, float]:
+    """Every resource kind fitted for ``name`` (a shell part's LUT, FF, DSP, BRAM36) at ``features``."""
+    c = coefficients(name)
+    if c is None:
+        raise RuntimeError(f"{name} has no fit: run python -m hwmoe.cost.calibrate --kernel {name}")
+    return {kind: max(0.0, sum(coef.get(k, 0.0) * v for k, v in features.items()) + coef.get("const", 0.0))
+            for kind, coef in c.items()}
+
+
 def fit_linear(rows: list[dict[str, float]], target: list[float], names: list[str]) -> dict[str, float]:
     """Non-negative least squares of ``target`` on the named features plus a constant, relative error weighted
     (each point counts by its relative error, so small points are not ignored)."""

@@ -16,14 +16,16 @@ image, not the 2.5 GOP some papers use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from . import shell
 from .engines import ENGINES, EngineConfig
 from .memory import activation_buffers
 from .usage import Usage
 from .workload import Workload
 
-#: Fixed logic outside the kernels: AXI masters/DMA, control FSM, clocking.  An assumption, not measured.
-CONTROL = Usage(lut=6000.0, ff=9000.0, bram36=4.0)
+#: The shell's resources at (AXI data bits, LANES_MAX), from its calibrated model (:mod:`.shell`).
+shell_usage = lru_cache(maxsize=None)(shell.shell_total)
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,11 @@ class Evaluator:
     choice."""
 
     def __init__(self, wl: Workload, board, prec, clock_mhz: float | None = None, margins: dict | None = None,
-                 spaces: dict | None = None, formats: dict | None = None):
+                 spaces: dict | None = None, formats: dict | None = None, pricer=None):
         self.wl, self.board, self.prec = wl, board, prec
+        #: the accelerator's timing model of the model (:class:`hwmoe.cost.accel.AccelPricer`): when given, it
+        #: prices every latency (the search's); without one, the kernels' formulas with :mod:`.memory`
+        self.pricer = pricer
         #: the format of each tensor role the engines are built for: a calibrated plan's
         #: (:func:`hwmoe.numerics.calibration.plan_formats`) or, without one, the precision's defaults
         self.formats = formats or prec.formats()
@@ -112,6 +117,7 @@ class Evaluator:
         self._engines: list[str] | None = None
         self.hidden = max([op.work.d_out for op in wl.ops("linear")] + [op.work.hidden for op in wl.ops("moe")]
                           + [wl.dim])
+        self.top_k = max([op.work.top_k for op in wl.ops("router")], default=0)
 
     # ---- per engine -------------------------------------------------------------------------------
     @property
@@ -148,6 +154,8 @@ class Evaluator:
 
     def engine_cycles(self, engine: str, choice: dict, images: int = 1) -> float:
         """The engine's busy cycles for one group of ``images`` (stage-1 objective)."""
+        if self.pricer is not None:
+            return images * self.pricer.engine_cycles(engine, choice)
         return sum(c for c in self.stage_cycles(engine, choice, images) if c is not None)
 
     def engine_resources(self, engine: str, choice: dict, images: int = 1) -> dict[str, Usage]:
@@ -159,13 +167,25 @@ class Evaluator:
     def shared_resources(self, batch: int, group: int) -> dict[str, Usage]:
         in_flight = min(batch, 2 * group) if batch > group else group
         return {"activation_buffers": activation_buffers(self.wl.tokens, self.wl.dim, self.hidden, in_flight,
-                                                         self.prec, self.board.resources.uram),
-                "control": CONTROL}
+                                                         self.prec, self.board.resources.uram)}
+
+    def shell(self, choices: dict) -> Usage:
+        """The accelerator's shell (DMA, sequencer, registers) for a design's engine choices
+        (``Design.to_dict()``; of some engines only: the shell their streams need at least), at the AXI data
+        width the latency is priced at (the pricer's memory), else the one ``hwmoe build`` generates by default
+        (``shell.BUS_W``)."""
+        bus_w = self.pricer.memory.bus_bytes * 8 if self.pricer is not None else shell.BUS_W
+        return shell_usage(bus_w, shell.design_lanes_max(choices, self.top_k))
 
     # ---- whole design -------------------------------------------------------------------------------
     def makespan(self, design: Design, batch: int) -> float:
         """Cycles for ``batch`` images under the two-engine schedule (a stage on the linear timeline takes
-        the linear engine's and the router unit's cycles of that stage, one after the other)."""
+        the linear engine's and the router unit's cycles of that stage, one after the other).  With the
+        accelerator's timing model: its engines' commands one after another, image after image (the
+        accelerator has one schedule: one command at a time)."""
+        if self.pricer is not None:
+            return batch * (sum(self.engine_cycles(e, design.choice(e)) for e in self.engines)
+                            + self.pricer.end_cycles())
         group = max(1, min(design.group, batch))
         sizes = [group] * (batch // group) + ([batch % group] if batch % group else [])
         stages = self.wl.stages
@@ -191,6 +211,7 @@ class Evaluator:
         for e in self.engines:
             parts.update(self.engine_resources(e, design.choice(e), group))
         parts.update(self.shared_resources(batch, group))
+        parts["shell"] = self.shell(design.to_dict())
         total = Usage()
         for u in parts.values():
             total = total + u
@@ -198,8 +219,12 @@ class Evaluator:
 
     def evaluate(self, design: Design, batch: int = 1, layers: bool = True) -> Estimate:
         total, parts = self.resources(design, batch)
-        cyc1 = self.makespan(design, 1)
-        cycb = cyc1 if batch == 1 else self.makespan(design, batch)
+        if self.pricer is not None:         # the whole program's cycles (makespan: the sum of the engines')
+            cyc1 = self.pricer.design_cycles(design.to_dict())
+            cycb = batch * cyc1
+        else:
+            cyc1 = self.makespan(design, 1)
+            cycb = cyc1 if batch == 1 else self.makespan(design, batch)
         ms = lambda c: c / (self.clock * 1e3)
         gop = 2 * self.wl.macs_per_image / 1e9
         avail = self.board.resources.as_dict()
@@ -212,6 +237,8 @@ class Evaluator:
         return est
 
     def layer_table(self, design: Design) -> list[dict]:
+        if self.pricer is not None:
+            return self.pricer.layers(design.to_dict())
         rows = []
         costs = {e: self.stage_costs(e, design.choice(e), 1) for e in self.engines}
         for s, st in enumerate(self.wl.stages):
@@ -231,4 +258,4 @@ def evaluate(wl: Workload, design: Design, board, prec, batch: int = 1, clock_mh
     return Evaluator(wl, board, prec, clock_mhz).evaluate(design, batch)
 
 
-__all__ = ["CONTROL", "Design", "Estimate", "Evaluator", "evaluate"]
+__all__ = ["Design", "Estimate", "Evaluator", "evaluate"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from ..boards import board_names
@@ -28,8 +29,12 @@ def format_result(r: SearchResult) -> str:
         *([f"  router unit     : LANES={d.router['lanes']} EXPERT_PAR={d.router['expert_par']} "
            f"({d.router['lanes'] * d.router['expert_par']} MAC/cycle)"] if d.router else []),
         f"  attention engine: rows={d.attention['rows']} lanes={d.attention['lanes']} block={d.attention['block']}",
-        f"  latency (batch 1): {e.latency_ms:.3f} ms",
+        f"  latency (batch 1): {e.latency_ms:.3f} ms (the accelerator's timing model of the compiled program)",
     ]
+    if "memory" in r.extra:
+        m = r.extra["memory"]
+        lines.append(f"  memory: {r.extra['bus_width']}-bit AXI, read data in {m['bandwidth']:.0%} of the cycles, "
+                     f"read latency {m['read_latency']} cycles")
     if e.batch > 1:
         lines.append(f"  batch {e.batch} (groups of {d.group}): {e.batch_ms:.3f} ms, {e.ms_per_image:.3f} ms/image")
     lines += [f"  throughput: {e.images_per_s:.1f} images/s, {e.gops:.1f} GOPS "
@@ -46,7 +51,7 @@ def format_result(r: SearchResult) -> str:
     if bound:
         tot = sum(bound.values())
         lines.append("  time in layers: " + ", ".join(f"{k}-bound {v / tot:.0%}" for k, v in sorted(bound.items()))
-                     + " (weight-port: the kernel's T_IN-word weight stream)")
+                     + " (port: a stream's beats exceed the MAC array's cycles; overhead: fetch and hand-off)")
     lines.append("  resources used / available:")
     for k in ("lut", "ff", "dsp", "bram36", "uram"):
         pct = f"{used[k] / avail[k]:6.1%}" if avail[k] else "   n/a"
@@ -58,11 +63,11 @@ def format_result(r: SearchResult) -> str:
 def search_command(model_or_preset: str, board: str, precision: str = "w16a32", batch: int = 1,
                    trials: int = DEFAULT_TRIALS, seed: int = 0, storage: str | None = None, workers: int = 1,
                    out_dir: str | Path = "out/search", clock_mhz: float | None = None, quiet: bool = False,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, bus_width: int | None = None) -> dict:
     """Search, print the best design and write ``<out_dir>/search.json`` (latency under ``latency_ms``)."""
     out = Path(out_dir)
     r = search(model_or_preset, board, precision, batch, trials, seed, storage, workers, out, progress=progress and
-               not quiet, clock_mhz=clock_mhz)
+               not quiet, clock_mhz=clock_mhz, bus_width=bus_width)
     d = r.to_dict()
     write_text(out / "search.json", json.dumps(d, indent=1) + "\n")
     if not quiet:
@@ -86,7 +91,7 @@ def _names(value, what: str) -> list[str]:
 
 def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", precision="w16a32",
                   batch: int = 1, trials: int = DEFAULT_TRIALS, seed: int = 0, storage: str | None = None,
-                  workers: int = 1, quiet: bool = False, progress: bool = True) -> list[dict]:
+                  workers: int = 1, quiet: bool = False, progress: bool = True, bus_width: int | None = None) -> list[dict]:
     """Search every board (``"all"``, a comma-separated string or a list) at every precision (one or a
     comma-separated list), spread over ``workers`` processes; write ``sweep.csv``, ``sweep.json`` and the plots
     ``pareto.png``, ``resources.png``, ``latency.png`` to ``out_dir``.  ``storage``: one Optuna storage for
@@ -103,7 +108,8 @@ def sweep_command(preset: str, boards="all", out_dir: str | Path = "out/sweep", 
     out = Path(out_dir)
     check_folder(out)
     tasks = [(preset, board_spec(b), p, batch, trials, seed, storage,
-              str(out / (b.name if len(precisions) == 1 else f"{b.name}-{p}"))) for b in boards_ for p in precisions]
+              str(out / (b.name if len(precisions) == 1 else f"{b.name}-{p}")), bus_width)
+             for b in boards_ for p in precisions]
     done = _run_tasks(tasks, workers, progress and not quiet, f"sweep {wl.name}")
     rows = [row for row, _ in done]
     results = {f"{row['board']} {row['precision']}" if len(precisions) > 1 else row["board"]: r
@@ -140,6 +146,7 @@ def _run_tasks(tasks: list[tuple], workers: int, progress: bool, desc: str) -> l
             return [tick(_sweep_one(t)) for t in tasks]
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
+        _quiet_resource_tracker()
         with sigint_ignored():          # until each worker installs hwmoe's handler
             pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
                                        initializer=exit_on_interrupt, initargs=(True,))
@@ -147,12 +154,27 @@ def _run_tasks(tasks: list[tuple], workers: int, progress: bool, desc: str) -> l
             return [tick(r) for r in pool.map(_sweep_one, tasks)]
 
 
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its standard error on /dev/null.  After Ctrl-C, hwmoe
+    exits at once; the tracker then removes the pool's semaphores, as it should, but also warns of each,
+    after the one line hwmoe promises."""
+    from multiprocessing import resource_tracker
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _sweep_one(task: tuple) -> tuple[dict, SearchResult | None]:
     """One board at one precision: its CSV row and result (None when nothing fits), its search.json."""
-    preset, board, precision, batch, trials, seed, storage, out = task
+    preset, board, precision, batch, trials, seed, storage, out, bus_width = task
     b = get_board(board)
     try:
-        r = search(preset, b, precision, batch, trials, seed, storage, 1, out, progress=False)
+        r = search(preset, b, precision, batch, trials, seed, storage, 1, out, progress=False, bus_width=bus_width)
     except InfeasibleError as e:
         return {"board": b.name, "precision": precision, "status": "infeasible", "clock_mhz": b.clock_mhz,
                 "note": str(e)}, None

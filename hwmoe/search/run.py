@@ -3,8 +3,10 @@ storage), the final estimate."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
+import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..boards import BoardError, load_board
@@ -14,7 +16,8 @@ from ..interrupt import exit_on_interrupt, sigint_ignored
 from ..numerics.precision import PRECISIONS
 from . import DEFAULT_TRIALS
 from .errors import InfeasibleError, ModelError, PrecisionError, UnknownBoardError
-from .stages import completed, run_stage1, run_stage2, stage1_front, stage2_best, study_names
+from .sharing import completed
+from .stages import run_stage1, run_stage2, stage1_front, stage2_best, study_names
 from .storage import check_storage, describe, make_storage
 
 
@@ -135,24 +138,43 @@ def check_feasible(ev: Evaluator, model: str) -> None:
                               f"{margin * avail:,.0f})")
 
 
-def study_prefix(model: str, board: str, precision: str, batch: int, seed: int) -> str:
-    return f"{model}|{board}|{precision}|b{batch}|s{seed}"
+def study_prefix(model: str, board: str, precision: str, batch: int, seed: int, bus_width: int) -> str:
+    return f"{model}|{board}|{precision}|b{batch}|s{seed}|bus{bus_width}"
+
+
+def with_pricer(ev: Evaluator, model: str, bus_width: int | None = None) -> Evaluator:
+    """``ev`` pricing latency with the accelerator's timing model: ``model``'s program as ``hwmoe build``
+    compiles it, on the board's memory seen through a ``bus_width``-bit AXI master (default: as wide as the
+    board's memory port, ``memory.port_bits``: a wider master moves no more)."""
+    bus_width = bus_width or ev.board.memory.port_bits
+    from ..accel import timing
+    from ..accel.top import TopConfig
+    from ..cost.accel import AccelPricer, model_program_inputs
+    try:
+        TopConfig(bus_w=bus_width).check()
+    except ValueError as e:
+        raise ModelError(f"bus width: {e}") from None
+    graph, plan = model_program_inputs(model, ev.prec.name)
+    memory = timing.Memory.from_board(ev.board, bus_width // 8, ev.clock)
+    ev.pricer = AccelPricer(graph, plan, memory, minimal_design(ev).to_dict())
+    return ev
 
 
 # ---------------------------------------------------------------------------------------------- workers
 def _worker(args: tuple) -> None:
     exit_on_interrupt(quiet=True)
-    (model, board, precision, batch, trials, seed, storage, stage, clock_mhz) = args
+    (model, board, precision, batch, trials, seed, storage, stage, clock_mhz, bus_width) = args
     wl, b, p = load_workload(model), get_board(board), get_precision(precision)
-    ev = Evaluator(wl, b, p, clock_mhz, formats=engine_formats(model, precision))
+    ev = with_pricer(Evaluator(wl, b, p, clock_mhz, formats=engine_formats(model, precision)), model, bus_width)
+    bus_width = ev.pricer.memory.bus_bytes * 8
     st = make_storage(storage, None)
-    names = study_names(ev, study_prefix(wl.name, b.name, p.name, batch, seed))
+    names = study_names(ev, study_prefix(wl.name, b.name, p.name, batch, seed, bus_width))
     if stage == 1:
         for eng in ev.engines:
-            run_stage1(ev, eng, st, names[eng], trials, seed)
+            run_stage1(ev, eng, st, names[eng], trials, seed, worker=True)
     else:
         fronts = {e: stage1_front(_load(st, names[e])) for e in ev.engines}
-        run_stage2(ev, fronts, batch, st, names["stage2"], trials, seed)
+        run_stage2(ev, fronts, batch, st, names["stage2"], trials, seed, worker=True)
 
 
 def _load(storage, name):
@@ -171,11 +193,14 @@ def _storage_spec(storage: str | None, out_dir) -> str | None:
 # ---------------------------------------------------------------------------------------------- search
 def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials: int = DEFAULT_TRIALS,
            seed: int = 0, storage: str | None = None, workers: int = 1, out_dir=None, progress: bool = False,
-           clock_mhz: float | None = None, workload=None, spaces: dict | None = None) -> SearchResult:
+           clock_mhz: float | None = None, workload=None, spaces: dict | None = None,
+           bus_width: int | None = None) -> SearchResult:
     """Two-stage search of ``model`` (preset or .onnx) on ``board``, at the formats of the model's calibrated
     plan when it has one (:func:`engine_formats`).  ``trials``: per study (stage 1 per engine, stage 2).
     ``storage``: any Optuna storage URL or a journal-file path; default a journal file in
-    ``out_dir`` (in memory without out_dir).  ``spaces`` overrides engines' legal values (tests)."""
+    ``out_dir`` (in memory without out_dir).  ``spaces`` overrides engines' legal values (tests).  Latency is
+    the accelerator's timing model of ``model``'s program (:func:`with_pricer`) with a ``bus_width``-bit AXI
+    master on the board's memory."""
     t0 = time.perf_counter()
     check_positive("batch", batch)
     check_positive("trials", trials)
@@ -187,13 +212,15 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
     name = wl.name
     ev = Evaluator(wl, b, prec, clock_mhz, spaces=spaces,
                    formats=engine_formats(model, precision) if workload is None else None)
+    with_pricer(ev, model, bus_width)
+    bus_width = ev.pricer.memory.bus_bytes * 8
     check_feasible(ev, name)
     if workers > 1 and spaces:
         raise ModelError("space overrides are not passed to worker processes")
     if workers > 1 and storage is None and out_dir is None:
         raise ModelError("several workers need a shared storage: give out_dir or storage")
     st = make_storage(storage, out_dir)
-    names = study_names(ev, study_prefix(name, b.name, prec.name, batch, seed))
+    names = study_names(ev, study_prefix(name, b.name, prec.name, batch, seed, bus_width))
     spec = _storage_spec(storage, out_dir)
 
     def bar(desc):
@@ -207,7 +234,8 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
             return []
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker, args=((model, board_spec(b), prec.name, batch,
-                                                   trials, seed, spec, stage, clock_mhz),), daemon=True)
+                                                   trials, seed, spec, stage, clock_mhz, bus_width),),
+                                 daemon=True)
                  for _ in range(workers - 1)]
         with sigint_ignored():          # until _worker installs hwmoe's handler
             for p in procs:
@@ -215,9 +243,15 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
         return procs
 
     def join(procs):
+        """Wait for the workers.  One killed by a signal is reported and done without: this process has
+        already run its stage to the trial count (a database fails the killed worker's trial and this
+        process retries it)."""
         for p in procs:
             p.join()
-            if p.exitcode:
+            if p.exitcode and p.exitcode < 0:
+                print(f"hwmoe: search worker {p.pid} was killed ({signal.Signals(-p.exitcode).name}); "
+                      "the search went on without it", file=sys.stderr)
+            elif p.exitcode:
                 raise RuntimeError(f"search worker exited with code {p.exitcode}")
 
     procs = extra_workers(1)
@@ -244,7 +278,7 @@ def search(model: str, board, precision: str = "w16a32", batch: int = 1, trials:
                               "within the resource margins")
     design, _ = best
     est = ev.evaluate(design, batch)
-    extra = {}
+    extra = {"bus_width": bus_width, "memory": asdict(ev.pricer.memory)}
     if batch != REPORT_BATCH:
         extra[f"at_batch_{REPORT_BATCH}"] = at_batch(ev, design)
     trials_done = {f"stage1 {e}": completed(studies[e]) for e in studies}

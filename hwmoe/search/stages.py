@@ -3,7 +3,8 @@
 Stage 1 (per engine): Optuna (multi-objective TPE, seeded) over the engine's own parameters -- lists of legal
 values derived from the model's dims, so no sampled point is ever illegal.  Objectives: the engine's busy
 cycles per image, its compute-resource use (max of DSP, LUT, FF as a fraction of what the board allows) and
-its memory use (max of BRAM36, URAM); constraint: the engine plus the shared logic fits on its own.  What is
+its memory use (max of BRAM36, URAM); constraint: the engine plus the shared buffers and the shell its own
+streams need (``Evaluator.shell``) fits on its own.  What is
 kept is the Pareto front of all evaluated points over cycles and *every* resource kind.
 
 Stage 2: Optuna (TPE, seeded, constrained) over one point from each front (indices into the fronts sorted by
@@ -17,18 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import time
-import warnings
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from ..cost.engines import divisors
 from ..cost.model import Design, Evaluator
 from ..cost.usage import DEFAULT_MARGINS, KINDS, Usage
 from .pareto import front
+from .sharing import optimize, reseed
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPUTE = ("dsp", "lut", "ff")
@@ -49,39 +47,6 @@ def _sum(parts) -> Usage:
     return total
 
 
-def completed(study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def _optimize(study, objective, trials: int, progress=None) -> None:
-    """Run until ``trials`` trials are complete.  Optuna stops short when the rest are running elsewhere (a
-    grid point held by another worker, or by a killed one): wait for them to complete or to be failed and
-    queued again (:func:`_wait_running`), so that no trial is left RUNNING."""
-    cbs = [MaxTrialsCallback(trials, states=(TrialState.COMPLETE,))]
-    if progress is not None:
-        cbs.append(lambda s, t: progress.update(1))
-    while True:
-        remaining = trials - completed(study)
-        if remaining > 0:
-            study.optimize(objective, n_trials=remaining, callbacks=cbs, gc_after_trial=False)
-        if not _wait_running(study) or completed(study) >= trials:
-            return
-
-
-def _wait_running(study, poll_s: float = 0.5) -> bool:
-    """Wait until no trial of ``study`` is RUNNING, failing stale ones (heartbeat storages only: elsewhere a
-    killed run's trial stays RUNNING for ever); True when there is then something left to run."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-    if not is_heartbeat_enabled(study._storage):
-        return False
-    while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        time.sleep(poll_s)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-
-
 # ---------------------------------------------------------------------------------------------- names
 def engine_key(ev: Evaluator, engine: str) -> str:
     """A short fingerprint of what a stage-1 study of ``engine`` means: its search space (the parameter names
@@ -95,7 +60,7 @@ def engine_key(ev: Evaluator, engine: str) -> str:
         choice = {k: v[pick] for k, v in space.items()}
         use = _sum(ev.engine_resources(engine, choice).values())
         probe.append([round(ev.engine_cycles(engine, choice, 1), 3)]
-                     + [round(x, 3) for x in use.as_dict().values()])
+                     + [round(x, 3) for x in (use + ev.shell({engine: choice})).as_dict().values()])
     blob = json.dumps({"space": space, "probe": probe}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
@@ -134,10 +99,9 @@ def stage1_objective(ev: Evaluator, engine: str):
         choice = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
         cyc = ev.engine_cycles(engine, choice, 1)
         use = _sum(ev.engine_resources(engine, choice).values())
-        r = _ratios(ev, use + shared)
+        r = _ratios(ev, use + shared + ev.shell({engine: choice}))   # the shell this engine's streams need
         mine = _ratios(ev, use)
         trial.set_user_attr("usage", use.as_dict())
-        trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("constraint", max(r.values()) - 1.0)
         trial.set_constraint("fits", max(r.values()) - 1.0)
         return cyc, max(mine[k] for k in COMPUTE), max(mine[k] for k in MEMORY)
@@ -145,29 +109,13 @@ def stage1_objective(ev: Evaluator, engine: str):
     return objective
 
 
-def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None):
+def run_stage1(ev: Evaluator, engine: str, storage, name: str, trials: int, seed: int, progress=None,
+               worker: bool = False):
     study = stage1_study(storage, name, seed, ev, engine, trials)
-    objective = stage1_objective(ev, engine)
-    if isinstance(study.sampler, optuna.samplers.GridSampler):
-        objective = _grid_point_once(objective)
-    _optimize(study, objective, min(trials, space_size(ev.space(engine))), progress)
+    if worker:
+        reseed(study)
+    optimize(study, stage1_objective(ev, engine), min(trials, space_size(ev.space(engine))), progress)
     return study
-
-
-def _grid_point_once(objective):
-    """Workers sharing a grid study can be handed one grid point twice (Optuna re-evaluates a visited point
-    when none is left free); the later trial is pruned instead, so every point is complete once."""
-    def run(trial):
-        storage, me = trial.study._storage, trial._trial_id
-        point = storage.get_trial_system_attrs(me).get("grid_id")
-        for t in storage.get_all_trials(trial.study._study_id, deepcopy=False,
-                                        states=(TrialState.COMPLETE, TrialState.RUNNING)):
-            if t._trial_id != me and t.system_attrs.get("grid_id") == point and (
-                    t.state == TrialState.COMPLETE or t.number < trial.number):
-                raise optuna.TrialPruned(f"grid point {point} is trial {t.number}'s")
-        return objective(trial)
-
-    return run
 
 
 def stage1_front(study) -> list[dict]:
@@ -229,7 +177,6 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
         g = trial.suggest_categorical("group", groups)
         ms, worst = score(ev, make_design(fronts, idx, g), batch)
         trial.set_user_attr("constraint", worst - 1.0)
-        trial.set_user_attr("pid", os.getpid())
         trial.set_constraint("fits", worst - 1.0)
         return ms
 
@@ -237,11 +184,13 @@ def stage2_objective(ev: Evaluator, fronts: dict, batch: int):
 
 
 def run_stage2(ev: Evaluator, fronts: dict, batch: int, storage, name: str, trials: int, seed: int,
-               progress=None):
+               progress=None, worker: bool = False):
     # No enqueued trials: two processes sharing a storage would both pop the same waiting trial (SQLite);
     # the seeds are starting points of the polish in stage2_best instead.
     study = stage2_study(storage, name, seed)
-    _optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
+    if worker:
+        reseed(study)
+    optimize(study, stage2_objective(ev, fronts, batch), trials, progress)
     return study
 
 

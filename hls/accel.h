@@ -4,7 +4,7 @@
 // The memory image is reached through one m_axi port of BUS_W-bit words (bus_t) addressed from 0: BASE (a
 // control register) is the image's byte address, every address in a command is relative to it.  run():
 //   fetch the 64-word command at BASE + PROG (+ 256 bytes per command), opcode 0 ends the program;
-//   decode the opcode (engine + 1), the 16 control words and the 5 descriptor slots;
+//   decode the opcode (engine + 1), the 20 control words and the 5 descriptor slots;
 //   run the engine's command as one dataflow region: a DMA reader per used slot (dma_read: the descriptor's
 //   segments as beats of `lanes` words, hwmoe/accel/dma.py), the engine, the DMA writer (dma_write: exactly
 //   the segments' bytes).  The MoE engine's weight and bias readers are indexed by its expert requests.
@@ -28,7 +28,7 @@ namespace accel {
 typedef ap_uint<BUS_W> bus_t;
 typedef ap_uint<64> addr_t;
 static const int BUS_BYTES = BUS_W / 8;
-static const int CMD_WORDS = 64, CONTROL_WORDS = 16, READERS = 4, DESC_WORDS = 8;
+static const int CMD_WORDS = 64, CONTROL_WORDS = 20, READERS = 4, DESC_WORDS = 8;
 static const int ERROR_NO_ENGINE = 1;
 
 // A descriptor slot of a command (docs/accelerator.md, "Program"): flags bit 0 used, bits 2:1 log2 of the
@@ -147,7 +147,7 @@ inline void run_linear(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], 
     dma_read(mem, base, dx, x);
     dma_read(mem, base, dw, w);
     dma_read(mem, base, db, b);
-    linear_engine<linear_build>(ctl, x, w, b, y);
+    linear_engine<linear_build, linear_ctl>(ctl, x, w, b, y);
     dma_write(mem, base, dy, y);
 }
 #endif
@@ -194,6 +194,32 @@ inline void run_add(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], des
 }
 #endif
 #ifdef HWMOE_ACCEL_MOE
+// The MoE engine's dense mode (control dense): one linear layer on its MAC array, the linear engine's
+// computation at the MoE build's words (d_in = dim held in the hidden banks, d_out = hidden) and the MoE
+// command's control words; slots x, -, w, b (executor._moe, rtl/hwmoe_moe.v).
+struct moe_dense_build : moe_build {
+    static const int T_IN = moe_build::T, T_OUT = moe_build::T;
+    static const int X_W = moe_build::X_W > moe_build::A_W ? moe_build::X_W : moe_build::A_W;
+    static const int MAX_IN = moe_build::MAX_HID;
+    static const int MAX_OUT = moe_build::MAX_DIM > moe_build::MAX_HID ? moe_build::MAX_DIM : moe_build::MAX_HID;
+    static const int HAS_GELU = 1;
+};
+struct moe_dense_ctl {
+    enum { tokens = moe_ctl::tokens, d_in = moe_ctl::dim, d_out = moe_ctl::hidden, x_frac = moe_ctl::x_frac,
+           w_frac = moe_ctl::w1_frac, b_frac = moe_ctl::b1_frac, h_frac = moe_ctl::h_frac, h_width = moe_ctl::h_width,
+           out_frac = moe_ctl::out_frac, out_width = moe_ctl::out_width, bias_en = moe_ctl::bias_en,
+           gelu_en = moe_ctl::gelu_en };
+};
+inline void run_moe_dense(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], desc_t dx, desc_t dw, desc_t db,
+                          desc_t dy) {
+    HWMOE_HLS(DATAFLOW)
+    beats_t x, w, b, y;
+    dma_read(mem, base, dx, x);
+    dma_read(mem, base, dw, w);
+    dma_read(mem, base, db, b);
+    linear_engine<moe_dense_build, moe_dense_ctl>(ctl, x, w, b, y);
+    dma_write(mem, base, dy, y);
+}
 inline void run_moe(bus_t *mem, addr_t base, const ctl_t ctl[CONTROL_WORDS], int tokens, desc_t dx, desc_t dr,
                     desc_t dw, desc_t db, desc_t dy) {
     HWMOE_HLS(DATAFLOW)
@@ -255,7 +281,10 @@ COMMANDS:
         case 5: run_add(mem, base, ctl, d[0], d[1], d[READERS]); break;
 #endif
 #ifdef HWMOE_ACCEL_MOE
-        case 6: run_moe(mem, base, ctl, ctl[moe_ctl::tokens], d[0], d[1], d[2], d[3], d[READERS]); break;
+        case 6:
+            if (ctl[moe_ctl::dense] != 0) run_moe_dense(mem, base, ctl, d[0], d[2], d[3], d[READERS]);
+            else run_moe(mem, base, ctl, ctl[moe_ctl::tokens], d[0], d[1], d[2], d[3], d[READERS]);
+            break;
 #endif
         default: error = ERROR_NO_ENGINE; break;
         }

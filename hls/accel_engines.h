@@ -56,8 +56,8 @@ inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 // x [tokens][d_in] (T_IN lanes, rows of whole beats), w [d_out][d_in] likewise, b [d_out] (T_OUT lanes, when
 // bias_en) -> y block-major: per block of T_OUT outputs, one beat per token (linear.linear, then gelu.gelu
 // at the h format when gelu_en; executor._linear).  The weights stream by one block of T_OUT rows at a time.
-template <class C> void linear_engine(const ctl_t *ctl, beats_t &xs, beats_t &ws, beats_t &bs, beats_t &ys) {
-    typedef linear_ctl K;
+// K names the control words: linear_ctl, or moe_dense_ctl (hls/accel.h: the MoE engine's dense mode).
+template <class C, class K> void linear_engine(const ctl_t *ctl, beats_t &xs, beats_t &ws, beats_t &bs, beats_t &ys) {
     const int IN_P = cdiv<C::MAX_IN, C::T_IN>::value * C::T_IN;
     const int OUT_P = cdiv<C::MAX_OUT, C::T_OUT>::value * C::T_OUT;
     const int ACC_W = cmax<C::X_W + C::W_W + clog2<C::MAX_IN>::value, C::B_W + C::BSH_MAX>::value + 2;

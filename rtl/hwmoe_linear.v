@@ -229,7 +229,8 @@ module hwmoe_linear #(
         .O_W(OUT_W), .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE), .SH_B(SH_B)
     ) u_core (
         .clk(clk), .rst(rst), .a_in(din_d), .a_out(dout_d), .b_in(din_d), .b_out(dout_d),
-        .bias_en(bias_en), .a_bshift(fb - f_acc), .a_qshift(f_acc - f_q), .a_qwidth(gelu_en ? h_width : out_width),
+        .bias_en(bias_en), .one_pass(1'b1), .a_bshift(fb - f_acc), .a_qshift(f_acc - f_q),
+        .a_qwidth(gelu_en ? h_width : out_width),
         .a_gelu(gelu_en), .a_glsh(g_lsh[GL_B-1:0]), .a_oshift(gy_frac - fo), .a_owidth(out_width),
         .b_bshift(fb - f_acc), .b_qshift(f_acc - fo), .b_qwidth(out_width),
         .job_valid(!job_done), .job_n(ntok), .job_take(job_take),

@@ -10,7 +10,8 @@
 //   N_PE x T_OUT sums go to a 2-slot hold buffer and are serialised, one position per cycle, through
 //   bias add -> requant (hwmoe_requant, AP_RND + AP_SAT) -> optional GELU (hwmoe_gelu_lane).
 //   A job is one pass (TWO_PASS = 0, linear) or pass A then pass B on the same positions (TWO_PASS = 1, the
-//   two linears of an expert: A = dim -> hidden with GELU, B = hidden -> dim).
+//   two linears of an expert: A = dim -> hidden with GELU, B = hidden -> dim); with TWO_PASS = 1 the run-time
+//   one_pass makes every job pass A only (the MoE engine's dense mode).
 //
 // Parameters
 //   T_IN, T_OUT   : input chunk and output block of the weight tile; N_PE : position lanes sharing the tile
@@ -31,6 +32,7 @@
 // Interface
 //   a_in/a_out, b_in/b_out : runtime dims of passes A and B (<= MAX_D_IN / MAX_D_OUT)
 //   bias_en       : add the b stream's biases (with HAS_BIAS = 1); 0 = no bias, the b stream is not read
+//   one_pass      : with TWO_PASS = 1, jobs are pass A only (ignored with TWO_PASS = 0)
 //   p_bshift, p_qshift, p_qwidth (p = a, b) : the pass's casts (hwmoe_linear_biasq): bias frac -
 //                   accumulator frac, accumulator frac - output frac, output width (2 .. H_W)
 //   a_gelu, a_glsh, a_oshift, a_owidth : pass A's GELU: on/off, G_FRAC - h_frac, GELU frac -
@@ -88,6 +90,7 @@ module hwmoe_linear_core #(
     input  wire [OFF_B-1:0]           b_in,
     input  wire [OFF_B-1:0]           b_out,
     input  wire                       bias_en,
+    input  wire                       one_pass,
     input  wire signed [SH_B-1:0]     a_bshift,
     input  wire signed [SH_B-1:0]     a_qshift,
     input  wire [7:0]                 a_qwidth,
@@ -162,6 +165,7 @@ module hwmoe_linear_core #(
     wire l_last_c   = (l_coff + TIN_D) >= l_in;
     wire l_last_row = (l_r == RLAST) || ((l_row + ONE_D) >= l_out);
     wire l_last_blk = (l_obase + TOUT_D) >= l_out;
+    wire two_pass = (TWO_PASS != 0) && !one_pass;          // jobs of pass A then pass B
     assign w_tready = !w_full[l_half] && !l_done;
     wire w_fire = w_tvalid && w_tready;
     wire [WA_B-1:0] w_waddr = (l_half ? MAXIT_A : {WA_B{1'b0}}) + {{(WA_B-IT_B){1'b0}}, l_c};
@@ -187,7 +191,7 @@ module hwmoe_linear_core #(
                         if (!l_last_blk) l_obase <= l_obase + TOUT_D;
                         else begin
                             l_obase <= {OFF_B{1'b0}};
-                            if (TWO_PASS != 0) l_pass <= !l_pass;
+                            if (two_pass) l_pass <= !l_pass;
                             else l_done <= 1'b1;
                         end
                     end
@@ -236,7 +240,7 @@ module hwmoe_linear_core #(
                 if (!bl_last_blk) bl_obase <= bl_obase + TOUT_D;
                 else begin
                     bl_obase <= {OFF_B{1'b0}};
-                    if (TWO_PASS != 0) bl_pass <= !bl_pass;
+                    if (two_pass) bl_pass <= !bl_pass;
                     else bl_done <= 1'b1;
                 end
             end
@@ -299,7 +303,7 @@ module hwmoe_linear_core #(
                             i_ot <= i_ot + 1'b1; i_obase <= i_obase + TOUT_D;
                         end else begin
                             i_ot <= {OT_B{1'b0}}; i_obase <= {OFF_B{1'b0}};
-                            if (TWO_PASS != 0 && !i_pass) i_pass <= 1'b1;
+                            if (two_pass && !i_pass) i_pass <= 1'b1;
                             else i_act <= 1'b0;
                         end
                     end

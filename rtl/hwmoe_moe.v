@@ -6,6 +6,13 @@
 //   out = requant(acc) (AP_RND, AP_SAT)
 // Expert-by-expert: each used expert's weights are streamed once per layer and applied to its whole queue.
 //
+// Dense mode (control dense = 1): the engine computes one linear layer exactly as hwmoe_linear does
+// (hwmoe.kernels.linear.linear, then GELU when gelu_en), so that one MAC array serves every linear layer and
+// every expert: d_in = dim, d_out = hidden; the activations are held in the hidden-activation banks (token t
+// in lane t mod N_PE) and the core runs one job of pass A over all tokens, starting as the tokens arrive;
+// its outputs go straight to y, block-major (for each block of T outputs, one beat per token, words past
+// d_out 0); no routes are read, no experts requested, the gate-weighted accumulation is idle.
+//
 // How the weight DMA knows which experts to send: after the routes (idx, gate) have arrived, a scanner
 // walks the experts in increasing order, building each expert's queue (one token per cycle); for every
 // expert with at least one token it emits the expert's number on the wreq stream, in increasing order,
@@ -27,7 +34,11 @@
 //
 // Control inputs (constant from reset): tokens (1..MAX_TOKENS), dim (1..MAX_DIM), hidden (1..MAX_HIDDEN);
 //   the run's formats: fractional bits x_frac, w1_frac, b1_frac, h_frac, a_frac, w2_frac, b2_frac, e_frac,
-//   out_frac (signed) and widths h_width, a_width, e_width, out_width (each <= its word parameter)
+//   out_frac (signed) and widths h_width, a_width, e_width, out_width (each <= its word parameter);
+//   dense : 1 = one linear layer (below), 0 = an MoE layer; bias_en, gelu_en : dense mode's bias and GELU
+//   switches (an MoE layer always uses both). A dense run: dim = d_in (<= MAX_HIDDEN: its activations are
+//   held in the hidden banks), hidden = d_out, weights w1_frac, biases b1_frac, GELU input h_frac/h_width,
+//   output out_frac/out_width (<= the smaller of OUT_W and max(A_W, E_W)), activations no wider than A_W
 //
 // Streams (lane i in bits [i*W +: W]); Dt = ceil(dim/T), Ht = ceil(hidden/T):
 //   x    : T*X_W bits/beat, tokens*Dt beats, token-major, rows padded to Dt chunks (padding ignored)
@@ -39,6 +50,9 @@
 //   y    : T*OUT_W bits/beat, tokens*Dt beats, token-major, words past dim are 0 (after all experts)
 //   wreq : IDX_W bits/beat, one beat per expert with tokens (its number), increasing; wreq_tlast on the
 //          highest such expert (the routes are all in before the first request)
+// Dense mode: x as above with Dt = ceil(d_in/T); no idx, gate or wreq beats; w: W [d_out, d_in] row-major,
+//   rows padded to Dt chunks; b: ceil(d_out/T) beats (not read when bias_en is 0); y: T*OUT_W bits/beat,
+//   block-major (hwmoe_linear's y)
 `default_nettype none
 module hwmoe_moe #(
     parameter integer T          = 4,
@@ -65,7 +79,7 @@ module hwmoe_moe #(
     // derived (do not override)
     parameter integer FRAC_B     = 8,
     parameter integer TOKENS_B   = $clog2(MAX_TOKENS + 1),
-    parameter integer DIM_B      = $clog2(MAX_DIM + 1),
+    parameter integer DIM_B      = $clog2(((MAX_DIM > MAX_HIDDEN) ? MAX_DIM : MAX_HIDDEN) + 1),   // a dense d_in too
     parameter integer HIDDEN_B   = $clog2(MAX_HIDDEN + 1),
     parameter integer IDX_W      = (EXPERTS > 1) ? $clog2(EXPERTS) : 1
 ) (
@@ -87,6 +101,9 @@ module hwmoe_moe #(
     input  wire [7:0]              e_width,
     input  wire signed [FRAC_B-1:0] out_frac,
     input  wire [7:0]              out_width,
+    input  wire                    dense,
+    input  wire                    bias_en,
+    input  wire                    gelu_en,
     input  wire [T*X_W-1:0]        x_tdata,
     input  wire                    x_tvalid,
     output wire                    x_tready,
@@ -162,18 +179,24 @@ module hwmoe_moe #(
     reg  [TOK_B-1:0] xt;                     // complete tokens written
     reg  [IT_B-1:0]  xc;
     reg  [OFF_B-1:0] xcoff;
+    reg  [PE_B-1:0]  xp;                     // dense mode: the token's lane and group in the hidden banks
+    reg  [G_B-1:0]   xg;
     assign x_tready = xt < ntok;
     wire x_fire = x_tvalid && x_tready;
     wire x_done = !x_tready;
     wire xw_last_c = (xcoff + T_D) >= dim_d;
     always @(posedge clk) begin
         if (rst) begin
-            xt <= {TOK_B{1'b0}}; xc <= {IT_B{1'b0}}; xcoff <= {OFF_B{1'b0}};
+            xt <= {TOK_B{1'b0}}; xc <= {IT_B{1'b0}}; xcoff <= {OFF_B{1'b0}}; xp <= {PE_B{1'b0}};
+            xg <= {G_B{1'b0}};
         end else if (x_fire) begin
             if (!xw_last_c) begin
                 xc <= xc + 1'b1; xcoff <= xcoff + T_D;
             end else begin
                 xc <= {IT_B{1'b0}}; xcoff <= {OFF_B{1'b0}}; xt <= xt + 1'b1;
+                if (xp == PE_LAST) begin
+                    xp <= {PE_B{1'b0}}; xg <= xg + 1'b1;
+                end else xp <= xp + 1'b1;
             end
         end
     end
@@ -221,7 +244,7 @@ module hwmoe_moe #(
     reg  [TOP_K*16-1:0]    r_gate;
     reg              wreq_v;
     wire scan_done = (s_e == EXPERTS_E);
-    wire s_start = (s_state == S_WAIT) && !scan_done && route_done && !q_busy[s_half];
+    wire s_start = (s_state == S_WAIT) && !dense && !scan_done && route_done && !q_busy[s_half];
     wire s_reading = (s_state == S_SCAN);
     // does the token just read choose expert s_e, and with which gate?
     reg              r_hit;
@@ -318,8 +341,25 @@ module hwmoe_moe #(
     wire [N_PE*T*MX_W-1:0] rd_data;
     wire [HA_B-1:0] h_raddr = {{(HA_B-G_B){1'b0}}, rd_g} * MAXHT_H + {{(HA_B-IT_B){1'b0}}, rd_c};
     wire [HA_B-1:0] h_waddr = {{(HA_B-G_B){1'b0}}, o_g} * MAXHT_H + {{(HA_B-IT_B){1'b0}}, o_ot};
-    wire h_we = o_valid && !o_pass;
+    wire h_we = o_valid && !o_pass && !dense;
     wire [OFF_B-1:0] o_obase = {{(OFF_B-IT_B){1'b0}}, o_ot} * T_D;
+    // dense mode: the activations go to the hidden banks (A_W words), token xt in lane xp, group xg
+    wire [HA_B-1:0] xh_waddr = {{(HA_B-G_B){1'b0}}, xg} * MAXHT_H + {{(HA_B-IT_B){1'b0}}, xc};
+    wire [T*A_W-1:0] xh_wdata;
+    genvar gx;
+    generate
+        for (gx = 0; gx < T; gx = gx + 1) begin : g_xh
+            wire [X_W-1:0] xw = x_masked[gx*X_W +: X_W];
+            if (A_W >= X_W) begin : g_ext
+                assign xh_wdata[gx*A_W +: A_W] = {{(A_W-X_W){xw[X_W-1]}}, xw};
+            end else begin : g_low                      // a dense run's activations fit A_W bits
+                assign xh_wdata[gx*A_W +: A_W] = xw[A_W-1:0];
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire unused_hi = &{1'b0, xw[X_W-1:A_W]};
+                /* verilator lint_on UNUSEDSIGNAL */
+            end
+        end
+    endgenerate
     wire [T*A_W-1:0] h_lanes, h_wdata;          // the GELU outputs: the low A_W bits of each O_W lane
     genvar gi;
     generate
@@ -354,9 +394,10 @@ module hwmoe_moe #(
                 end
                 qi_r <= qi_mem[qi_raddr];
                 qp_r <= qp_mem[qp_raddr];
-                if (x_fire) x_mem[x_waddr] <= x_masked;
+                if (x_fire && !dense) x_mem[x_waddr] <= x_masked;
                 xq <= x_mem[x_raddr];
-                if (h_we && o_p == PID) h_mem[h_waddr] <= h_wdata;
+                if (dense ? (x_fire && xp == PID) : (h_we && o_p == PID))
+                    h_mem[dense ? xh_waddr : h_waddr] <= dense ? xh_wdata : h_wdata;
                 hq <= h_mem[h_raddr];
                 hq2 <= hq;
             end
@@ -365,8 +406,8 @@ module hwmoe_moe #(
             for (gw = 0; gw < T; gw = gw + 1) begin : g_word
                 wire [X_W-1:0] xw = xq[gw*X_W +: X_W];
                 wire [A_W-1:0] hw = hq2[gw*A_W +: A_W];
-                assign rd_data[(gp*T+gw)*MX_W +: MX_W] = rd_pass2 ? {{(MX_W-A_W){hw[A_W-1]}}, hw}
-                                                                  : {{(MX_W-X_W){xw[X_W-1]}}, xw};
+                assign rd_data[(gp*T+gw)*MX_W +: MX_W] = (rd_pass2 || dense) ? {{(MX_W-A_W){hw[A_W-1]}}, hw}
+                                                                             : {{(MX_W-X_W){xw[X_W-1]}}, xw};
             end
         end
     endgenerate
@@ -375,11 +416,13 @@ module hwmoe_moe #(
     reg  hid_done;                          // pass A of the current job has written all its outputs
     wire iss_pass;
     wire [TOK_B-1:0] iss_need;
-    wire job_valid = q_busy[jh] && !q_taken[jh];
+    reg  d_taken;                           // dense mode: the one job has been taken
+    wire job_valid = dense ? !d_taken : (q_busy[jh] && !q_taken[jh]);
     always @(posedge clk) begin
         if (rst) begin
-            hid_done <= 1'b0; ih <= 1'b0;
+            hid_done <= 1'b0; ih <= 1'b0; d_taken <= 1'b0;
         end else begin
+            if (job_take) d_taken <= 1'b1;
             if (job_take) begin
                 hid_done <= 1'b0; ih <= jh;
             end else if (h_we && o_last) hid_done <= 1'b1;
@@ -403,6 +446,11 @@ module hwmoe_moe #(
     wire signed [SH_B-1:0] g_lsh = g_frac - fh;               // 0 .. G_LSH_MAX for a legal run
     /* verilator lint_on UNUSEDSIGNAL */
     wire signed [SH_B-1:0] ro_shift = fe + 10'sd15 - fo;          // the read-out's cast of acc (frac e + 15)
+    // pass A's casts: an expert's first linear (-> h, GELU -> a), or a dense run's (-> h, GELU -> out when
+    // gelu_en; else -> out)
+    wire a_gelu = !dense || gelu_en;
+    wire signed [SH_B-1:0] a_qfrac = a_gelu ? fh : fo;
+    wire signed [SH_B-1:0] a_ofrac = dense ? fo : fa;
     hwmoe_linear_core #(
         .T_IN(T), .T_OUT(T), .N_PE(N_PE), .X_W(MX_W), .W_W(W_W), .B_W(B_W),
         .MAX_TOKENS(MAX_TOKENS), .MAX_D_IN(MAXD), .MAX_D_OUT(MAXD), .TWO_PASS(1), .HAS_BIAS(1), .RD_LAT(2),
@@ -410,15 +458,17 @@ module hwmoe_moe #(
         .ENTRIES(ENTRIES), .STEP_BITS(STEP_BITS), .D_W(D_W), .TABLE(TABLE), .SH_B(SH_B)
     ) u_core (
         .clk(clk), .rst(rst), .a_in(dim_d), .a_out(hid_d), .b_in(hid_d), .b_out(dim_d),
-        .bias_en(1'b1), .a_bshift(fb1 - f_acc1), .a_qshift(f_acc1 - fh), .a_qwidth(h_width), .a_gelu(1'b1),
-        .a_glsh(g_lsh[GL_B-1:0]), .a_oshift(gy_frac - fa), .a_owidth(a_width),
+        .bias_en(!dense || bias_en), .one_pass(dense), .a_bshift(fb1 - f_acc1), .a_qshift(f_acc1 - a_qfrac),
+        .a_qwidth(a_gelu ? h_width : out_width), .a_gelu(a_gelu), .a_glsh(g_lsh[GL_B-1:0]),
+        .a_oshift(gy_frac - a_ofrac), .a_owidth(dense ? out_width : a_width),
         .b_bshift(fb2 - f_acc2), .b_qshift(f_acc2 - fe), .b_qwidth(e_width),
-        .job_valid(job_valid), .job_n(q_n[jh]), .job_take(job_take),
-        .iss_pass(iss_pass), .iss_need(iss_need), .src_ok(iss_pass ? hid_done : x_done),
+        .job_valid(job_valid), .job_n(dense ? ntok : q_n[jh]), .job_take(job_take),
+        .iss_pass(iss_pass), .iss_need(iss_need), .src_ok(dense ? (xt >= iss_need) : iss_pass ? hid_done : x_done),
         .rd_en(rd_en), .rd_pass(rd_pass), .rd_g(rd_g), .rd_c(rd_c), .rd_data(rd_data),
         .w_tdata(w_tdata), .w_tvalid(w_tvalid), .w_tready(w_tready),
         .b_tdata(b_tdata), .b_tvalid(b_tvalid), .b_tready(b_tready),
-        .o_valid(o_valid), .o_ready(!o_pass || clear_done), .o_pass(o_pass), .o_last(o_last), .o_ot(o_ot),
+        .o_valid(o_valid), .o_ready(dense ? y_tready : (!o_pass || clear_done)), .o_pass(o_pass), .o_last(o_last),
+        .o_ot(o_ot),
         .o_g(o_g), .o_p(o_p), .o_data(o_data)
     );
 
@@ -490,7 +540,7 @@ module hwmoe_moe #(
     wire ro_last_c = (rcoff + T_D) >= dim_d;
     wire ro_issue = ro_act && !ro_end && ({1'b0, f_cnt} + {3'b000, ro_inflight} < 4'd3);
     wire [XA_B-1:0] ro_addr = {{(XA_B-TOK_B){1'b0}}, rt} * MAXDT_X + {{(XA_B-IT_B){1'b0}}, rc};
-    wire y_fire = y_tvalid && y_tready;
+    wire y_fire = !dense && y_tvalid && y_tready;              // a read-out beat leaves the FIFO
     always @(posedge clk) begin
         if (rst) begin
             ro_act <= 1'b0; ro_end <= 1'b0; ro_inflight <= 1'b0; rt <= {TOK_B{1'b0}}; rc <= {IT_B{1'b0}};
@@ -512,8 +562,26 @@ module hwmoe_moe #(
         end
         rcoff1 <= rcoff;
     end
-    assign y_tvalid = f_cnt != 3'd0;
-    assign y_tdata = fifo[f_rd];
+    wire [T*OUT_W-1:0] dense_y;                 // dense mode: the core's outputs, words past d_out 0
+    generate
+        for (gi = 0; gi < T; gi = gi + 1) begin : g_dense
+            localparam integer LI = gi;
+            localparam [OFF_B-1:0] LID = LI[OFF_B-1:0];
+            wire [O_W-1:0] ol = o_data[gi*O_W +: O_W];
+            wire [OUT_W-1:0] oy;
+            if (OUT_W >= O_W) begin : g_ext
+                assign oy = {{(OUT_W-O_W){ol[O_W-1]}}, ol};
+            end else begin : g_low                      // a dense run's output fits OUT_W bits
+                assign oy = ol[OUT_W-1:0];
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire unused_hi = &{1'b0, ol[O_W-1:OUT_W]};
+                /* verilator lint_on UNUSEDSIGNAL */
+            end
+            assign dense_y[gi*OUT_W +: OUT_W] = ((o_obase + LID) < hid_d) ? oy : {OUT_W{1'b0}};
+        end
+    endgenerate
+    assign y_tvalid = dense ? o_valid : (f_cnt != 3'd0);
+    assign y_tdata = dense ? dense_y : fifo[f_rd];
 
     (* ram_style = "block" *) reg [T*ACC2_W-1:0] acc_mem [0:MAX_TOKENS*MAX_DT-1];
     reg  [T*ACC2_W-1:0] acc_q;
@@ -525,7 +593,7 @@ module hwmoe_moe #(
                 + {{(ACC2_W-E_W-17){r1_prod[l][E_W+16]}}, r1_prod[l]};
     end
     always @(posedge clk) begin
-        if (!clear_done) acc_mem[c_addr] <= {(T*ACC2_W){1'b0}};
+        if (!clear_done && !dense) acc_mem[c_addr] <= {(T*ACC2_W){1'b0}};
         else if (r1_v) acc_mem[r1_addr] <= acc_new;
         acc_q <= acc_mem[acc_raddr];
     end
@@ -550,7 +618,7 @@ module hwmoe_moe #(
     end
 
     /* verilator lint_off UNUSEDSIGNAL */
-    wire unused = &{1'b0, rd_en, iss_need};
+    wire unused = &{1'b0, rd_en};
     /* verilator lint_on UNUSEDSIGNAL */
 endmodule
 `default_nettype wire

@@ -37,9 +37,12 @@ def test_moe_cycles_m3vit():
     assert beats < c < 1.1 * beats
 
 
-# One engine, several MoE layers: the first set's build (reaches for every set) runs each set's formats.
+# One engine, several layers: the first set's build (reaches for every set) runs each set's formats.
 # Set 2 rounds b1 (more fractional bits than its accumulator) and shifts the GELU input 5 bits left; set 3
-# casts the output with fewer fractional bits than the expert output + gate.
+# casts the output with fewer fractional bits than the expert output + gate.  Sets 4 and 5 are dense layers on
+# the same build (one MAC array for every linear and every expert): 7 tokens, d_in 8 (above MAX_DIM: held in the
+# hidden banks) -> d_out 8 with bias and fused GELU on a narrower GELU input, then d_in 7 -> 8 without either on
+# a 12-bit output (the b stream not read).
 _ENGINE = {"t": "3", "n_pe": "2", "tokens": "7", "dim": "7", "hidden": "8", "x_width": "16", "w_width": "12",
            "b_width": "16", "h_width": "16", "a_width": "16", "e_width": "16", "out_width": "16",
            "bias_shift_max": "16", "gelu_lsh_max": "6"}
@@ -49,11 +52,16 @@ FORMAT_SETS = [
      "w2_frac": "8", "b2_frac": "4", "e_frac": "7", "out_frac": "9"},
     {"x_frac": "12", "w1_frac": "9", "b1_frac": "6", "h_frac": "13", "gelu_lsh": "0", "a_frac": "12",
      "w2_frac": "10", "b2_frac": "12", "e_frac": "11", "out_frac": "2"},
+    {"dense": "1", "gelu": "1", "dim": "8", "max_dim": "7", "x_frac": "9", "w1_frac": "11", "b1_frac": "10",
+     "run_h_width": "14", "h_frac": "9", "gelu_lsh": "4", "out_frac": "11", "saturating": "0.3"},
+    {"dense": "1", "bias": "0", "gelu": "0", "x_frac": "10", "w1_frac": "12", "run_out_width": "12",
+     "out_frac": "6", "gelu_lsh": "2"},
 ]
 
 
 def test_moe_formats_share_one_build(tmp_path):
-    """Three layers' formats, each bit-exact and within the cycle formula, through one Icarus build."""
+    """Three MoE layers' and two dense layers' formats, each bit-exact and within the cycle formula, through one
+    Icarus build."""
     for formats in FORMAT_SETS:
         assert_kernel("moe", "icarus", {**_ENGINE, **formats}, tmp_path)
     assert len(list(tmp_path.glob("moe-icarus-*"))) == 1

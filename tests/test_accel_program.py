@@ -35,7 +35,11 @@ def tiny_program(tiny, request):
 def test_calls_fuse_gelu_and_split_the_patch_embedding(tiny, tiny_program):
     graph, _ = tiny
     program_calls = calls(graph, tiny_program.plan)
-    assert [c.engine for c in program_calls[:2]] == ["linear", "add"]          # patch embedding, + position
+    assert [c.engine for c in program_calls[:2]] == ["moe", "add"]             # patch embedding, + position
+    # one MAC array: with an MoE layer in the graph, every linear call runs on the MoE engine in dense mode
+    dense = [c for c in program_calls if c.node.kind in ("patch_embed", "linear", "head") and c.engine != "add"]
+    assert dense and all(c.engine == "moe" and c.run.dense for c in dense)
+    assert "linear" not in tiny_program.engines.params
     fused = [c for c in program_calls if c.gelu is not None]
     assert len(fused) == sum(n.kind == "gelu" for n in graph.nodes) == 1
     assert not any(c.node.kind == "gelu" for c in program_calls)
@@ -54,12 +58,14 @@ def test_regions_aligned_and_disjoint(tiny_program):
 
 
 def test_linear_weights_in_stream_order(tiny, tiny_program):
-    """A linear command's weight slot streams W row by row, each row padded to whole T_IN-word beats."""
+    """A linear command's weight slot (on the MoE engine: slot 2) streams W row by row, each row padded to whole
+    T-word beats."""
     graph, _ = tiny
-    command = next(c for c in tiny_program.commands if c.engine == "linear" and c.node.endswith("attn.q"))
-    t_in = tiny_program.engines.params["linear"].t_in
+    command = next(c for c in tiny_program.commands if c.node.endswith("attn.q"))
+    assert command.engine == "moe" and command.controls["dense"] == 1 and command.reads[1] is None
+    t_in = tiny_program.engines.params["moe"].t
     w = FixedRunner(graph, tiny_program.plan).raw[f"{command.node}.weight"]
-    beats = read_beats(command.reads[1].d, bytes(tiny_program.memory), t_in)
+    beats = read_beats(command.reads[2].d, bytes(tiny_program.memory), t_in)
     assert np.array_equal(beats.reshape(w.shape[0], -1), padded_rows(w, t_in))
 
 
@@ -73,7 +79,7 @@ def test_commands_decode_to_what_was_compiled(tiny_program):
         assert slots[:len(command.reads)] == list(command.reads) and slots[READERS] == command.write
         pc += CMD_BYTES
     assert executor.decode(struct.unpack(f"<{CMD_WORDS}I", bytes(memory[pc:pc + CMD_BYTES])), tiny_program) is None
-    assert {c.engine for c in tiny_program.commands} == set(ENGINES)
+    assert {c.engine for c in tiny_program.commands} == set(ENGINES) - {"linear"}
 
 
 def test_program_run_equals_reference(tiny, tiny_program):
@@ -88,3 +94,16 @@ def test_gelu_without_a_linear_is_refused(tiny, tiny_program):
     gelu = next(n for n in graph.nodes if n.kind == "gelu")
     with pytest.raises(UnsupportedGraph, match="GELU"):
         calls(SimpleNamespace(nodes=[gelu], shapes=graph.shapes), tiny_program.plan)
+
+
+def test_without_moe_the_linear_engine_stays():
+    """A model without MoE layers (tiny at depth 1: one dense block) keeps the plain linear engine and no MoE
+    engine; its program still equals the reference."""
+    model = build_model(make_config("tiny", {"depth": "1"}), 0)
+    images = np.stack([sample_input(model.cfg, s)[0].numpy() for s in range(2)])
+    graph = graph_from_model(model)
+    program = compile_program(graph, calibrate(graph, "w16a16", images[:1]))
+    assert "linear" in program.engines.params and "moe" not in program.engines.params
+    assert all(c.engine == "linear" for c in program.calls if c.node.kind in ("patch_embed", "linear", "head")
+               and c.engine != "add")
+    assert np.array_equal(executor.run(program, images[1]), FixedRunner(graph, program.plan).run_raw(images[1]))

@@ -9,6 +9,11 @@ that ``kernel.controls(bind(engine, run))`` are the run's control inputs and
 node (checked by ``check_bound``).
 
 GELU nodes have no engine: each follows the linear that feeds it and runs fused into it.
+
+One MAC array: when the graph has an MoE layer, every linear call (patch embedding, q/k/v, proj, fc1(+GELU),
+fc2, head) runs on the MoE engine in its dense mode (``MoeParams.dense``), so the accelerator builds one
+linear core; the MoE engine's build then covers the linear calls' maxima and formats.  A graph without MoE
+keeps the plain linear engine.
 """
 from __future__ import annotations
 
@@ -130,6 +135,19 @@ def _moe(node: ir.Experts, graph, plan: Plan, choice: dict, gelu) -> MoeParams:
                      hidden=work.hidden, saturating=0.0)
 
 
+def _dense(r: LinearParams, choice: dict) -> MoeParams:
+    """A linear run on the MoE engine (dense mode): d_in = dim, d_out = hidden; the words it needs: its GELU
+    input (or, without GELU, its output) as H_W, its activations and output as A_W (the hidden banks hold its
+    activations, the core's output lanes are max(A_W, E_W) wide)."""
+    return MoeParams(**choice, x_width=r.x_width, x_frac=r.x_frac, w_width=r.w_width, w1_frac=r.w_frac,
+                     w2_frac=r.w_frac, b_width=r.b_width, b1_frac=r.b_frac, b2_frac=r.b_frac,
+                     h_width=r.h_width if r.gelu else r.out_width, h_frac=r.h_frac,
+                     a_width=max(r.x_width, r.out_width), a_frac=r.out_frac, e_width=r.out_width,
+                     e_frac=r.out_frac, out_width=r.out_width, out_frac=r.out_frac, entries=r.entries,
+                     tokens=r.tokens, dim=r.d_in, hidden=r.d_out, saturating=0.0, dense=True, bias=r.bias,
+                     gelu=r.gelu)
+
+
 def _add(node, graph, plan: Plan, choice: dict, gelu, a=None, b=None) -> AddParams:
     a = a or plan.tensors[node.inputs[0]]
     b = b or plan.tensors[node.inputs[1]]
@@ -170,6 +188,9 @@ def calls(graph: ir.Graph, plan: Plan, choice: dict | None = None) -> list[Call]
             tokens = plan.internal[f"{node.name}.tokens"]
             out.append(Call("add", node, _add(node, graph, plan, choice["add"], None, tokens,
                                                plan.params[f"{node.name}.pos_embed"])))
+    if any(c.engine == "moe" for c in out):             # one MAC array: the linear calls in dense mode
+        out = [Call("moe", c.node, _dense(c.run, choice["moe"]), c.gelu) if c.engine == "linear" else c
+               for c in out]
     return out
 
 
@@ -240,22 +261,38 @@ _MOE_WIDTHS = ("h_width", "a_width", "e_width", "out_width")
 
 
 def _merge_moe(runs: list[MoeParams]) -> MoeParams:
-    if len({(r.experts, r.top_k) for r in runs}) > 1:
+    """The MoE layers' engine, widened (words, reaches, the hidden banks) for the dense runs it also serves."""
+    layers = [r for r in runs if not r.dense]
+    if len({(r.experts, r.top_k) for r in layers}) > 1:
         raise UnsupportedGraph("MoE layers with different numbers of experts or top-k")
-    if len({tuple(getattr(r, n) for n in _MOE_WIDTHS) for r in runs}) > 1:
+    if len({tuple(getattr(r, n) for n in _MOE_WIDTHS) for r in layers}) > 1:
         raise UnsupportedGraph("MoE layers whose hidden, GELU, expert or output formats differ in width")
-    g_frac = max(r.h_frac for r in runs)
-    return replace(runs[0], x_width=_most(runs, "x_width"), w_width=_most(runs, "w_width"),
-                   b_width=_most(runs, "b_width"), bias_shift_max=max(r.bsh_max for r in runs), h_frac=g_frac,
-                   gelu_lsh=0, gelu_lsh_max=g_frac - min(r.h_frac for r in runs), max_tokens=_most(runs, "tokens"),
-                   max_dim=_most(runs, "dim"), max_hid=_most(runs, "hidden"))
+    gelus = [r for r in runs if not r.dense or r.gelu]
+    g_frac = max(r.h_frac for r in gelus)
+    dense = [r for r in runs if r.dense]
+    # a dense run's reach is its one linear's; its activations (held in the hidden banks) fit A_W
+    reach = [max(r.x_frac + r.w1_frac - r.b1_frac, 0) if r.dense else r.bsh_max for r in runs]
+    return replace(layers[0], x_width=_most(runs, "x_width"), w_width=_most(runs, "w_width"),
+                   b_width=_most(runs, "b_width"), h_width=_most(runs, "h_width"),
+                   a_width=max(_most(runs, "a_width"), _most(runs, "x_width") if dense else 0),
+                   out_width=_most(runs, "out_width"), bias_shift_max=max(reach), h_frac=g_frac,
+                   gelu_lsh=0, gelu_lsh_max=g_frac - min(r.h_frac for r in gelus), max_tokens=_most(runs, "tokens"),
+                   max_dim=_most(layers, "dim"),
+                   max_hid=max([r.hidden for r in layers] + [max(r.dim, r.hidden) for r in dense]))
 
 
 def _bind_moe(e: MoeParams, r: MoeParams) -> MoeParams:
     g_frac = e.h_frac + e.gelu_lsh
+    if r.dense:
+        h_frac = r.h_frac if r.gelu else g_frac
+        return replace(e, x_frac=r.x_frac, w1_frac=r.w1_frac, b1_frac=r.b1_frac if r.bias else r.x_frac + r.w1_frac,
+                       h_frac=h_frac, gelu_lsh=g_frac - h_frac, run_h_width=r.h_width if r.gelu else 0,
+                       out_frac=r.out_frac, run_out_width=r.out_width, tokens=r.tokens, dim=r.dim,
+                       hidden=r.hidden, dense=True, bias=r.bias, gelu=r.gelu)
     return replace(e, x_frac=r.x_frac, w1_frac=r.w1_frac, w2_frac=r.w2_frac, b1_frac=r.b1_frac, b2_frac=r.b2_frac,
                    h_frac=r.h_frac, gelu_lsh=g_frac - r.h_frac, a_frac=r.a_frac, e_frac=r.e_frac,
-                   out_frac=r.out_frac, tokens=r.tokens, dim=r.dim, hidden=r.hidden)
+                   out_frac=r.out_frac, run_h_width=r.h_width, run_a_width=r.a_width, run_out_width=r.out_width,
+                   tokens=r.tokens, dim=r.dim, hidden=r.hidden)
 
 
 def _merge_add(runs: list[AddParams]) -> AddParams:

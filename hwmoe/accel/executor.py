@@ -61,19 +61,25 @@ def _row_beats(a: np.ndarray, lanes: int) -> np.ndarray:
     return row_beats(a, ceil_div(a.shape[1], lanes), lanes)
 
 
-def _linear(e, c, s):
-    tokens, d_in, d_out = c["tokens"], c["d_in"], c["d_out"]
+def _dense(s, tokens: int, d_in: int, d_out: int, x_fmt: Fmt, w_fmt: Fmt, b_fmt: Fmt, h: Fmt, out: Fmt,
+           bias: bool, gelu_en: bool, entries: int, t_out: int) -> np.ndarray:
+    """One linear layer from its x, w, b beats -> y beats block-major (the linear engine, and the MoE engine
+    in dense mode)."""
     x, w = _rows(s["x"], tokens, d_in), _rows(s["w"], d_out, d_in)
-    b = s["b"].reshape(-1)[:d_out] if c["bias_en"] else None
-    h, out = F(c["h_width"], c["h_frac"]), F(c["out_width"], c["out_frac"])
-    y = linear(x, F(e.x_width, c["x_frac"]), w, F(e.w_width, c["w_frac"]), b, F(e.b_width, c["b_frac"]),
-               h if c["gelu_en"] else out)
-    if c["gelu_en"]:
-        y = gelu(y, h, out, GeluTable(e.entries))
-    ot = ceil_div(d_out, e.t_out)
-    padded = np.zeros((tokens, ot * e.t_out), np.int64)
+    b = s["b"].reshape(-1)[:d_out] if bias else None
+    y = linear(x, x_fmt, w, w_fmt, b, b_fmt, h if gelu_en else out)
+    if gelu_en:
+        y = gelu(y, h, out, GeluTable(entries))
+    ot = ceil_div(d_out, t_out)
+    padded = np.zeros((tokens, ot * t_out), np.int64)
     padded[:, :d_out] = y
-    return padded.reshape(tokens, ot, e.t_out).transpose(1, 0, 2).reshape(-1, e.t_out)
+    return padded.reshape(tokens, ot, t_out).transpose(1, 0, 2).reshape(-1, t_out)
+
+
+def _linear(e, c, s):
+    return _dense(s, c["tokens"], c["d_in"], c["d_out"], F(e.x_width, c["x_frac"]), F(e.w_width, c["w_frac"]),
+                  F(e.b_width, c["b_frac"]), F(c["h_width"], c["h_frac"]), F(c["out_width"], c["out_frac"]),
+                  bool(c["bias_en"]), bool(c["gelu_en"]), e.entries, e.t_out)
 
 
 def _attention(e, c, s):
@@ -121,6 +127,10 @@ def moe_requests(e, c, s) -> list[int]:
 
 def _moe(e, c, s):
     tokens, dim, hidden, t, k = c["tokens"], c["dim"], c["hidden"], e.t, e.top_k
+    if c["dense"]:                                  # a linear layer: d_in = dim, d_out = hidden
+        return _dense(s, tokens, dim, hidden, F(e.x_width, c["x_frac"]), F(e.w_width, c["w1_frac"]),
+                      F(e.b_width, c["b1_frac"]), F(c["h_width"], c["h_frac"]), F(c["out_width"], c["out_frac"]),
+                      bool(c["bias_en"]), bool(c["gelu_en"]), e.entries, t)
     dt, ht = ceil_div(dim, t), ceil_div(hidden, t)
     x = _rows(s["x"], tokens, dim)
     index, gates = s["routes"][:, :k], s["routes"][:, k:2 * k]

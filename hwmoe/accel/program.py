@@ -12,7 +12,7 @@ A command is ``CMD_WORDS`` little-endian 32-bit words:
 
 Which stream each slot carries, per engine (``STREAMS``): linear x, w, b -> y; attention q, k, v -> y;
 layernorm x, p -> y; router x, w -> routes; add a, b -> y; moe x, routes, w, b -> y (w and b indexed by the
-engine's expert requests).
+engine's expert requests; in dense mode, a linear layer: x, no routes, w, b -> y block-major, as linear).
 """
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ from ..numerics.plan import Plan
 from ..kernels.testdata import row_beats
 from ..reference import FixedRunner
 from .dma import Descriptor
+from ..kernels.moe import MoeParams
 from .engines import ENGINES, KERNELS, Call, Engines, bind, build_engines, calls
 from .image import ImageLayout, Region, fmt_container
 
 CMD_WORDS = 64
-CONTROL_WORDS = 16
+CONTROL_WORDS = 20
 READERS = 4
 DESC_WORDS = 8
 SLOTS = READERS + 1
@@ -41,6 +42,11 @@ ROUTE_CONTAINER = 4                 # routes: expert indices and U1.15 gates (up
 
 STREAMS = {"linear": ("x", "w", "b"), "attention": ("q", "k", "v"), "layernorm": ("x", "p"),
            "router": ("x", "w"), "add": ("a", "b"), "moe": ("x", "routes", "w", "b")}
+
+
+def tiles(p) -> tuple[int, int]:
+    """(T_IN, T_OUT) of the engine running a linear call: the linear engine's tile, or the MoE engine's T."""
+    return (p.t, p.t) if isinstance(p, MoeParams) else (p.t_in, p.t_out)
 
 
 def stream_lanes(engine: str, p) -> dict[str, int]:
@@ -163,13 +169,15 @@ def experts_slot(region: Region, lanes: int) -> Slot:
 
 # ---- one command per call: (reader slots, writer slot) --------------------------------------------------
 def _linear(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    """A linear layer on the linear engine, or on the MoE engine in dense mode (its slots x, -, w, b)."""
     node = call.node
+    t_in, t_out = tiles(run)
     w = b.raw[f"{node.name}.weight"]
-    wr = b.param(f"{node.name}.weight", flat(padded_rows(w, run.t_in)), fmt_container(b.fmt(f"{node.name}.weight")))
+    wr = b.param(f"{node.name}.weight", flat(padded_rows(w, t_in)), fmt_container(b.fmt(f"{node.name}.weight")))
     br = None
     if run.bias:
         bias = b.raw[f"{node.name}.bias"]
-        br = b.param(f"{node.name}.bias", flat(padded_rows(bias, run.t_out)), fmt_container(b.fmt(f"{node.name}.bias")))
+        br = b.param(f"{node.name}.bias", flat(padded_rows(bias, t_out)), fmt_container(b.fmt(f"{node.name}.bias")))
     x = regions[node.inputs[0]]
     row0 = 0
     if node.kind == "patch_embed":
@@ -177,13 +185,13 @@ def _linear(b: _Builder, call: Call, run, regions: dict[str, Region]):
         row0 = 1                                           # row 0: the class token
     else:
         y = regions[call.outputs[0]]
-    ot = ceil_div(run.d_out, run.t_out)
-    write = Slot(Descriptor(y.offset + row0 * y.stride, run.tokens, y.stride, ot, run.t_out * y.container,
-                            run.t_out, stream_lanes("linear", run)["y"], y.container))
-    lanes = stream_lanes("linear", run)
-    reads = (rows_slot(x, lanes["x"], rows=run.tokens), blob_slot(wr, lanes["w"]),
-             blob_slot(br, lanes["b"]) if br else None)
-    return reads, write
+    d_out = run.hidden if call.engine == "moe" else run.d_out
+    lanes = stream_lanes(call.engine, run)
+    write = Slot(Descriptor(y.offset + row0 * y.stride, run.tokens, y.stride, ceil_div(d_out, t_out),
+                            t_out * y.container, t_out, lanes["y"], y.container))
+    streams = {"x": rows_slot(x, lanes["x"], rows=run.tokens), "w": blob_slot(wr, lanes["w"]),
+               "b": blob_slot(br, lanes["b"]) if br else None}
+    return tuple(streams.get(name) for name in STREAMS[call.engine]), write
 
 
 def _attention(b: _Builder, call: Call, run, regions: dict[str, Region]):
@@ -216,6 +224,8 @@ def _router(b: _Builder, call: Call, run, regions: dict[str, Region]):
 
 
 def _moe(b: _Builder, call: Call, run, regions: dict[str, Region]):
+    if run.dense:
+        return _linear(b, call, run, regions)
     node = call.node
     t = run.t
     raw = lambda k: b.raw[f"{node.name}.{k}"]
@@ -271,7 +281,7 @@ def _activation_regions(b: _Builder, program_calls: list[Call]) -> dict[str, Reg
         if node.kind == "patch_embed":
             tok_fmt = plan.internal[f"{node.name}.tokens"]
             rows, cols = graph.shapes[node.outputs[0]]
-            pad = ceil_div(cols, run.t_out) * run.t_out
+            pad = ceil_div(cols, tiles(run)[1]) * tiles(run)[1]
             regions[f"{node.name}.tokens"] = b.tensor(f"{node.name}.tokens", rows, cols, fmt_container(tok_fmt), pad)
             b.params[f"{node.name}.tokens"] = np.zeros((rows, cols), np.int64)
             b.params[f"{node.name}.tokens"][0] = quantize(node.cls_token, tok_fmt)
@@ -288,7 +298,7 @@ def _activation_regions(b: _Builder, program_calls: list[Call]) -> dict[str, Reg
         name = call.outputs[0]
         shape = graph.shapes[name]
         rows, cols = (1, shape[0]) if len(shape) == 1 else shape
-        pad = ceil_div(cols, run.t_out) * run.t_out if call.engine == "linear" else 0
+        pad = ceil_div(cols, tiles(run)[1]) * tiles(run)[1] if node.kind in ("linear", "head") else 0
         regions[name] = b.tensor(name, rows, cols, fmt_container(plan.tensors[name]), pad)
     return regions
 

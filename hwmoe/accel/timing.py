@@ -17,7 +17,8 @@ from . import dma
 from ..kernels.router import routes_cycles
 from ..numerics.intmath import ceil_div
 from .engines import KERNELS, Call, bind
-from .program import CMD_WORDS, STREAMS, Program
+from ..kernels.linear import LinearWork
+from .program import CMD_WORDS, STREAMS, Program, tiles
 
 SEQ_CYCLES = 3          # hwmoe_seq: FETCH0, DECODE, LAUNCH
 
@@ -78,7 +79,7 @@ def _first_burst(d: dma.Descriptor, bus_bytes: int, max_burst: int) -> int:
 def call_work(call: Call, graph: ir.Graph, expert_tokens: list[int] | None = None):
     """The Work of a call for its kernel's cycle formula (a fused GELU, the MoE's real routing if known)."""
     work = KERNELS[call.engine].work(call.node, graph)
-    if call.engine == "linear":
+    if isinstance(work, LinearWork):                 # on the linear engine, or the MoE engine's dense mode
         work = replace(work, gelu=call.gelu is not None)
     if call.engine == "moe" and expert_tokens is not None:
         work = replace(work, expert_tokens=tuple(expert_tokens))
@@ -106,10 +107,13 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     """What an engine's formula misses while streams it takes at one beat per cycle together exceed what the
     memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
     the weight reader fills the double buffer (two blocks); the attention engine takes every head's K and V
-    side by side."""
-    if call.engine == "linear":
-        x, w = command.reads[0].d, command.reads[1].d
-        w_bytes = min(dma.stream_beats(w), 2 * run.t_out * ceil_div(run.d_in, run.t_in)) * w.lanes * w.c
+    side by side (a linear layer on the MoE engine likewise)."""
+    if call.engine == "linear" or call.engine == "moe" and run.dense:
+        streams = STREAMS[call.engine]
+        x, w = command.reads[streams.index("x")].d, command.reads[streams.index("w")].d
+        t_in, t_out = tiles(run)
+        d_in = run.dim if call.engine == "moe" else run.d_in
+        w_bytes = min(dma.stream_beats(w), 2 * t_out * ceil_div(d_in, t_in)) * w.lanes * w.c
         x_bytes = _bus_words(x, memory.bus_bytes) * memory.bus_bytes
         return max(0, _memory_time(x_bytes + w_bytes, memory) - dma.stream_beats(x))
     if call.engine == "attention":

@@ -173,11 +173,18 @@ def cycles(p: LinearParams, rows: int | None = None, d_in: int | None = None, d_
     tokens = p.tokens if rows is None else int(rows)
     d_in = p.d_in if d_in is None else int(d_in)
     d_out = p.d_out if d_out is None else int(d_out)
-    it, ot = ceil_div(d_in, p.t_in), ceil_div(d_out, p.t_out)
-    blocks = [(min(p.t_out, d_out - k * p.t_out), it) for k in range(ot)]
-    e, _ = block_schedule(blocks, tokens, p.n_pe, RD_LAT, start=1.0, x_tokens=tokens)
-    last_group = tokens - (ceil_div(tokens, p.n_pe) - 1) * p.n_pe
-    return int(round(e + (RD_LAT + 2) + last_group + 2 + (3 if p.has_gelu else 0) + 1))
+    return dense_cycles(p.t_in, p.t_out, p.n_pe, RD_LAT, p.has_gelu, tokens, d_in, d_out)
+
+
+def dense_cycles(t_in: int, t_out: int, n_pe: int, rd_lat: int, gelu_unit: bool, tokens: int, d_in: int,
+                 d_out: int) -> int:
+    """One linear layer on hwmoe_linear_core (``cycles``; also the MoE engine's dense mode, whose activation
+    read takes ``rd_lat`` = 2 cycles and whose GELU unit is always built)."""
+    it, ot = ceil_div(d_in, t_in), ceil_div(d_out, t_out)
+    blocks = [(min(t_out, d_out - k * t_out), it) for k in range(ot)]
+    e, _ = block_schedule(blocks, tokens, n_pe, rd_lat, start=1.0, x_tokens=tokens)
+    last_group = tokens - (ceil_div(tokens, n_pe) - 1) * n_pe
+    return int(round(e + (rd_lat + 2) + last_group + 2 + (3 if gelu_unit else 0) + 1))
 
 
 def _formats(p: LinearParams):

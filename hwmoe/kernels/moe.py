@@ -1,8 +1,9 @@
 """MoE expert-by-expert dispatch on the linear kernel: each expert's weights are used once per layer for
-its whole token queue; outputs are scaled by the gate weight and accumulated exactly."""
+its whole token queue; outputs are scaled by the gate weight and accumulated exactly.  In dense mode the same
+engine runs one linear layer (exactly the linear kernel's function), so one MAC array serves every layer."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..numerics.routing import expert_queues
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
 from .gelu import gelu
-from .linear import LINEAR, LinearParams, block_schedule, linear
+from .linear import LINEAR, LinearParams, LinearWork, block_schedule, dense_cycles, linear
 from .testdata import linear_operands, pad_rows
 
 
@@ -43,7 +44,12 @@ class MoeParams:
     """Hardware parameters of the MoE kernel and the size of a test case (max_* = 0: the case's dims).
 
     routing: "mixed" = expert 0 chosen by every token, the last expert by none, other slots random;
-    "uniform" = top-k distinct experts per token uniformly at random."""
+    "uniform" = top-k distinct experts per token uniformly at random.
+
+    The *_width fields are the engine's words; a run's own h, a and out widths are run_*_width (0: the word).
+    Dense mode (``dense``): the run is one linear layer of ``tokens`` rows, d_in = ``dim``, d_out = ``hidden``,
+    weights at w1_frac, biases at b1_frac (when ``bias``), GELU fused at h (when ``gelu``), output at out
+    (linear.linear, as the linear kernel's make_data); the expert and gate fields are unused."""
     t: int = 4                   # T_IN = T_OUT
     n_pe: int = 2
     x_width: int = 16
@@ -76,8 +82,24 @@ class MoeParams:
     max_hid: int = 0
     routing: str = "mixed"
     saturating: float = 0.1
+    run_h_width: int = 0         # the run's h, a and out widths (0 = the word)
+    run_a_width: int = 0
+    run_out_width: int = 0
+    dense: bool = False          # the run is one linear layer (dense mode)
+    bias: bool = True            # dense mode: the run adds biases
+    gelu: bool = False           # dense mode: the run fuses GELU
+
+    @property
+    def run_widths(self) -> tuple[int, int, int]:
+        """The run's h, a and out widths."""
+        return (self.run_h_width or self.h_width, self.run_a_width or self.a_width,
+                self.run_out_width or self.out_width)
 
     def maxima(self) -> tuple[int, int, int]:
+        """MAX_TOKENS, MAX_DIM, MAX_HIDDEN; a dense run's d_in and d_out are held by the hidden banks."""
+        if self.dense:
+            return (max(self.max_tokens, self.tokens), self.max_dim or self.dim,
+                    max(self.max_hid, self.dim, self.hidden))
         return (max(self.max_tokens, self.tokens), max(self.max_dim, self.dim), max(self.max_hid, self.hidden))
 
     @property
@@ -104,9 +126,18 @@ class MoeParams:
             raise ValueError("top_k exceeds the number of experts")
         if self.routing not in ("mixed", "uniform"):
             raise ValueError(f"routing {self.routing!r}: expected mixed or uniform")
-        if self.max_tokens and self.max_tokens < self.tokens or self.max_dim and self.max_dim < self.dim \
-                or self.max_hid and self.max_hid < self.hidden:
+        dims = [self.dim, self.hidden] if self.dense else [self.hidden]
+        if self.max_tokens and self.max_tokens < self.tokens or self.max_hid and self.max_hid < max(dims) \
+                or self.max_dim and self.max_dim < self.dim and not self.dense:
             raise ValueError("a runtime dim exceeds its compile-time maximum")
+        for run, word in (("run_h_width", "h_width"), ("run_a_width", "a_width"), ("run_out_width", "out_width")):
+            if getattr(self, run) and not 2 <= getattr(self, run) <= getattr(self, word):
+                raise ValueError(f"{run} = {getattr(self, run)}: need 2..{word} ({getattr(self, word)})")
+        if self.dense:
+            if max(self.x_width, self.run_widths[2]) > self.a_width or self.run_widths[2] > min(
+                    self.out_width, max(self.a_width, self.e_width)):
+                raise ValueError("dense mode: activations wider than A_W or an output wider than OUT_W or "
+                                 "max(A_W, E_W)")
 
 
 MOE_RD_LAT = 2       # queue lookup + activation read (hwmoe_moe)
@@ -133,6 +164,8 @@ def cycles(p: MoeParams, tokens: int | None = None, dim: int | None = None, hidd
     tokens = p.tokens if tokens is None else int(tokens)
     dim = p.dim if dim is None else int(dim)
     hidden = p.hidden if hidden is None else int(hidden)
+    if p.dense:
+        return dense_cycles(p.t, p.t, p.n_pe, MOE_RD_LAT, True, tokens, dim, hidden)
     experts = p.experts if experts is None else int(experts)
     top_k = p.top_k if top_k is None else int(top_k)
     counts = list(expert_tokens) if expert_tokens is not None else balanced_counts(tokens, experts, top_k)
@@ -181,17 +214,29 @@ def make_routes(rng, p: MoeParams) -> tuple[np.ndarray, np.ndarray]:
     return index, gates
 
 
+def as_linear(p: MoeParams) -> LinearParams:
+    """A dense run as the linear kernel's run (the same function, formats and test data)."""
+    h, _, out = p.run_widths
+    return LinearParams(t_in=p.t, t_out=p.t, n_pe=p.n_pe, x_width=p.x_width, x_frac=p.x_frac, w_width=p.w_width,
+                        w_frac=p.w1_frac, b_width=p.b_width, b_frac=p.b1_frac, out_width=out, out_frac=p.out_frac,
+                        bias=p.bias, gelu=p.gelu, h_width=h, h_frac=p.h_frac, entries=p.entries, tokens=p.tokens,
+                        d_in=p.dim, d_out=p.hidden, saturating=p.saturating)
+
+
 def make_data(p: MoeParams, seed=0) -> KernelData:
     """x [tokens, dim] (a fraction ``saturating`` of extreme tokens), routes index, gates [tokens, top_k]
     (make_routes: with "mixed" routing an expert chosen by every token and one by none), per-expert weights
     w1 [experts, hidden, dim], b1 [experts, hidden], w2 [experts, dim, hidden], b2 [experts, dim] and the
     expected y [tokens, dim].  ``seed`` may be a Generator (make_case draws its padding from the same one)."""
+    if p.dense:
+        return LINEAR.make_data(as_linear(p), seed)
     rng = np.random.default_rng(seed)
     _fmt = Fmt.from_frac
+    h_width, a_width, out_width = p.run_widths
     x_fmt, w1_fmt, w2_fmt = _fmt(p.x_width, p.x_frac), _fmt(p.w_width, p.w1_frac), _fmt(p.w_width, p.w2_frac)
     b1_fmt, b2_fmt = _fmt(p.b_width, p.b1_frac), _fmt(p.b_width, p.b2_frac)
-    h_fmt, a_fmt = _fmt(p.h_width, p.h_frac), _fmt(p.a_width, p.a_frac)
-    e_fmt, out_fmt = _fmt(p.e_width, p.e_frac), _fmt(p.out_width, p.out_frac)
+    h_fmt, a_fmt = _fmt(h_width, p.h_frac), _fmt(a_width, p.a_frac)
+    e_fmt, out_fmt = _fmt(p.e_width, p.e_frac), _fmt(out_width, p.out_frac)
     x, _, _ = linear_operands(rng, p.tokens, p.dim, 1, x_fmt, w1_fmt, b1_fmt, h_fmt, p.saturating)
     w1, b1, w2, b2 = [], [], [], []
     for _e in range(p.experts):
@@ -222,14 +267,28 @@ def verilog_parameters(p: MoeParams) -> dict[str, int]:
 
 
 def controls(p: MoeParams) -> dict[str, int]:
-    """The control inputs of ``p``'s run (port -> value)."""
+    """The control inputs of ``p``'s run (port -> value); an MoE run always adds biases and fuses GELU."""
+    h_width, a_width, out_width = p.run_widths
     return {"tokens": p.tokens, "dim": p.dim, "hidden": p.hidden, "x_frac": p.x_frac, "w1_frac": p.w1_frac,
-            "b1_frac": p.b1_frac, "h_frac": p.h_frac, "h_width": p.h_width, "a_frac": p.a_frac,
-            "a_width": p.a_width, "w2_frac": p.w2_frac, "b2_frac": p.b2_frac, "e_frac": p.e_frac,
-            "e_width": p.e_width, "out_frac": p.out_frac, "out_width": p.out_width}
+            "b1_frac": p.b1_frac, "h_frac": p.h_frac, "h_width": h_width, "a_frac": p.a_frac,
+            "a_width": a_width, "w2_frac": p.w2_frac, "b2_frac": p.b2_frac, "e_frac": p.e_frac,
+            "e_width": p.e_width, "out_frac": p.out_frac, "out_width": out_width, "dense": int(p.dense),
+            "bias_en": int(p.bias or not p.dense), "gelu_en": int(p.gelu or not p.dense)}
+
+
+def _dense_case(p: MoeParams, seed: int) -> SimCase:
+    """A dense run: the linear kernel's case (streams, expected y block-major) on hwmoe_moe; no requests."""
+    case = LINEAR.make_case(as_linear(p), seed)
+    idx_w = max(1, clog2(p.experts))
+    return replace(case, toplevel="hwmoe_moe", parameters=verilog_parameters(p), config=controls(p),
+                   expected={**case.expected, "wreq": np.zeros((0, 1), np.int64)},
+                   widths={**case.widths, "y": -p.out_width, "wreq": idx_w}, predicted_cycles=cycles(p),
+                   memories={"TABLE": (GeluTable(p.entries).values(), GELU_FMT.width)})
 
 
 def make_case(p: MoeParams, seed: int = 0) -> SimCase:
+    if p.dense:
+        return _dense_case(p, seed)
     rng = np.random.default_rng(seed)
     d = make_data(p, rng)
     x, index, gates, y = d.inputs["x"], d.inputs["index"], d.inputs["gates"], d.expected["y"]
@@ -303,18 +362,27 @@ class MoeKernel(Kernel):
     verilog_parameters = staticmethod(verilog_parameters)
     controls = staticmethod(controls)
 
-    def work(self, node, graph) -> MoeWork:
+    # a linear node runs on the engine in dense mode: its Work is the linear kernel's (LinearWork)
+    def work(self, node, graph) -> MoeWork | LinearWork:
+        if node.kind in LINEAR.node_kinds:
+            return LINEAR.work(node, graph)
         e, h, d = node.w1.shape
         return MoeWork(int(graph.shapes[node.inputs[0]][0]), int(d), int(h), int(e), node.top_k)
 
-    def macs(self, work: MoeWork) -> int:
+    def macs(self, work: MoeWork | LinearWork) -> int:
+        if isinstance(work, LinearWork):
+            return LINEAR.macs(work)
         return work.tokens * work.top_k * 2 * work.dim * work.hidden
 
-    def weight_words(self, work: MoeWork) -> tuple[int, int]:
+    def weight_words(self, work: MoeWork | LinearWork) -> tuple[int, int]:
+        if isinstance(work, LinearWork):
+            return LINEAR.weight_words(work)
         return work.experts * 2 * work.dim * work.hidden, work.experts * (work.hidden + work.dim)
 
-    def cycles(self, params: MoeParams, work: MoeWork) -> int:
-        """One MoE layer (default routing: tokens x top_k spread evenly)."""
+    def cycles(self, params: MoeParams, work: MoeWork | LinearWork) -> int:
+        """One MoE layer (default routing: tokens x top_k spread evenly), or one linear layer in dense mode."""
+        if isinstance(work, LinearWork):
+            return dense_cycles(params.t, params.t, params.n_pe, MOE_RD_LAT, True, work.rows, work.d_in, work.d_out)
         return _cycles(params, work)
 
     # ---- derived widths (as rtl/hwmoe_moe.v) ----------------------------------------------------------

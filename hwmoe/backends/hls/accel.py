@@ -78,7 +78,7 @@ TABLE_ACCESSORS = {"linear": {"TABLE": "gelu"}, "moe": {"TABLE": "gelu"},
 
 def _engine_struct(engine: str, p) -> list[str]:
     """The engine's build struct (constants, table accessors) and the names of its control words, in the
-    order of its kernel's controls() (the command's words 1..16)."""
+    order of its kernel's controls() (the command's words 1..20)."""
     tables = dict(_memory_parameters(KERNELS[engine], p))
     lines = []
     accessors = []

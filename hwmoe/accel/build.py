@@ -126,7 +126,7 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     bus_w = bus_w or (search or {}).get("bus_width", 128)
     # an Alveo kernel's AXI4 master has 64-bit addresses (its banks may lie above 4 GiB); 32 bits elsewhere
     alveo = board_spec is not None and board_spec.vendor is not None and board_spec.vendor.flow == "alveo"
-    config = TopConfig(bus_w=bus_w, addr_w=64 if alveo else 32)
+    config = TopConfig(bus_w=bus_w, addr_w=vendor.KERNEL_ADDR_W if alveo else 32)
     try:
         config.check()
     except ValueError as e:

@@ -32,6 +32,15 @@ def poll(read_reg, timeout: float = TIMEOUT_S, interval: float = 1e-4) -> int:
         time.sleep(interval)
 
 
+class PollingBackend:
+    """A board backend's end of a run: STATUS polled through the backend's own ``read_reg`` (the subclass
+    sets ``timeout``)."""
+    timeout: float = TIMEOUT_S
+
+    def wait(self) -> int:
+        return poll(self.read_reg, self.timeout)
+
+
 def open_backend(device: str, *, bitstream: str | None = None, xclbin: str | None = None, ip: str | None = None,
                  bank: int = 0):
     """The backend of ``device`` (pynq or xrt) with its bitstream loaded; a missing file or package is one line."""

@@ -8,10 +8,10 @@ import numpy as np
 
 from ..accel import registers as reg
 from ..errors import UserError
-from .board import TIMEOUT_S, poll, vendor_module
+from .board import TIMEOUT_S, PollingBackend, vendor_module
 
 
-class PynqBackend:
+class PynqBackend(PollingBackend):
     """``bitstream``: the .bit (with its .hwh beside it, as PYNQ wants); ``ip``: the accelerator's instance
     name in the block design (default: the one IP whose type is ``...:hwmoe_accel:...``)."""
 
@@ -43,9 +43,6 @@ class PynqBackend:
 
     def write_reg(self, offset: int, value: int) -> None:
         self.mmio.write(offset, value)
-
-    def wait(self) -> int:
-        return poll(self.read_reg, self.timeout)
 
 
 def _accelerator(ip_dict: dict, bitstream: str) -> str:

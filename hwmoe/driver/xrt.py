@@ -5,13 +5,14 @@ device + ``bo.read``).  The run's end is found by polling STATUS."""
 from __future__ import annotations
 
 from ..accel import registers as reg
-from .board import TIMEOUT_S, poll, vendor_module
+from .board import TIMEOUT_S, PollingBackend, vendor_module
 
 
-class XrtBackend:
+class XrtBackend(PollingBackend):
     """``xclbin``: the container built with the accelerator as a user-managed RTL kernel; ``ip``: its name
-    in the xclbin (``hwmoe_kernel``, the kernel `hwmoe build` packages, or ``hwmoe_kernel:{instance}`` when there are several); ``bank``: the memory
-    bank (group) index of its AXI master's connection; ``device``: the card's index."""
+    in the xclbin (``hwmoe_kernel``, the kernel ``hwmoe build`` packages, or ``hwmoe_kernel:{instance}`` when
+    there are several); ``bank``: the memory bank (group) index of its AXI master's connection; ``device``: the
+    card's index."""
 
     def __init__(self, xclbin: str, ip: str | None = None, bank: int = 0, device: int = 0,
                  timeout: float = TIMEOUT_S):
@@ -39,6 +40,3 @@ class XrtBackend:
 
     def write_reg(self, offset: int, value: int) -> None:
         self.ip.write_register(offset, value)
-
-    def wait(self) -> int:
-        return poll(self.read_reg, self.timeout)

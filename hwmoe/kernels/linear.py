@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..boards import dsps_per_multiplier
+from ..boards import dsps_for_products
 from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, align, matmul, requant
 from ..numerics.intmath import ceil_div, clog2
@@ -335,8 +335,10 @@ class LinearKernel(Kernel):
         return bits
 
     def dsp(self, p: LinearParams, dsp_kind: str = "DSP48E2") -> float:
+        """The MAC array (per input column, the N_PE activations times the T_OUT weights: two products per
+        slice at 8 bits) and one GELU interpolation multiplier per output lane."""
         gelu = p.t_out if p.gelu else 0
-        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, p.x_width, p.w_width) + gelu)
+        return float(dsps_for_products(dsp_kind, p.n_pe * p.t_in, p.t_out, p.x_width, p.w_width) + gelu)
 
     def bram36(self, p: LinearParams) -> float:
         mt, mi, mo = p.maxima()

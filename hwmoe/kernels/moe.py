@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..boards import dsps_per_multiplier
+from ..boards import dsps_for_products, dsps_per_multiplier
 from ..cost.usage import Usage, brams_for
 from ..numerics.fixed import Fmt, requant
 from ..numerics.intmath import ceil_div, clog2
@@ -413,10 +413,11 @@ class MoeKernel(Kernel):
                                     + runtime_requant_bits(w["acc2"], p.out_width))}
 
     def dsp(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> float:
-        """MAC array (N_PE T^2 multipliers at the activation x weight widths), one GELU interpolation
-        multiplier per output lane, one y x gate multiplier (E_W x 17) per lane."""
+        """MAC array (N_PE T^2 products at the activation x weight widths, as the linear kernel's: two per
+        slice at 8 bits), one GELU interpolation multiplier per output lane, one y x gate multiplier (E_W x 17)
+        per lane."""
         w = self.widths(p)
-        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, w["mx"], p.w_width) + p.t
+        return float(dsps_for_products(dsp_kind, p.n_pe * p.t, p.t, w["mx"], p.w_width) + p.t
                      + p.t * dsps_per_multiplier(dsp_kind, p.e_width, 17))
 
     def bram36(self, p: MoeParams) -> float:

@@ -491,16 +491,12 @@ POINTS = {
                             "h_width": "12", "h_frac": "7", "a_width": "10", "a_frac": "6", "e_width": "12",
                             "e_frac": "6", "out_width": "8", "out_frac": "3", "saturating": "0.3"}),
     # w8a8's engine: 8-bit activations, GELU output and weights, so the MAC array packs two output columns per
-    # multiplier (rtl/hwmoe_mul_outer.v); T = 3 leaves one column unpaired; two lanes
+    # multiplier (rtl/hwmoe_mul_outer.v); T = 3 leaves one column unpaired; two lanes (its dense mode:
+    # sim/test_moe.py)
     "w8a8-packed": Point({"t": "3", "n_pe": "2", "tokens": "7", "dim": "8", "hidden": "10", "x_width": "8",
                           "x_frac": "4", "w_width": "8", "w1_frac": "6", "w2_frac": "7", "b1_frac": "9",
                           "b2_frac": "8", "h_width": "8", "h_frac": "3", "a_width": "8", "a_frac": "4",
                           "e_width": "8", "e_frac": "3", "out_width": "8", "out_frac": "3"}),
-    # the same 8-bit engine in dense mode (one linear layer with fused GELU on the packed MAC array), T = 4
-    "w8a8-dense": Point({"t": "4", "n_pe": "1", "tokens": "5", "dim": "9", "hidden": "11", "dense": "1",
-                         "gelu": "1", "x_width": "8", "x_frac": "4", "w_width": "8", "w1_frac": "6",
-                         "b1_frac": "9", "h_width": "8", "h_frac": "3", "a_width": "8", "a_frac": "4",
-                         "e_width": "8", "e_frac": "3", "out_width": "8", "out_frac": "4"}),
     # top-3 of 6, N_PE = 3, uniform routing, runtime dims below the compile-time maxima
     "top3-max": Point({"n_pe": "3", "experts": "6", "top_k": "3", "routing": "uniform", "tokens": "11", "dim": "6",
                        "hidden": "8", "max_tokens": "16", "max_dim": "12", "max_hid": "16"}),

@@ -352,6 +352,7 @@ class LinearKernel(Kernel):
         P = LinearParams
         base = dict(tokens=8, d_in=32, d_out=16)
         w32 = dict(x_width=32, x_frac=16, h_width=32, h_frac=16, out_width=32, out_frac=16)
+        w8 = dict(x_width=8, x_frac=4, w_width=8, w_frac=6, h_width=8, h_frac=7, out_width=8, out_frac=4)
         return [P(t_in=2, t_out=2, n_pe=1, **base), P(t_in=4, t_out=2, n_pe=2, **base),
                 P(t_in=2, t_out=4, n_pe=3, **base), P(t_in=4, t_out=4, n_pe=2, **base),
                 P(t_in=4, t_out=2, n_pe=1, gelu=True, **base),
@@ -362,7 +363,10 @@ class LinearKernel(Kernel):
                 P(t_in=2, t_out=2, n_pe=3, gelu=True, **w32, **base),
                 # tile edges that are not powers of two
                 P(t_in=3, t_out=3, n_pe=1, **base), P(t_in=6, t_out=6, n_pe=1, **base),
-                P(t_in=6, t_out=6, n_pe=1, gelu=True, **w32, **base)]
+                P(t_in=6, t_out=6, n_pe=1, gelu=True, **w32, **base),
+                # 8-bit words: two output columns per multiplier (an odd T_OUT leaves one alone); the GELU
+                # input keeps 7 fractional bits so that its interpolation multiplier is built
+                P(t_in=2, t_out=4, n_pe=1, **w8, **base), P(t_in=3, t_out=3, n_pe=2, gelu=True, **w8, **base)]
 
     def engine_params(self, choice: dict, maxima: LinearWork, formats) -> LinearParams:
         """``choice``: t_in, t_out, n_pe; activations in, out and at the GELU input, weights, biases as

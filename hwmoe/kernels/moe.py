@@ -463,7 +463,12 @@ class MoeKernel(Kernel):
                 P(t=2, n_pe=1, tokens=64, dim=32, hidden=64, experts=4, top_k=2),
                 P(t=4, n_pe=1, tokens=8, dim=8, hidden=16, experts=4, top_k=2, **_W32),
                 P(t=3, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2),   # T not a power of two
-                P(t=6, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2)]
+                P(t=6, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2),
+                # 8-bit words: two output columns per multiplier, one unpaired (T = 3); the GELU input keeps 7
+                # fractional bits so that its interpolation multiplier is built
+                P(t=3, n_pe=1, tokens=8, dim=8, hidden=12, experts=4, top_k=2, x_width=8, x_frac=4, w_width=8,
+                  w1_frac=6, w2_frac=6, h_width=8, h_frac=7, a_width=8, a_frac=4, e_width=8, e_frac=3,
+                  out_width=8, out_frac=3)]
 
     def engine_params(self, choice: dict, maxima: MoeWork, formats) -> MoeParams:
         """``choice``: t, n_pe; the expert hidden, GELU output and expert output are activations, weights and

@@ -134,10 +134,11 @@ class MoeParams:
             if getattr(self, run) and not 2 <= getattr(self, run) <= getattr(self, word):
                 raise ValueError(f"{run} = {getattr(self, run)}: need 2..{word} ({getattr(self, word)})")
         if self.dense:
-            if max(self.x_width, self.run_widths[2]) > self.a_width or self.run_widths[2] > min(
-                    self.out_width, max(self.a_width, self.e_width)):
-                raise ValueError("dense mode: activations wider than A_W or an output wider than OUT_W or "
-                                 "max(A_W, E_W)")
+            # the activations are held in the hidden banks (A_W); the output leaves on the core's output lanes,
+            # max(A_W, E_W, OUT_W) wide, so a wide output (the patch embedding's residual words) does not widen
+            # A_W, which sets the MAC array's activation operand (max(X_W, A_W): 8-bit operands pack)
+            if self.x_width > self.a_width:
+                raise ValueError("dense mode: activations wider than A_W")
 
 
 MOE_RD_LAT = 2       # queue lookup + activation read (hwmoe_moe)
@@ -393,7 +394,7 @@ class MoeKernel(Kernel):
         mx = max(p.x_width, p.a_width)
         return {"mx": mx, "acc": mx + p.w_width + clog2(ceil_div(maxd, p.t) * p.t),
                 "acc2": p.e_width + 17 + clog2(p.top_k + 1), "idx": max(1, clog2(p.experts)),
-                "o": max(p.a_width, p.e_width), "tk": max(1, clog2(mt))}
+                "o": max(p.a_width, p.e_width, p.out_width), "tk": max(1, clog2(mt))}
 
     @staticmethod
     def multipliers(p: MoeParams) -> int:

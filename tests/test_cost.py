@@ -192,6 +192,18 @@ def test_live_yosys_packs_8bit_macs():
     assert synth(top, params, memories)["counts"]["dsp"] == a.dsp(p) == 4
 
 
+def test_gelu_multiplier_only_when_interpolating():
+    """A GELU lane whose input has no bits below the table step (in_frac <= 5) builds no slope multiplier and one
+    table copy: yosys on two 8-bit lanes gave 0 DSP / 1 BRAM36 at in_frac 5, 2 / 2 at 6 and 7; the MoE engine at
+    w8a8 with a 3-fraction-bit GELU input 9 DSP / 6.5 BRAM36 (T = 3), with 7 bits 12 / 8 (a calibration point)."""
+    g, m = KERNELS["gelu"], KERNELS["moe"]
+    assert [(g.dsp(p), g.bram36(p)) for p in (g.params(lanes=2, in_width=8, in_frac=f) for f in (5, 6, 7))] \
+        == [(0, 1), (2, 2), (2, 2)]
+    w8 = dict(t=3, n_pe=1, tokens=8, dim=8, hidden=12, experts=4, top_k=2, x_width=8, x_frac=4, w_width=8,
+              w1_frac=6, w2_frac=6, h_width=8, a_width=8, a_frac=4, e_width=8, e_frac=3, out_width=8, out_frac=3)
+    assert [(m.dsp(p), m.bram36(p)) for p in (m.params(h_frac=f, **w8) for f in (3, 7))] == [(9, 6.5), (12, 8)]
+
+
 @pytest.mark.parametrize("rows,lanes,width", [(1, 2, 16), (3, 4, 16), (4, 4, 18), (9, 32, 18), (16, 64, 16)])
 def test_attention_dsp_is_structural(rows, lanes, width):
     """One shared multiplier per lane (q.k, rescale and e.v), per row s*C (2) and l*r (1), two per output

@@ -12,7 +12,7 @@ from ..numerics.fixed import Fmt, align, matmul, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
-from .gelu import gelu
+from .gelu import gelu, lane_brams, lane_dsps
 from .testdata import linear_operands, pad_rows
 
 
@@ -336,8 +336,8 @@ class LinearKernel(Kernel):
 
     def dsp(self, p: LinearParams, dsp_kind: str = "DSP48E2") -> float:
         """The MAC array (per input column, the N_PE activations times the T_OUT weights: two products per
-        slice at 8 bits) and one GELU interpolation multiplier per output lane."""
-        gelu = p.t_out if p.gelu else 0
+        slice at 8 bits) and one GELU interpolation multiplier per output lane (when it interpolates)."""
+        gelu = p.t_out * lane_dsps(p.h_frac + p.gelu_lsh) if p.gelu else 0
         return float(dsps_for_products(dsp_kind, p.n_pe * p.t_in, p.t_out, p.x_width, p.w_width) + gelu)
 
     def bram36(self, p: LinearParams) -> float:
@@ -345,7 +345,7 @@ class LinearKernel(Kernel):
         it = ceil_div(mi, p.t_in)
         x_banks = p.n_pe * brams_for(ceil_div(mt, p.n_pe) * it, p.t_in * p.x_width)
         w_banks = p.t_out * brams_for(2 * it, p.t_in * p.w_width)
-        gelu = p.t_out * 1.0 if p.gelu else 0.0
+        gelu = p.t_out * lane_brams(p.h_frac + p.gelu_lsh, p.entries) if p.gelu else 0.0
         return x_banks + w_banks + gelu
 
     def calibration_points(self) -> list:

@@ -15,7 +15,7 @@ from ..numerics.intmath import ceil_div, clog2
 from ..numerics.routing import expert_queues
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
-from .gelu import gelu
+from .gelu import gelu, lane_brams, lane_dsps
 from .linear import LINEAR, LinearParams, LinearWork, block_schedule, dense_cycles, linear
 from .testdata import linear_operands, pad_rows
 
@@ -415,11 +415,11 @@ class MoeKernel(Kernel):
 
     def dsp(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> float:
         """MAC array (N_PE T^2 products at the activation x weight widths, as the linear kernel's: two per
-        slice at 8 bits), one GELU interpolation multiplier per output lane, one y x gate multiplier (E_W x 17)
-        per lane."""
+        slice at 8 bits), one GELU interpolation multiplier per output lane (when it interpolates), one y x gate
+        multiplier (E_W x 17) per lane."""
         w = self.widths(p)
-        return float(dsps_for_products(dsp_kind, p.n_pe * p.t, p.t, w["mx"], p.w_width) + p.t
-                     + p.t * dsps_per_multiplier(dsp_kind, p.e_width, 17))
+        return float(dsps_for_products(dsp_kind, p.n_pe * p.t, p.t, w["mx"], p.w_width)
+                     + p.t * lane_dsps(p.h_frac + p.gelu_lsh) + p.t * dsps_per_multiplier(dsp_kind, p.e_width, 17))
 
     def bram36(self, p: MoeParams) -> float:
         """Block memories of rtl/hwmoe_moe.v: routes (idx, gate), per lane a copy of every token's activations
@@ -433,7 +433,7 @@ class MoeKernel(Kernel):
         lanes = p.n_pe * (brams_for(mt * dt, p.t * p.x_width) + brams_for(groups * ht, p.t * p.a_width))
         acc = brams_for(mt * dt, p.t * w["acc2"])
         weights = p.t * brams_for(2 * it, p.t * p.w_width)
-        return routes + lanes + acc + weights + p.t * 1.0
+        return routes + lanes + acc + weights + p.t * lane_brams(p.h_frac + p.gelu_lsh, p.entries)
 
     # ---- what the MoE mode adds to the linear engine -------------------------------------------------
     @staticmethod

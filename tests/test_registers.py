@@ -43,5 +43,5 @@ def test_the_map_follows_vitis_offset_rules():
     one more (an input's reserved word, an output's ap_vld), none overlapping; the counters above them."""
     spans = sorted((offset, offset + 4 * (width // 32 + 1)) for offset, width, _ in reg.ARGUMENTS.values())
     assert spans[0][0] == 0x10 and all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))
-    assert spans[-1][1] == reg.ARGUMENTS_END <= reg.CYCLES_LO < reg.ENGINE0
+    assert spans[-1][1] <= reg.CYCLES_LO < reg.ENGINE0
     assert (reg.BASE_HI, reg.CYCLES_HI) == (reg.BASE_LO + 4, reg.CYCLES_LO + 4)

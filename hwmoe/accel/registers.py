@@ -23,17 +23,15 @@ GIE_ENABLE = 0x1
 IRQ_DONE = 0x1               # IER / ISR bit 0: the ap_done interrupt (ISR toggles on a write of 1)
 
 # the function's arguments: inputs (BASE a 64-bit pointer, PROG), then the outputs, each output's word followed
-# by its ap_vld word (VLD_BIT set when the run wrote it, cleared by reading that word)
+# by its ap_vld word (bit 0 set when the run wrote it, cleared by reading that word)
 ARGUMENTS = {"base": (0x10, 64, "in"), "prog": (0x1C, 32, "in"),
              "error": (0x24, 32, "out"), "commands": (0x2C, 32, "out"), "id": (0x34, 32, "out")}
 BASE_LO = ARGUMENTS["base"][0]
 BASE_HI = BASE_LO + 4
 PROG, ERROR, COMMANDS, ID = (ARGUMENTS[a][0] for a in ("prog", "error", "commands", "id"))
 VLD = 4                      # an output's ap_vld word: at its data word + VLD
-VLD_BIT = 0x1
-ARGUMENTS_END = max(offset + 4 * (width // 32 + 1) for offset, width, _ in ARGUMENTS.values())   # 0x3C
 
-# RTL top only: 64-bit run counters (LO then HI)
+# RTL top only, above the arguments: 64-bit run counters (LO then HI)
 CYCLES_LO, CYCLES_HI = 0x40, 0x44
 ENGINE0 = 0x80               # ENGINE[e] at ENGINE0 + ENGINE_STRIDE * e: BUSY_LO/HI, STALL_LO/HI
 ENGINE_STRIDE = 16

@@ -267,9 +267,9 @@ POINTS = {
                        "dim": "13", "dim_max": "16", "tokens": "5", "eps": "0", "nbuf": "2"}),
     # tiny rows (one beat): throughput bound by the buffers; dim smaller than the buffers' DIM
     "one-beat-rows": Point({"lanes": "4", "dim": "3", "dim_max": "8", "tokens": "12", "p_frac": "14"}),
-    # 32-bit words (20 fractional bits in, 24 out) on rows of m3vit-t's dim 192
+    # 32-bit words (20 fractional bits in, 24 out) on rows of m3vit-t's dim 192, w16a32's 18-bit statistics
     "w32-dim192": Point({"tokens": "9", "dim": "192", "dim_max": "192", "x_width": "32", "x_frac": "20",
-                         "out_width": "32", "out_frac": "24", "eps": "1e-5"}),
+                         "out_width": "32", "out_frac": "24", "eps": "1e-5", "stat_width": "18"}),
     # m3vit-t: 129 tokens of dim 192
     "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "tokens": "129"}, full_size=True),
 }

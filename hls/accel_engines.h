@@ -237,7 +237,8 @@ TOKENS:
             for (int l = 0; l < L; l++) {
                 x[i * L + l] = v.v[l];
                 if (i * L + l < dim) {
-                    ap_int<C::STAT_W> xs_ = shift_trn_var<C::STAT_W>(ap_int<C::X_W>(v.v[l]), -FS);   // AP_TRN
+                    // x rounded to the statistics width: AP_RND, AP_SAT (stat_fmt)
+                    ap_int<C::STAT_W> xs_ = requant_rt<C::STAT_W>(ap_int<C::X_W>(v.v[l]), -FS, C::STAT_W);
                     sum += xs_;
                     sum2 += xs_ * xs_;
                 }

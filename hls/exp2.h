@@ -1,5 +1,5 @@
 // hwmoe HLS kernels: the exp2 unit of the log2-domain softmax (attention and MoE router), 2**-d as an integer
-// shift and a 256-entry table on the fraction (hwmoe/numerics/softmax.py, docs/numerics.md section 4; RTL
+// shift and a 2**EXP_INDEX_BITS-entry table on the fraction (hwmoe/numerics/softmax.py, docs/numerics.md section 4; RTL
 // rtl/hwmoe_exp2_lane.v).  The table is generated from hwmoe/numerics/tables.py into hwmoe_tables.h.
 #ifndef HWMOE_EXP2_H
 #define HWMOE_EXP2_H
@@ -15,7 +15,7 @@ struct shared_exp2_table {
 };
 
 // exp2_neg_rt<TAB>(d, frac): 2**-d in U1.15 for raw d >= 0 with frac >= 0 fractional bits known at run time:
-// TAB::exp2(top 8 fraction bits) >> floor(d).
+// TAB::exp2(top EXP_INDEX_BITS fraction bits) >> floor(d).
 template <class TAB, int W> u1_15_raw_t exp2_neg_rt(const ap_int<W> &d, int frac) {
     HWMOE_HLS(INLINE)
     ap_uint<W> t = d;

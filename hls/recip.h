@@ -1,5 +1,5 @@
 // hwmoe HLS kernels: the reciprocal unit of the softmax normalisation (attention and MoE router), leading
-// one and a 256-entry table on the mantissa (hwmoe/numerics/softmax.py, docs/numerics.md section 4; RTL
+// one and a 2**RECIP_INDEX_BITS-entry table on the mantissa (hwmoe/numerics/softmax.py, docs/numerics.md section 4; RTL
 // rtl/hwmoe_recip_lane.v).  The table is generated from hwmoe/numerics/tables.py into hwmoe_tables.h.
 #ifndef HWMOE_RECIP_H
 #define HWMOE_RECIP_H
@@ -15,7 +15,7 @@ struct shared_recip_table {
 };
 
 // reciprocal_rt<TAB>(x): for raw x > 0, r (U1.15) and p with 1/x ~= r * 2**-(15 + p): p = msb(x), r the
-// reciprocal of the mantissa x / 2**p in [1, 2), looked up by its 8 bits below the leading one.
+// reciprocal of the mantissa x / 2**p in [1, 2), looked up by its RECIP_INDEX_BITS bits below the leading one.
 template <class TAB, int W> void reciprocal_rt(const ap_uint<W> &x, u1_15_raw_t &r, int &p) {
     HWMOE_HLS(INLINE)
     p = msb(x);

@@ -1,6 +1,6 @@
 // hwmoe HLS kernels: the softmax normalisation shared by the attention and the MoE router (hwmoe/numerics/
 // softmax.py, docs/numerics.md section 4), on the exp2 and reciprocal units (exp2.h, recip.h).  Softmax runs
-// in the log2 domain: exp becomes 2**-d for d >= 0, an integer shift and a 256-entry table on the fraction.
+// in the log2 domain: exp becomes 2**-d for d >= 0, an integer shift and a table lookup on the fraction.
 #ifndef HWMOE_SOFTMAX_H
 #define HWMOE_SOFTMAX_H
 

@@ -173,15 +173,16 @@ def cmd_run_board(a) -> None:
     build = Build.load(a.build)
     label = f"--input {a.input}"
     x = check_samples(load_npy(a.input, label), build.input_shape, label)
+    driver = build.driver(a.top)
     backend = open_backend(a.device, bitstream=a.bitstream, xclbin=a.xclbin, ip=a.ip, bank=a.bank)
-    driver = build.driver()
     run(driver.load(), backend)
     outputs = []
     for n, image in enumerate(x):
         raw, result = run(build.infer(driver, image), backend)
         outputs.append(build.dequantize(raw))
         busy = ", ".join(f"{name} {c['busy']}" for name, c in zip(COUNTERS, result.engines) if c["busy"])
-        print(f"image {n}: {result.commands} commands, {result.cycles} cycles (busy: {busy})")
+        counters = f", {result.cycles} cycles (busy: {busy})" if result.cycles is not None else ""
+        print(f"image {n}: {result.commands} commands{counters}")
     if out:
         save_npy(out, np.stack(outputs))
         print(f"wrote {out} {np.shape(outputs)}")
@@ -343,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--ip", help="the accelerator's instance name (default: pynq the one IP of type hwmoe_accel, "
                                  "xrt the kernel hwmoe_kernel)")
     rb.add_argument("--bank", type=int, default=0, help="xrt: the memory bank of the accelerator's AXI master")
+    rb.add_argument("--top", default="rtl", help="the top the bitstream was built from: rtl (DIR/rtl/, default) or "
+                                                 "hls (DIR/hls/: the same registers, no run counters)")
     rb.set_defaults(func=cmd_run_board)
 
     sw = sub.add_parser("sweep", help="search every board and plot the results")

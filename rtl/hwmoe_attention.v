@@ -19,7 +19,7 @@
 // Multipliers: P*LANES lane multipliers (A_W x B_W, one DSP48E2 up to 27 x 18), per row s*C (S_W x C_W) and
 // l*r (L_W x 16), LANES output normalisers (ACC_W x 17). Memories: K and V buffers (block RAM,
 // MAX_TOKENS*HEAD_DIM/LANES x LANES words, registered read), per row the exp2 and reciprocal tables
-// (256 x 16 ROMs) and small LUT RAMs (q, accumulators).
+// (2^EXP_IDX and 2^RECIP_IDX x 16 ROMs) and small LUT RAMs (q, accumulators).
 //
 // Build-time parameters (the datapath: word widths and maxima, the widest any run needs)
 //   P          : query rows in flight (parallel rows of LANES multipliers each)
@@ -32,8 +32,10 @@
 //   T_W        : score register width (signed), the largest run-time score width t_width
 //   OUT_W      : output word width (signed), the largest run-time output width out_width
 //   C_W        : width of the score constant c_value (unsigned; hwmoe.kernels.attention.SCORE_CONSTANT_WIDTH)
-//   EXP_TABLE, RECIP_TABLE : $readmemh files of the exp2 and reciprocal tables (256 x 16 bits, Q15:
-//                format-independent)
+//   EXP_IDX, RECIP_IDX : index bits of the exp2 and reciprocal tables (hwmoe.numerics.tables.EXP_INDEX_BITS,
+//                RECIP_INDEX_BITS, passed by hwmoe)
+//   EXP_TABLE, RECIP_TABLE : $readmemh files of the exp2 and reciprocal tables (2^EXP_IDX, 2^RECIP_IDX x 16
+//                bits, Q15: format-independent)
 //   derived (do not override): TOKENS_B, HEADS_B, FRAC_B, T_B, OUT_B, the widths of the control inputs
 //                (W_MAX0 .. W_MAX4: steps of the widest word, for FRAC_B)
 //
@@ -70,6 +72,8 @@ module hwmoe_attention #(
     parameter integer T_W        = 16,
     parameter integer OUT_W      = 16,
     parameter integer C_W        = 16,
+    parameter integer EXP_IDX    = 10,
+    parameter integer RECIP_IDX  = 10,
     parameter         EXP_TABLE  = "exp2.mem",
     parameter         RECIP_TABLE = "recip.mem",
     // derived (do not override)
@@ -452,7 +456,7 @@ module hwmoe_attention #(
             hwmoe_attention_row #(
                 .LANES(LANES), .HEAD_DIM(HEAD_DIM), .BLOCK(BLOCK),
                 .Q_W(Q_W), .K_W(K_W), .V_W(V_W), .T_W(T_W), .C_W(C_W),
-                .EXP_TABLE(EXP_TABLE), .RECIP_TABLE(RECIP_TABLE),
+                .EXP_IDX(EXP_IDX), .RECIP_IDX(RECIP_IDX), .EXP_TABLE(EXP_TABLE), .RECIP_TABLE(RECIP_TABLE),
                 .CH_W(CH_W), .JB_W(JB_W), .ACC_W(ACC_W), .L_W(L_W), .LP_W(LP_W),
                 .SHIFT_B(SHIFT_B), .T_B(T_B)
             ) u_row (

@@ -16,8 +16,9 @@
 // Run-time formats (held constant for a run, from hwmoe_attention): c_value, the score constant C (C_W bits
 // unsigned); score_shift = q_frac + k_frac + c_frac - t_frac, the requantisation of s * C into the score
 // format; t_width and t_frac, the score format (scores saturate at t_width bits, sign-extended to T_W bits).
-// A difference d of scores enters the exp2 unit as floor(d * 2^8 / 2^t_frac), i.e. with 8 fractional bits,
-// the table's index bits: its integer part and index are those of d, so the unit is format-independent.
+// A difference d of scores enters the exp2 unit as floor(d * 2^EXP_IDX / 2^t_frac), i.e. with EXP_IDX
+// fractional bits, the table's index bits: its integer part and index are those of d, so the unit is
+// format-independent.
 // Parameters: as hwmoe_attention (derived widths are recomputed identically here); SHIFT_B, T_B: widths of
 // score_shift (signed) and of t_width, t_frac.
 `default_nettype none
@@ -30,6 +31,8 @@ module hwmoe_attention_row #(
     parameter integer V_W        = 16,
     parameter integer T_W        = 16,
     parameter integer C_W        = 16,
+    parameter integer EXP_IDX    = 10,
+    parameter integer RECIP_IDX  = 10,
     parameter         EXP_TABLE  = "exp2.mem",
     parameter         RECIP_TABLE = "recip.mem",
     // derived (set by hwmoe_attention)
@@ -89,7 +92,7 @@ module hwmoe_attention_row #(
     localparam integer SC_W  = S_W + C_W + 1;
     localparam integer ES_W0 = 16 + $clog2(BLOCK + 1);
     localparam integer ES_W  = (ES_W0 < L_W) ? ES_W0 : L_W;   // sum of a block's e_j (<= l)
-    localparam integer D_W   = T_W + 8;                        // d with 8 fractional bits
+    localparam integer D_W   = T_W + EXP_IDX;                  // d with EXP_IDX fractional bits
 
     // q of the row, one LANES-word chunk per entry
     reg [LANES*Q_W-1:0] q_mem [0:CH-1];
@@ -161,7 +164,7 @@ module hwmoe_attention_row #(
         end
     end
 
-    // exp2 of the running-max differences (all differences are >= 0 and below 2^T_W), with 8 fractional bits
+    // exp2 of the running-max differences (all differences are >= 0 and below 2^T_W), EXP_IDX fractional bits
     reg signed [T_W-1:0] m;
     reg [D_W-1:0] exp_d;
     wire signed [T_W-1:0] m_new = (efirst || bmax > m) ? bmax : m;
@@ -171,13 +174,14 @@ module hwmoe_attention_row #(
     wire signed [T_W:0] d_e = {m[T_W-1], m} - {t_ej[T_W-1], t_ej};   // differences are >= 0: top bits unused
     /* verilator lint_on UNUSEDSIGNAL */
     wire [T_W-1:0] d_sel = er ? d_r[T_W-1:0] : d_e[T_W-1:0];
-    wire [D_W-1:0] d_aligned = {d_sel, 8'd0} >> t_frac;
+    wire [D_W-1:0] d_aligned = {d_sel, {EXP_IDX{1'b0}}} >> t_frac;
     always @(posedge clk) begin
         if (er) m <= m_new;
         if (er || ee) exp_d <= d_aligned;
     end
     wire [15:0] e_out;
-    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(8), .TABLE(EXP_TABLE)) u_exp2 (.clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
+    hwmoe_exp2_lane #(.D_W(D_W), .FRAC(EXP_IDX), .IDX_W(EXP_IDX), .TABLE(EXP_TABLE)) u_exp2 (
+        .clk(clk), .en(1'b1), .d(exp_d), .e(e_out));
 
     // running sum: l = floor(l * r / 2^15) + sum_j e_j (l = sum_j e_j in the first block)
     reg [L_W-1:0]    l;
@@ -201,6 +205,7 @@ module hwmoe_attention_row #(
         end
     end
 
-    hwmoe_recip_lane #(.X_W(L_W), .P_W(LP_W), .TABLE(RECIP_TABLE)) u_recip (.clk(clk), .en(1'b1), .x(l), .r(rr), .p(rp));
+    hwmoe_recip_lane #(.X_W(L_W), .P_W(LP_W), .IDX_W(RECIP_IDX), .TABLE(RECIP_TABLE)) u_recip (
+        .clk(clk), .en(1'b1), .x(l), .r(rr), .p(rp));
 endmodule
 `default_nettype wire

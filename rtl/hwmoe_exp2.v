@@ -7,7 +7,8 @@
 //   LANES : words per stream beat
 //   D_W   : width of d (unsigned)
 //   FRAC  : fractional bits of d (>= 0)
-//   TABLE : $readmemh file of the 256 EXP2 words, 16 bits each (hwmoe.numerics.tables.exp2_table)
+//   IDX_W : index bits of the table, hwmoe.numerics.tables.EXP_INDEX_BITS (passed by hwmoe)
+//   TABLE : $readmemh file of the 2^IDX_W EXP2 words, 16 bits each (hwmoe.numerics.tables.exp2_table)
 //
 // Streams (AXI4-Stream style): x_* in (LANES x D_W bits: d), y_* out (LANES x 16 bits: e);
 // lane i in bits [i*W +: W].
@@ -16,6 +17,7 @@ module hwmoe_exp2 #(
     parameter integer LANES = 1,
     parameter integer D_W   = 16,
     parameter integer FRAC  = 10,
+    parameter integer IDX_W = 10,
     parameter         TABLE = "exp2.mem"
 ) (
     input  wire                 clk,
@@ -44,7 +46,7 @@ module hwmoe_exp2 #(
     genvar i;
     generate
         for (i = 0; i < LANES; i = i + 1) begin : g_lane
-            hwmoe_exp2_lane #(.D_W(D_W), .FRAC(FRAC), .TABLE(TABLE)) u_lane (
+            hwmoe_exp2_lane #(.D_W(D_W), .FRAC(FRAC), .IDX_W(IDX_W), .TABLE(TABLE)) u_lane (
                 .clk(clk), .en(advance), .d(x_tdata[i*D_W +: D_W]), .e(y_tdata[i*16 +: 16])
             );
         end

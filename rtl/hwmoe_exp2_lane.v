@@ -1,19 +1,21 @@
 // hwmoe_exp2_lane: e = 2^-d in U1.15 for an unsigned fixed-point d >= 0 (docs/numerics.md section 4,
-// hwmoe.numerics.softmax.exp2_neg): n = d >> FRAC, index = the top 8 bits of the fraction (floor, zero-filled
-// below when FRAC < 8), e = EXP2[index] >> n, and e = 0 once n >= 16 (EXP2[i] <= 2^15).
+// hwmoe.numerics.softmax.exp2_neg): n = d >> FRAC, index = the top IDX_W bits of the fraction (floor, zero-
+// filled below when FRAC < IDX_W), e = EXP2[index] >> n, and e = 0 once n >= 16 (EXP2[i] <= 2^15).
 // A stream-less pipeline: d is taken at every rising edge where en is high; e is the result for the d taken
 // two enabled edges earlier (latency 2: table read register, then shift register). No reset.
 //
 // Parameters
 //   D_W   : width of d (unsigned)
 //   FRAC  : fractional bits of d, FRAC >= 0 (FRAC > D_W: d < 1, n = 0)
-//   TABLE : $readmemh file of the 256 EXP2 words, 16 bits each (hwmoe.numerics.tables.exp2_table)
+//   IDX_W : index bits of the table, hwmoe.numerics.tables.EXP_INDEX_BITS (the generators pass it)
+//   TABLE : $readmemh file of the 2^IDX_W EXP2 words, 16 bits each (hwmoe.numerics.tables.exp2_table)
 //
 // Ports: clk, en, d [D_W-1:0] in, e [15:0] out (U1.15, at most 2^15 = 1.0).
 `default_nettype none
 module hwmoe_exp2_lane #(
     parameter integer D_W   = 16,
     parameter integer FRAC  = 10,
+    parameter integer IDX_W = 10,
     parameter         TABLE = "exp2.mem"
 ) (
     input  wire           clk,
@@ -31,21 +33,21 @@ module hwmoe_exp2_lane #(
     localparam integer WHOLE_W = (D_W > FRAC) ? D_W - FRAC : 1;
     localparam integer EXT_W   = (FRAC > D_W) ? FRAC : D_W;   // d zero-extended to hold the whole fraction
 
-    (* rom_style = "block" *) reg [15:0] table_rom [0:255];
+    (* rom_style = "block" *) reg [15:0] table_rom [0:(1 << IDX_W)-1];
     initial $readmemh(TABLE, table_rom);
 
     /* verilator lint_off UNUSEDSIGNAL */
     wire [EXT_W-1:0]   dz = {{(EXT_W-D_W){1'b0}}, d};
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [7:0]         index;
+    wire [IDX_W-1:0]   index;
     wire [WHOLE_W-1:0] whole;
     generate
-        if (FRAC >= 8) begin : g_index_top
-            assign index = dz[FRAC-1 -: 8];
+        if (FRAC >= IDX_W) begin : g_index_top
+            assign index = dz[FRAC-1 -: IDX_W];
         end else if (FRAC > 0) begin : g_index_fill
-            assign index = {dz[FRAC-1:0], {(8-FRAC){1'b0}}};
+            assign index = {dz[FRAC-1:0], {(IDX_W-FRAC){1'b0}}};
         end else begin : g_index_zero
-            assign index = 8'd0;
+            assign index = {IDX_W{1'b0}};
         end
         if (D_W > FRAC) begin : g_whole
             assign whole = d[D_W-1:FRAC];

@@ -1,7 +1,7 @@
 // hwmoe_layernorm: LayerNorm unit, bit-exact with hwmoe.kernels.layernorm.layernorm (docs/numerics.md
 // section 6).  Per row of `dim` words:
-//   xs = x cut to STAT_W bits (AP_TRN), mean = round(sum(xs) * R / 2^24), E[x^2] = round(sum(xs^2) * R / 2^24)
-//   with R = round(2^24 / dim); v = max(max(E[x^2] - mean^2, 0) + eps, 1); 1/sqrt(v) from the two-half
+//   xs = x rounded to STAT_W bits (AP_RND, AP_SAT), mean = round(sum(xs) * R / 2^24),
+//   E[x^2] = round(sum(xs^2) * R / 2^24) with R = round(2^24 / dim); v = max(max(E[x^2] - mean^2, 0) + eps, 1); 1/sqrt(v) from the two-half
 //   table (hwmoe_rsqrt); n = sat(round((x - mean) * r / 2^shift)) in the NORM_W-bit norm format (its
 //   fraction depends on dim); y = requant(n * gamma + beta, out_width/out_frac) with AP_RND and AP_SAT.
 // The input fraction never enters the datapath (the statistics keep x's integer bits; the normalisation
@@ -16,15 +16,16 @@
 // Parameters (build time: word widths and maxima)
 //   LANES    : words per beat on the x, p (2x) and y streams
 //   MAX_DIM  : largest row length (runtime `dim` <= MAX_DIM, LANES <= MAX_DIM, MAX_DIM < 2^20)
-//   X_W      : input word width (signed); it fixes the statistics' cut (x's top STAT_W bits), so the input
-//              format's width is build time, its fraction irrelevant
+//   X_W      : input word width (signed); it fixes the statistics' cut (x rounded to its top STAT_W bits), so
+//              the input format's width is build time, its fraction irrelevant
 //   P_W      : gamma/beta word width (signed)
 //   OUT_W    : output port width (signed): the widest run-time out_width
-//   STAT_W   : statistics width (x cut to it, same integer bits)
+//   STAT_W   : statistics width (x rounded to it, same integer bits)
 //   NORM_W   : width of the normalised value (x - mean) / std
 //   NBUF     : row buffers (power of two >= 2; 4 keeps the stream busy for rows of >= 8 beats)
-//   RSQRT    : $readmemh file of hwmoe.kernels.tables.rsqrt_table() (512 x 16 bits; format-independent:
-//              it maps a mantissa in [1, 4) to its U1.15 1/sqrt, the exponent is handled by shifts)
+//   RSQRT_IDX: index bits of the 1/sqrt table, hwmoe.numerics.tables.RSQRT_INDEX_BITS (passed by hwmoe)
+//   RSQRT    : $readmemh file of hwmoe.numerics.tables.rsqrt_table() (2 * 2^RSQRT_IDX x 16 bits; format-
+//              independent: it maps a mantissa in [1, 4) to its U1.15 1/sqrt, the exponent is handled by shifts)
 //   FRAC_B   : width of the signed run-time fraction inputs (8: the program's format fields; derived)
 //   OW_B     : width of out_width, $clog2(OUT_W + 1) (derived)
 //
@@ -55,6 +56,7 @@ module hwmoe_layernorm #(
     parameter integer STAT_W   = 16,
     parameter integer NORM_W   = 18,
     parameter integer NBUF     = 4,
+    parameter integer RSQRT_IDX = 10,
     parameter         RSQRT    = "rsqrt.mem",
     // derived (do not override)
     parameter integer DIM_B    = $clog2(MAX_DIM + 1),
@@ -212,13 +214,20 @@ module hwmoe_layernorm #(
     reg signed [SUM_W-1:0] sum_arr [0:NBUF-1];
     reg [SQ_W-1:0] sq_arr [0:NBUF-1];
 
-    // x cut to the statistics width (AP_TRN: the top STAT_W bits) or widened with zero fraction bits
+    // x rounded to the statistics width (AP_RND, AP_SAT: the top STAT_W bits plus half an LSB, which only
+    // the largest words overflow) or widened with zero fraction bits
     wire [LANES*STAT_W-1:0] xs_cut;
     genvar gi;
     generate
         for (gi = 0; gi < LANES; gi = gi + 1) begin : g_cut
-            if (X_W >= STAT_W) begin : g_trn
-                assign xs_cut[gi*STAT_W +: STAT_W] = x_tdata[gi*X_W + DM +: STAT_W];
+            if (X_W > STAT_W) begin : g_rnd
+                wire [STAT_W:0] top = {x_tdata[gi*X_W + X_W - 1], x_tdata[gi*X_W + DM +: STAT_W]};
+                wire [STAT_W:0] up = top + {{STAT_W{1'b0}}, x_tdata[gi*X_W + DM - 1]};
+                // the sum overflows only upwards, from the largest word: saturate there
+                assign xs_cut[gi*STAT_W +: STAT_W] = (up[STAT_W] != up[STAT_W-1]) ? {1'b0, {(STAT_W-1){1'b1}}}
+                                                                                : up[STAT_W-1:0];
+            end else if (X_W == STAT_W) begin : g_same
+                assign xs_cut[gi*STAT_W +: STAT_W] = x_tdata[gi*X_W +: X_W];
             end else begin : g_wide
                 assign xs_cut[gi*STAT_W +: STAT_W] = {x_tdata[gi*X_W +: X_W], {DX{1'b0}}};
             end
@@ -336,7 +345,7 @@ module hwmoe_layernorm #(
     wire [15:0] rs_r;
     wire [TOP_W-2:0] rs_half;
     wire [TAG_W-1:0] rs_tag;
-    hwmoe_rsqrt #(.V_W(V_W), .TAG_W(TAG_W), .TABLE(RSQRT)) u_rsqrt (
+    hwmoe_rsqrt #(.V_W(V_W), .TAG_W(TAG_W), .IDX_W(RSQRT_IDX), .TABLE(RSQRT)) u_rsqrt (
         .clk(clk), .rst(rst), .in_valid(b5_valid), .v(b5_v), .tag_in({b5_buf, b5_mean}),
         .out_valid(rs_valid), .r(rs_r), .half(rs_half), .tag_out(rs_tag));
 

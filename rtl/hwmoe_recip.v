@@ -7,7 +7,8 @@
 //   LANES : words per stream beat
 //   X_W   : width of x (unsigned, x > 0; x = 0 gives p = 0 and an unspecified r), at least 2
 //   P_W   : width of p, at least $clog2(X_W)
-//   TABLE : $readmemh file of the 256 RECIP words, 16 bits each (hwmoe.numerics.tables.recip_table)
+//   IDX_W : index bits of the table, hwmoe.numerics.tables.RECIP_INDEX_BITS (passed by hwmoe)
+//   TABLE : $readmemh file of the 2^IDX_W RECIP words, 16 bits each (hwmoe.numerics.tables.recip_table)
 //
 // Streams (AXI4-Stream style): x_* in (LANES x X_W bits: x), y_* out (LANES x (P_W + 16) bits: {p, r}, r in
 // the low 16 bits); lane i in bits [i*W +: W].
@@ -16,6 +17,7 @@ module hwmoe_recip #(
     parameter integer LANES = 1,
     parameter integer X_W   = 24,
     parameter integer P_W   = 5,
+    parameter integer IDX_W = 10,
     parameter         TABLE = "recip.mem"
 ) (
     input  wire                       clk,
@@ -44,7 +46,7 @@ module hwmoe_recip #(
     genvar i;
     generate
         for (i = 0; i < LANES; i = i + 1) begin : g_lane
-            hwmoe_recip_lane #(.X_W(X_W), .P_W(P_W), .TABLE(TABLE)) u_lane (
+            hwmoe_recip_lane #(.X_W(X_W), .P_W(P_W), .IDX_W(IDX_W), .TABLE(TABLE)) u_lane (
                 .clk(clk), .en(advance), .x(x_tdata[i*X_W +: X_W]),
                 .r(y_tdata[i*(P_W+16) +: 16]), .p(y_tdata[i*(P_W+16) + 16 +: P_W])
             );

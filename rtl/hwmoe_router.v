@@ -18,7 +18,8 @@
 //   L_W        : logit word width (signed): the widest run-time logit_width
 //   MAX_TOKENS : largest `tokens` per layer (queue memory EXPERTS x MAX_TOKENS)
 //   LOG2E      : round(log2(e) * 2^15);  EXP2, RECIP: $readmemh files of the exp2 and reciprocal tables, both
-//                format-independent (U1.15 words of 2^-f for an 8-bit fraction f, of 1/m for a mantissa m)
+//                format-independent (U1.15 words of 2^-f for an EXP_IDX-bit fraction f, of 1/m for a mantissa
+//                m indexed by its RECIP_IDX bits below the leading one; hwmoe.numerics.tables, passed by hwmoe)
 //   FRAC_B     : width of the signed run-time fraction inputs (8: the program's format fields; derived)
 //   LW_B       : width of logit_width, $clog2(L_W + 1) (derived)
 //
@@ -45,6 +46,8 @@ module hwmoe_router #(
     parameter integer L_W        = 16,
     parameter integer MAX_TOKENS = 16,
     parameter integer LOG2E      = 47274,
+    parameter integer EXP_IDX    = 10,
+    parameter integer RECIP_IDX  = 10,
     parameter         EXP2       = "exp2.mem",
     parameter         RECIP      = "recip.mem",
     // derived (do not override)
@@ -312,7 +315,8 @@ module hwmoe_router #(
     wire sm_valid, sm_ready;
     wire [TOP_K*16-1:0] sm_idx, sm_gate;
     hwmoe_router_softmax #(
-        .EXPERTS(EXPERTS), .TOP_K(TOP_K), .L_W(L_W), .FRAC_B(FRAC_B), .LOG2E(LOG2E), .EXP2(EXP2), .RECIP(RECIP)
+        .EXPERTS(EXPERTS), .TOP_K(TOP_K), .L_W(L_W), .FRAC_B(FRAC_B), .LOG2E(LOG2E),
+        .EXP_IDX(EXP_IDX), .RECIP_IDX(RECIP_IDX), .EXP2(EXP2), .RECIP(RECIP)
     ) u_softmax (
         .clk(clk), .rst(rst), .renorm(renorm), .logit_frac(logit_frac),
         .lv_valid(l_done_ptr != l_sw_ptr), .lv_data(l_sw_ptr[0] ? lv1 : lv0), .lv_max(l_sw_ptr[0] ? lmax1 : lmax0),

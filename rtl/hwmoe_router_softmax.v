@@ -2,7 +2,7 @@
 // hwmoe.kernels.router.router after the logits (docs/numerics.md section 4):
 //   top-k of the integer logits, largest first, ties to the lower expert index (top_k_lowest_index);
 //   d_i = (max - logit_i) * LOG2E (= t_max - t_i with t = logit * round(log2(e) * 2^15)),
-//   e_i = exp2_neg(d_i) (hwmoe_exp2_lane on d_i cut to 8 fractional bits: d_i has logit_frac + 15, a
+//   e_i = exp2_neg(d_i) (hwmoe_exp2_lane on d_i cut to EXP_IDX fractional bits: d_i has logit_frac + 15, a
 //   run-time amount; the cut truncates like the lane's index does, so it is exact), sum = sum_i e_i, gate_j = normalise(e_topj, sum) in U1.15
 //   (hwmoe_recip_lane: g = sat16(round(e * r / 2^p))); with `renorm`, gate_j = normalise(gate_j, sum_j gate_j).
 // Two stages, one token each: a sweep over the experts (one per cycle: exp2, running sum, top-k insertion;
@@ -13,8 +13,9 @@
 //   L_W     : logit word width (signed; narrower logit formats arrive sign-extended)
 //   FRAC_B  : width of the signed run-time logit_frac
 //   LOG2E   : log2(e) in U1.15 (hwmoe.kernels.router.LOG2E_RAW)
-//   EXP2    : $readmemh file of hwmoe.kernels.tables.exp2_table() (256 x 16)
-//   RECIP   : $readmemh file of hwmoe.kernels.tables.recip_table() (256 x 16)
+//   EXP_IDX, RECIP_IDX : index bits of the two tables (hwmoe.numerics.tables.EXP_INDEX_BITS, RECIP_INDEX_BITS)
+//   EXP2    : $readmemh file of hwmoe.numerics.tables.exp2_table() (2^EXP_IDX x 16)
+//   RECIP   : $readmemh file of hwmoe.numerics.tables.recip_table() (2^RECIP_IDX x 16)
 //
 // Ports
 //   lv_valid/lv_data/lv_max : a token's logits (EXPERTS x L_W, expert i in bits [i*L_W +: L_W]) and their
@@ -31,6 +32,8 @@ module hwmoe_router_softmax #(
     parameter integer L_W     = 16,
     parameter integer FRAC_B  = 8,
     parameter integer LOG2E   = 47274,
+    parameter integer EXP_IDX = 10,
+    parameter integer RECIP_IDX = 10,
     parameter         EXP2    = "exp2.mem",
     parameter         RECIP   = "recip.mem"
 ) (
@@ -54,8 +57,8 @@ module hwmoe_router_softmax #(
     localparam integer RX_W  = (SUM_W > GS_W) ? SUM_W : GS_W;
     localparam integer P_W   = $clog2(RX_W);
     localparam [16:0] LOG2E_C = LOG2E[16:0];
-    localparam integer EXP_FRAC = 8;                     // d's fraction at the exp2 lane: its index bits
-    localparam integer D8_W  = D_W + EXP_FRAC;           // d cut to EXP_FRAC fractional bits (<= 8 bits up)
+    localparam integer EXP_FRAC = EXP_IDX;               // d's fraction at the exp2 lane: its index bits
+    localparam integer D8_W  = D_W + EXP_FRAC;           // d cut to EXP_FRAC fractional bits (<= EXP_FRAC up)
     localparam integer AMT_W = $clog2(D_W + 1);
 
     // ------------------------------------------------------------------ sweep
@@ -91,7 +94,8 @@ module hwmoe_router_softmax #(
     wire sw_start = !sw_busy && !res_valid && lv_valid;
 
     wire [15:0] e3;
-    hwmoe_exp2_lane #(.D_W(D8_W), .FRAC(EXP_FRAC), .TABLE(EXP2)) u_exp2 (.clk(clk), .en(1'b1), .d(d1), .e(e3));
+    hwmoe_exp2_lane #(.D_W(D8_W), .FRAC(EXP_FRAC), .IDX_W(EXP_IDX), .TABLE(EXP2)) u_exp2 (
+        .clk(clk), .en(1'b1), .d(d1), .e(e3));
 
     // insertion of (sl3, si3, e3): entries holding a logit >= the new one stay (they have lower indices)
     reg [TOP_K-1:0] ge;
@@ -156,7 +160,8 @@ module hwmoe_router_softmax #(
     wire [RX_W-1:0] rx = second ? {{(RX_W-GS_W){1'b0}}, gsum} : {{(RX_W-SUM_W){1'b0}}, n_sum};
     wire [15:0] rr;
     wire [P_W-1:0] rp;
-    hwmoe_recip_lane #(.X_W(RX_W), .P_W(P_W), .TABLE(RECIP)) u_recip (.clk(clk), .en(1'b1), .x(rx), .r(rr), .p(rp));
+    hwmoe_recip_lane #(.X_W(RX_W), .P_W(P_W), .IDX_W(RECIP_IDX), .TABLE(RECIP)) u_recip (
+        .clk(clk), .en(1'b1), .x(rx), .r(rr), .p(rp));
 
     // round(prod / 2^p_sh) saturated to 16 bits
     function automatic [15:0] norm16;

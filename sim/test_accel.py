@@ -176,13 +176,13 @@ def test_accel_tiny(tiny, simulator, precision, stress, bus, tmp_path):
         run, = simulate.run(project, image, program.program_offset, simulator, tmp_path, stress,
                             layout=layout_json(program))
         hls = hls.result() if hls else None
-    assert run.error == 0 and run.status & (reg.STATUS_DONE | reg.STATUS_ERROR) == reg.STATUS_DONE, run
+    assert run.error == 0 and run.status & reg.AP_DONE, run
     assert run.commands == len(program.commands)
     assert run.image == bytes(want), first_difference(program, run.image, bytes(want))
     out = program.output_region
     assert run.output == bytes(want[out.offset:out.offset + out.size])      # what the driver read
     if recorded:
-        assert (hls.error, hls.commands) == (0, len(program.commands))
+        assert (hls.error, hls.commands, hls.ident) == (0, len(program.commands), reg.ID_VALUE)
         assert hls.image == run.image, first_difference(program, hls.image, run.image)   # reference == RTL == HLS
         check_recorded(program, images[2], run)
     if not stress:

@@ -12,15 +12,15 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
-from hwmoe.accel.registers import (BASE_HI, BASE_LO, COMMANDS, CTRL, CYCLES_HI, CYCLES_LO, ENGINE0, ERROR, ID,
-                                   ID_VALUE, PROG, STATUS)
-START, IRQ_EN = 1, 2
-BUSY, DONE, ERR = 1, 2, 4
+from hwmoe.accel.registers import (AP_CTRL, AP_DONE, AP_IDLE, AP_INTERRUPT, AP_READY, AP_START, BASE_HI, BASE_LO,
+                                   COMMANDS, CYCLES_HI, CYCLES_LO, ENGINE0, ENGINE_STRIDE, ERROR, GIE, ID, ID_VALUE, IER,
+                                   ISR, PROG, VLD)
 MASK32 = (1 << 32) - 1
+OUTPUTS = (ERROR, COMMANDS, ID)        # each with its ap_vld word at + VLD
 
 
 def engine_reg(e: int, stall: bool, hi: bool) -> int:
-    return ENGINE0 + 16 * e + 8 * stall + 4 * hi
+    return ENGINE0 + ENGINE_STRIDE * e + 8 * stall + 4 * hi
 
 
 class CtrlTB:
@@ -91,10 +91,18 @@ class CtrlTB:
         for k in others:
             getattr(self.dut, k).value = 0
 
+    async def started(self, runs: int, within: int = 8):
+        """Wait until ``runs`` start pulses have been seen (at most ``within`` cycles)."""
+        for _ in range(within):
+            if len(self.start_cycles) >= runs:
+                break
+            await FallingEdge(self.dut.clk)
+        assert len(self.start_cycles) == runs, (self.start_cycles, runs)
+
     async def start_run(self):
-        """Write START and wait for the start pulse; returns the cycle of the pulse."""
+        """Write ap_start and wait for the start pulse; returns the cycle of the pulse."""
         before = len(self.start_cycles)
-        await self.write(CTRL, START | IRQ_EN)
+        await self.write(AP_CTRL, AP_START)
         while len(self.start_cycles) == before:
             await FallingEdge(self.dut.clk)
         assert len(self.start_cycles) == before + 1
@@ -119,14 +127,16 @@ class CtrlTB:
 
 @cocotb.test()
 async def reset_values(dut):
-    """Every register's reset value; unmapped addresses read 0 with OKAY."""
+    """Every register's reset value (ap_idle set, the rest 0 but ID); unmapped and reserved addresses read 0."""
     tb = CtrlTB(dut)
     await tb.reset()
-    want = {CTRL: 0, STATUS: 0, ERROR: 0, ID: ID_VALUE, BASE_LO: 0, BASE_HI: 0, PROG: 0, COMMANDS: 0,
+    want = {AP_CTRL: AP_IDLE, GIE: 0, IER: 0, ISR: 0, BASE_LO: 0, BASE_HI: 0, PROG: 0, ID: ID_VALUE,
             CYCLES_LO: 0, CYCLES_HI: 0}
+    want.update({a: 0 for out in (ERROR, COMMANDS) for a in (out, out + VLD)})
+    want[ID + VLD] = 0
     want.update({engine_reg(e, s, h): 0 for e in range(tb.engines) for s in (0, 1) for h in (0, 1)})
-    unmapped = [0x28, 0x2C, 0x3C, engine_reg(tb.engines, 0, 0), 0xFFC, 0x800]
-    want.update({a: 0 for a in unmapped if a >= engine_reg(tb.engines, 0, 0) or a < ENGINE0})
+    want.update({a: 0 for a in (0x18, 0x20, 0x3C, 0x48, 0x7C, engine_reg(tb.engines, 0, 0), 0x800, 0xFFC)
+                 if a >= engine_reg(tb.engines, 0, 0) or a < ENGINE0})
     for addr, value in want.items():
         assert await tb.read(addr) == value, f"0x{addr:03x}"
     assert not int(dut.irq.value) and not int(dut.start.value)
@@ -134,8 +144,8 @@ async def reset_values(dut):
 
 @cocotb.test()
 async def read_write(dut):
-    """RW registers keep what is written (byte strobes respected, BASE cut to ADDR_W bits), read-only
-    registers and unmapped addresses ignore writes, START reads back 0."""
+    """RW registers keep what is written (byte strobes respected, BASE cut to ADDR_W bits, GIE and IER one bit),
+    read-only registers and unmapped addresses ignore writes, AP_CTRL takes nothing but ap_start."""
     tb = CtrlTB(dut)
     await tb.reset()
     base_mask = (1 << tb.addr_w) - 1
@@ -154,34 +164,49 @@ async def read_write(dut):
         for a, v in model.items():
             assert await tb.read(a) == v, f"0x{a:03x}"
         assert int(dut.base.value) == base and int(dut.prog.value) == model[PROG]
-    for addr in [ERROR, ID, COMMANDS, CYCLES_LO, CYCLES_HI, 0x28, 0x3C, engine_reg(0, 1, 0),
-                 engine_reg(tb.engines - 1, 1, 1), 0xFFC]:
+    read_only = [*OUTPUTS, *(o + VLD for o in OUTPUTS), CYCLES_LO, CYCLES_HI, 0x18, 0x3C, engine_reg(0, 1, 0),
+                 engine_reg(tb.engines - 1, 1, 1), 0xFFC]
+    for addr in read_only:
         await tb.write(addr, 0xFFFFFFFF)
     assert await tb.read(ID) == ID_VALUE
-    for addr in [ERROR, COMMANDS, CYCLES_LO, CYCLES_HI, 0x28, engine_reg(0, 1, 0), 0xFFC]:
-        assert await tb.read(addr) == 0, f"0x{addr:03x}"
+    for addr in read_only:
+        assert await tb.read(addr) == (ID_VALUE if addr == ID else 0), f"0x{addr:03x}"
     for a, v in model.items():
         assert await tb.read(a) == v
-    await tb.write(CTRL, IRQ_EN)
-    assert await tb.read(CTRL) == IRQ_EN
-    await tb.write(CTRL + 1, 0xFF, 1)                   # strobe of byte 1 only: CTRL's bits are in byte 0
-    assert await tb.read(CTRL) == IRQ_EN
-    assert tb.start_cycles == []
-    await tb.write(CTRL, 0)
-    assert await tb.read(CTRL) == 0
+    for addr in (GIE, IER):
+        await tb.write(addr, 0xFFFFFFFF)
+        assert await tb.read(addr) == 1
+        await tb.write(addr + 1, 0, 1)                  # strobe of byte 1 only: the bit is in byte 0
+        assert await tb.read(addr) == 1
+        await tb.write(addr, 0)
+        assert await tb.read(addr) == 0
+    await tb.write(AP_CTRL, MASK32 & ~AP_START)         # every bit but ap_start: nothing happens
+    await tb.write(AP_CTRL + 1, 0xFF, 1)
+    assert await tb.read(AP_CTRL) == AP_IDLE and tb.start_cycles == []
+
+
+async def check_outputs(tb, error: int, commands: int):
+    """ERROR, COMMANDS, ID and their ap_vld words after a run: each ap_vld reads 1 once, then 0."""
+    for addr, value in zip(OUTPUTS, (error, commands, ID_VALUE)):
+        assert await tb.read(addr) == value, f"0x{addr:03x}"
+        assert await tb.read(addr + VLD) == 1 and await tb.read(addr + VLD) == 0, f"ap_vld of 0x{addr:03x}"
 
 
 @cocotb.test()
 async def run_sequence(dut):
-    """START -> one start pulse, BUSY, counters cleared; engine activity, commands and errors counted; DONE
-    sticky with irq = DONE & IRQ_EN, cleared by writing 1 and by the next START; START while busy ignored."""
+    """ap_start -> one start pulse, ap_ready (clear on read), ap_idle low, counters cleared; engine activity,
+    commands and errors counted; at the end ap_done (clear on read), the ap_vld words, ISR with IER (toggled by
+    writing 1), irq = GIE & IER & ISR, shown in AP_CTRL bit 9."""
     tb = CtrlTB(dut)
     await tb.reset()
+    await tb.write(GIE, 1)
     for run in range(3):
+        await tb.write(IER, int(run < 2))               # run 2: no ap_done interrupt, ISR stays 0
         s = await tb.start_run()
-        status = await tb.read(STATUS)
-        assert status == BUSY, f"run {run}: STATUS 0x{status:x}"
+        assert await tb.read(AP_CTRL) == AP_READY and await tb.read(AP_CTRL) == 0, f"run {run}"
         assert not int(dut.irq.value)
+        for addr in OUTPUTS:                            # read after the last run: no ap_vld yet
+            assert await tb.read(addr + VLD) == 0
         model = [[0, 0] for _ in range(tb.engines)]
         engines = cocotb.start_soon(tb.drive_engines(60 + 20 * run, model))
         commands = tb.rng.randint(1, 6)
@@ -191,73 +216,115 @@ async def run_sequence(dut):
                 await tb.pulse("error_valid", error_code=3)
             if run == 1 and i == 1:
                 await tb.pulse("error_valid", error_code=2)      # the first error of a run is kept
-        await tb.write(CTRL, START | IRQ_EN)                   # ignored: a run is in progress
         await engines
         assert await tb.read(COMMANDS) == commands
         await tb.pulse("done_pulse")
         d = tb.cycle
-        assert tb.start_cycles[-1] == s, "START while busy started a run"
-        error = 3 if run == 1 else 0
-        assert await tb.read(STATUS) == DONE | (ERR if error else 0)
-        assert await tb.read(ERROR) == error
+        irq = AP_INTERRUPT if run < 2 else 0
+        assert int(dut.irq.value) == bool(irq) and await tb.read(ISR) == int(run < 2)
+        assert await tb.read(AP_CTRL) == AP_DONE | AP_IDLE | irq
+        assert await tb.read(AP_CTRL) == AP_IDLE | irq            # ap_done cleared by the read
+        await check_outputs(tb, 3 if run == 1 else 0, commands)
         assert await tb.read64(CYCLES_LO) == d - s
-        assert await tb.read(COMMANDS) == commands
         for e in range(tb.engines):
             assert await tb.read64(engine_reg(e, 0, 0)) == model[e][0], f"engine {e} busy"
             assert await tb.read64(engine_reg(e, 1, 0)) == model[e][1], f"engine {e} stall"
-        assert int(dut.irq.value)
-        if run == 0:                                          # DONE cleared by writing 1; irq follows
-            await tb.write(STATUS, 0)
+        if run == 0:                                    # ISR toggles on a write of 1; a write of 0 does nothing
+            await tb.write(ISR, 0)
             assert int(dut.irq.value)
-            await tb.write(STATUS, DONE)
-            assert await tb.read(STATUS) == 0 and not int(dut.irq.value)
-        elif run == 1:                                        # IRQ_EN off masks irq, DONE stays
-            await tb.write(CTRL, 0)
-            assert not int(dut.irq.value) and await tb.read(STATUS) == DONE | ERR
-        # run 2 ends with DONE set; the START of the next test run clears it (checked at the next start)
-    s = await tb.start_run()
-    assert await tb.read(STATUS) == BUSY and await tb.read(ERROR) == 0
-    assert 0 < await tb.read64(CYCLES_LO) <= tb.cycle - s             # restarted from 0 at this START
-    assert await tb.read(COMMANDS) == 0
+            await tb.write(ISR, 1)
+            assert await tb.read(ISR) == 0 and not int(dut.irq.value)
+            await tb.write(ISR, 1)
+            assert await tb.read(ISR) == 1 and int(dut.irq.value)
+            await tb.write(ISR, 1)
+        elif run == 1:                                  # GIE off masks irq, ISR stays
+            await tb.write(GIE, 0)
+            assert not int(dut.irq.value) and await tb.read(ISR) == 1
+            assert await tb.read(AP_CTRL) == AP_IDLE
+            await tb.write(ISR, 1)
+            await tb.write(GIE, 1)
+        assert not int(dut.irq.value) and await tb.read(ISR) == 0
+    s = await tb.start_run()                            # a new start clears ERROR, COMMANDS and the counters
+    assert await tb.read(ERROR) == 0 and await tb.read(COMMANDS) == 0
+    assert 0 < await tb.read64(CYCLES_LO) <= tb.cycle - s
     for e in range(tb.engines):
         assert await tb.read64(engine_reg(e, 0, 0)) == 0
-    dut.busy.value = 1                                        # the sequencer's busy shows in STATUS
-    await tb.pulse("done_pulse")
-    assert await tb.read(STATUS) == BUSY | DONE
-    dut.busy.value = 0
-    await tb.write(STATUS, DONE)
-    assert await tb.read(STATUS) == 0
 
 
 @cocotb.test()
-async def done_and_clear_in_one_cycle(dut):
-    """done_pulse in the cycle a DONE clear is taken: DONE is set (no run end is lost).  The write is driven by
-    hand (no AxiLiteMaster) to place it in that exact cycle; irq shows DONE."""
+async def start_waits_for_idle(dut):
+    """ap_start written during a run stays set (reads 1) and starts the next run when this one ends (Vitis's
+    handshake); the sequencer's `busy` holds a start off and shows as ap_idle low."""
+    tb = CtrlTB(dut)
+    await tb.reset()
+    first = await tb.start_run()
+    await tb.write(AP_CTRL, AP_START)
+    for _ in range(10):
+        await FallingEdge(dut.clk)
+    assert tb.start_cycles == [first]
+    assert await tb.read(AP_CTRL) == AP_START | AP_READY and await tb.read(AP_CTRL) == AP_START
+    await tb.pulse("done_pulse")
+    await tb.started(2, within=3)                       # the next run starts at once
+    assert tb.start_cycles[1] - first > 10
+    assert await tb.read(AP_CTRL) == AP_DONE | AP_READY                      # ap_idle low: the new run
+    await tb.pulse("done_pulse")
+    dut.busy.value = 1                                  # the sequencer still busy: no start, not idle
+    await tb.write(AP_CTRL, AP_START)
+    for _ in range(10):
+        await FallingEdge(dut.clk)
+    assert len(tb.start_cycles) == 2 and await tb.read(AP_CTRL) == AP_START | AP_DONE
+    dut.busy.value = 0
+    await tb.started(3, within=3)
+    assert await tb.read(AP_CTRL) == AP_READY
+
+
+@cocotb.test()
+async def set_and_clear_in_one_cycle(dut):
+    """done_pulse in the cycle a clearing access is taken: the flag is set (no run end is lost): ap_done
+    against a read of AP_CTRL, ISR against a write of 1, an ap_vld against a read of its word.  The accesses
+    are driven by hand (no AxiLiteMaster) to place them in that exact cycle."""
     tb = CtrlTB(dut, master=False)
     await tb.reset()
 
-    async def write_now(addr: int, value: int, **also):
-        """One AXI4-Lite write taken at the next rising edge (AW and W together, B always ready)."""
-        dut.s_axil_awaddr.value, dut.s_axil_wdata.value, dut.s_axil_wstrb.value = addr, value, 0xF
-        dut.s_axil_awvalid.value = dut.s_axil_wvalid.value = dut.s_axil_bready.value = 1
-        for k, v in also.items():
+    async def now(also: dict, **axi):
+        """One AXI4-Lite access taken at the next rising edge, with the inputs ``also`` in the same cycle;
+        a read's data."""
+        for k, v in {**axi, **also}.items():
             getattr(dut, k).value = v
         await ReadOnly()
-        assert int(dut.s_axil_awready.value) and int(dut.s_axil_wready.value)
+        ready = "s_axil_arready" if "s_axil_arvalid" in axi else "s_axil_awready"
+        assert int(getattr(dut, ready).value)
         await FallingEdge(dut.clk)
-        dut.s_axil_awvalid.value = dut.s_axil_wvalid.value = 0
-        for k in also:
-            getattr(dut, k).value = 0
+        for k in (*axi, *also):
+            if k.endswith("valid") or k in also:
+                getattr(dut, k).value = 0
+        return int(dut.s_axil_rdata.value)
 
-    await write_now(CTRL, START | IRQ_EN)
-    await FallingEdge(dut.clk)
-    assert tb.start_cycles and not int(dut.irq.value)
-    await write_now(STATUS, DONE, done_pulse=1)
-    await FallingEdge(dut.clk)
-    assert int(dut.irq.value)
-    await write_now(STATUS, DONE)
-    await FallingEdge(dut.clk)
+    async def write(addr: int, value: int, **also):
+        await now(also, s_axil_awaddr=addr, s_axil_wdata=value, s_axil_wstrb=0xF, s_axil_awvalid=1,
+                  s_axil_wvalid=1, s_axil_bready=1)
+
+    async def read(addr: int, **also) -> int:
+        return await now(also, s_axil_araddr=addr, s_axil_arvalid=1, s_axil_rready=1)
+
+    await write(GIE, 1)
+    await write(IER, 1)
+    await write(AP_CTRL, AP_START)
+    await tb.started(1)
+    assert await read(AP_CTRL, done_pulse=1) & AP_DONE == 0    # read before the end: set after it
+    assert await read(AP_CTRL) & AP_DONE and not await read(AP_CTRL) & AP_DONE
+    assert int(dut.irq.value) and await read(ISR) == 1        # ISR set at the end
+    await write(AP_CTRL, AP_START)
+    await tb.started(2)
+    await write(ISR, 1, done_pulse=1)                         # the toggle meets the end: ISR stays set
+    assert int(dut.irq.value) and await read(ISR) == 1
+    await write(ISR, 1)
     assert not int(dut.irq.value)
+    await write(AP_CTRL, AP_START)
+    await tb.started(3)
+    assert await read(ERROR + VLD, done_pulse=1) == 1         # ap_vld of the last run, read as the run ends
+    assert await read(ERROR + VLD) == 1 and await read(ERROR + VLD) == 0
+    assert len(tb.start_cycles) == 3
 
 
 @cocotb.test()
@@ -312,4 +379,4 @@ def test_ctrl(simulator, engines, addr_w, sim_work):
                           extra_env={"HWMOE_ENGINES": str(engines), "HWMOE_ADDR_W": str(addr_w)},
                           log_file=build_dir / "sim.log")
     tests, failed = get_results(results)
-    assert (tests, failed) == (5, 0), f"{failed} of {tests} cocotb tests failed; see {build_dir / 'sim.log'}"
+    assert (tests, failed) == (6, 0), f"{failed} of {tests} cocotb tests failed; see {build_dir / 'sim.log'}"

@@ -2,7 +2,9 @@
 sys.modules) replay the session that sim/test_accel.py recorded on the simulated RTL (tests/data/driver/,
 checked there to be what the current build produces).  Each access the backend makes must be the recorded
 one, in the recorded order, and is answered with the recorded value; the driver's result must be the
-simulation's.  Also: the errors a user meets (no package, no file, an accelerator that reports ERROR)."""
+simulation's.  The same session without the accesses the HLS top does not have (the ID before the first run,
+the counters) is the driver's on the HLS top, which shares the register map.  Also: the errors a user meets
+(no package, no file, an accelerator that reports ERROR)."""
 from __future__ import annotations
 
 import asyncio
@@ -47,10 +49,10 @@ class Replay:
         return bytes.fromhex(result["hex"]) if isinstance(result, dict) else result
 
     def read_reg(self, offset: int) -> int:
-        """A register read; while the trace waits for the run's end, STATUS reads are the backend's polling
-        and get the STATUS recorded at the end."""
+        """A register read; while the trace waits for the run's end, AP_CTRL reads are the backend's polling
+        and get the AP_CTRL recorded at the end."""
         if self.at < len(self.entries) and self.entries[self.at]["op"] == "wait":
-            assert offset == reg.STATUS, f"access {self.at}: polling reads STATUS, not 0x{offset:x}"
+            assert offset == reg.AP_CTRL, f"access {self.at}: polling reads AP_CTRL, not 0x{offset:x}"
             return self("wait")
         return self("read_reg", offset)
 
@@ -205,20 +207,45 @@ def board(monkeypatch, tmp_path, device: str, trace: Trace):
     return replay, ["--device", device, option, str(tmp_path / name)]
 
 
+def hls_session(trace: Trace) -> Trace:
+    """The recorded RTL session as the HLS top has it: no ID read before the first run (its ID is an output
+    the run writes), no counter reads (C code has no clock)."""
+    first_id = index(trace, "read_reg", reg.ID)
+    return Trace([e for n, e in enumerate(trace.entries) if n != first_id and not (
+        e["op"] == "read_reg" and e["args"][0] >= reg.CYCLES_LO)])
+
+
 @pytest.mark.parametrize("device", FAKES)
-def test_replay_equals_the_simulation(recorded, device, monkeypatch, tmp_path):
+@pytest.mark.parametrize("top", reg.TOPS)
+def test_replay_equals_the_simulation(recorded, device, top, monkeypatch, tmp_path):
     """The board backend makes exactly the simulation's accesses; the output words and every counter the
-    driver returns are the simulation's."""
+    driver returns are the simulation's (on the HLS top: the same accesses but the counters', no counters)."""
     build, x, trace, sim = recorded
+    trace = hls_session(trace) if top == "hls" else trace
     replay, _ = board(monkeypatch, tmp_path, device, trace)
     backend = open_backend(device, bitstream=str(tmp_path / "accel.bit"), xclbin=str(tmp_path / "a.xclbin"))
-    driver = build.driver()
+    driver = build.driver(top)
     run(driver.load(), backend)
     raw, result = run(build.infer(driver, x), backend)
     assert replay.at == len(trace.entries)
     assert raw.tolist() == sim["output"]
+    counters = (sim["cycles"], sim["engines"]) if top == "rtl" else (None, [])
     assert (result.status, result.error, result.commands, result.cycles, result.engines) == \
-        (sim["status"], sim["error"], sim["commands"], sim["cycles"], sim["engines"])
+        (sim["status"], sim["error"], sim["commands"], *counters)
+
+
+def test_the_session_follows_the_register_map(recorded):
+    """The recorded session against registers.py: start by ap_start, the end seen with ap_done (its read
+    cleared it), ERROR, COMMANDS and ID read, the interrupt enabled and its ISR bit cleared by writing back
+    what was read."""
+    _, _, trace, sim = recorded
+    ops = [(e["op"], *e["args"][:2]) for e in trace.entries if e["op"] in ("read_reg", "write_reg", "wait")]
+    start = ops.index(("write_reg", reg.AP_CTRL, reg.AP_START))
+    assert {("write_reg", reg.GIE, reg.GIE_ENABLE), ("write_reg", reg.IER, reg.IRQ_DONE)} <= set(ops[:start])
+    assert ops[start + 1:start + 5] == [("wait",), ("read_reg", reg.ERROR), ("read_reg", reg.COMMANDS),
+                                        ("read_reg", reg.ID)]
+    assert ops[-2:] == [("read_reg", reg.ISR), ("write_reg", reg.ISR, reg.IRQ_DONE)]
+    assert sim["status"] & reg.AP_DONE and not sim["status"] & reg.AP_START
 
 
 @pytest.mark.parametrize("device", FAKES)
@@ -233,6 +260,18 @@ def test_run_board_command(recorded, device, monkeypatch, tmp_path, capsys):
     y = np.load(tmp_path / "y.npy")
     assert np.array_equal(y, build.dequantize(np.array(sim["output"]))[None])
     assert f"{sim['commands']} commands, {sim['cycles']} cycles" in capsys.readouterr().out
+
+
+def test_run_board_on_the_hls_top(recorded, monkeypatch, tmp_path, capsys):
+    """``run-board --top hls``: the HLS top's session, the output, the commands and no cycles printed."""
+    build, x, trace, sim = recorded
+    np.save(tmp_path / "x.npy", x)
+    replay, args = board(monkeypatch, tmp_path, "pynq", hls_session(trace))
+    assert main(["run-board", str(DATA), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                 "--top", "hls", *args]) == 0
+    assert replay.at == len(replay.entries)
+    assert np.array_equal(np.load(tmp_path / "y.npy"), build.dequantize(np.array(sim["output"]))[None])
+    assert f"image 0: {sim['commands']} commands\n" in capsys.readouterr().out
 
 
 def altered(trace: Trace, n: int, **change) -> Trace:
@@ -265,8 +304,7 @@ def test_accelerator_error_is_one_line(recorded, monkeypatch, tmp_path, capsys):
     """A run ending in ERROR (an AXI read error, say) is reported in one line and no output is written."""
     build, x, trace, _ = recorded
     np.save(tmp_path / "x.npy", x)
-    wait = index(trace, "wait")
-    bad = altered(altered(trace, wait, result=reg.STATUS_DONE | reg.STATUS_ERROR), wait + 1, result=2)
+    bad = altered(trace, index(trace, "read_reg", reg.ERROR), result=2)
     _, args = board(monkeypatch, tmp_path, "xrt", bad)
     one_error_line(capsys, main(["run-board", str(DATA), "--input", str(tmp_path / "x.npy"),
                                  "-o", str(tmp_path / "y.npy"), *args]), "AXI read error")
@@ -278,6 +316,18 @@ def test_not_an_accelerator(recorded, monkeypatch, tmp_path):
     board(monkeypatch, tmp_path, "pynq", altered(trace, index(trace, "read_reg", reg.ID), result=0xDEADBEEF))
     with pytest.raises(UserError, match="ID 0xdeadbeef"):
         run(build.driver().load(), open_backend("pynq", bitstream=str(tmp_path / "accel.bit")))
+
+
+def test_not_an_accelerator_after_the_run(recorded, monkeypatch, tmp_path):
+    """The HLS top's ID is known only after a run: a run that leaves another ID is refused in one line."""
+    build, x, trace, _ = recorded
+    session = hls_session(trace)
+    board(monkeypatch, tmp_path, "pynq", altered(session, index(session, "read_reg", reg.ID), result=0))
+    backend = open_backend("pynq", bitstream=str(tmp_path / "accel.bit"))
+    driver = build.driver("hls")
+    run(driver.load(), backend)
+    with pytest.raises(UserError, match="ID 0x00000000, not an hwmoe accelerator's"):
+        run(build.infer(driver, x), backend)
 
 
 def test_user_mistakes_are_one_line(monkeypatch, tmp_path, capsys):
@@ -303,12 +353,16 @@ def test_user_mistakes_are_one_line(monkeypatch, tmp_path, capsys):
     np.save(x, np.zeros((2, 3, 16, 16)))
     one_error_line(capsys, main(["run-board", str(DATA), "--input", str(x), "--device", "pynq", "-o", y]),
                    "does not match the model's input")
+    np.save(x, np.load(DATA / "input.npy"))
+    one_error_line(capsys, main(["run-board", str(DATA), "--input", str(x), "--device", "pynq", "--top", "vhdl",
+                                 "--bitstream", str(tmp_path / "a.bit"), "-o", y]), "top 'vhdl': expected one of")
+    assert not Path(y).exists()
 
 
 def test_polling_gives_up():
-    """A board run that never ends is refused after the timeout, naming STATUS."""
-    with pytest.raises(UserError, match="did not finish within 0.01 s .STATUS 0x1."):
-        poll(lambda offset: reg.STATUS_BUSY, timeout=0.01)
+    """A board run that never ends is refused after the timeout, naming AP_CTRL."""
+    with pytest.raises(UserError, match="did not finish within 0.01 s .AP_CTRL 0x1."):
+        poll(lambda offset: reg.AP_START, timeout=0.01)
 
 
 def test_synchronous_runner_refuses_an_async_backend():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hwmoe import ir
-from hwmoe.numerics.fixed import Fmt, quantize, to_float
+from hwmoe.numerics.fixed import Fmt, Q, quantize, to_float
 from hwmoe.frontend.from_torch import graph_from_model
 from hwmoe.kernels.attention import attention
 from hwmoe.kernels.gelu import gelu
@@ -14,6 +14,7 @@ from hwmoe.kernels.router import router
 from hwmoe.numerics.tables import U1_15, GeluTable
 from hwmoe.frontend.model import build_model, make_config, sample_input
 from hwmoe.numerics.plan import Plan
+from hwmoe.numerics.precision import PRECISIONS, stat_fmt
 from hwmoe.numerics.calibration import calibrate
 from hwmoe.reference import (FixedRunner, float_step, gelu_float, layernorm_float, run_fixed, run_float,
                              run_graph, softmax_float)
@@ -41,8 +42,20 @@ def test_layernorm_kernel_close_to_float_and_constant_rows():
     y = layernorm(quantize(xf, x_fmt), x_fmt, quantize(g, p_fmt), quantize(b, p_fmt), p_fmt, 1e-6, y_fmt)
     want = layernorm_float(to_float(quantize(xf, x_fmt), x_fmt), to_float(quantize(g, p_fmt), p_fmt),
                            to_float(quantize(b, p_fmt), p_fmt), 1e-6)
-    assert np.abs(to_float(y, y_fmt) - want)[1:].max() < 0.02     # 8-bit rsqrt table: ~0.3% relative
+    assert np.abs(to_float(y, y_fmt) - want)[1:].max() < 0.004    # 10-bit rsqrt table (measured 0.0013)
     assert np.array_equal(y[0], quantize(to_float(quantize(b, p_fmt), p_fmt), y_fmt))
+
+
+def test_wider_preset_statistics_never_coarser():
+    """LayerNorm's statistics hold a residual word of up to 18 bits exactly (x^2 one 27x18 DSP multiply) and
+    keep 18 bits of a wider one, rounded to nearest: a preset with a wider residual stream never has coarser
+    statistics than one with a narrower stream."""
+    for a in PRECISIONS.values():
+        assert a.stat >= min(a.resid, 18)
+        assert stat_fmt(Fmt(a.resid, 4), a.stat).q == Q.RND
+        for b in PRECISIONS.values():
+            if a.resid >= b.resid:
+                assert a.stat >= b.stat
 
 
 @pytest.mark.parametrize("block", [1, 5, 16, 200])
@@ -55,7 +68,7 @@ def test_attention_kernel_close_to_float(block):
     o = to_float(attention(q, k, v, f, f, f, heads, scale, t_fmt, o_fmt, block), o_fmt)
     qf, kf, vf = (to_float(a, f).reshape(n, heads, hd).transpose(1, 0, 2) for a in (q, k, v))
     want = (softmax_float(qf @ kf.transpose(0, 2, 1) * scale) @ vf).transpose(1, 0, 2).reshape(n, -1)
-    assert np.abs(o - want).max() < 0.01
+    assert np.abs(o - want).max() < 0.003           # 10-bit exp2 and reciprocal tables (measured <= 0.0009)
 
 
 def test_router_ties_go_to_the_lower_expert():
@@ -103,16 +116,21 @@ def m3vit_t():
     return graph_from_model(model), images
 
 
-@pytest.mark.parametrize("precision,min_cos", [("w16a32", 0.999), ("w16a16", 0.99), ("w8a8", 0.98)])
-def test_m3vit_t_quantised_matches_float(m3vit_t, precision, min_cos):
+#: precision -> smallest cosine of the final features (whole tensor, worst token), smallest top-k agreement
+#: (docs/numerics.md §10 has the measured figures: w16 >= 0.99999 / 0.99997 / 100%, w8a8 0.9991 / 0.9967 / 92%)
+M3VIT_T_BOUNDS = {"w16a32": (0.9999, 0.9995, 0.995), "w16a16": (0.9999, 0.9995, 0.995), "w8a8": (0.998, 0.99, None)}
+
+
+@pytest.mark.parametrize("precision", M3VIT_T_BOUNDS)
+def test_m3vit_t_quantised_matches_float(m3vit_t, precision):
     graph, images = m3vit_t
     plan = calibrate(graph, precision, images[:2])          # calibrate on two images, test on the third
     (f, q), agree = _features_and_routes(graph, plan, images[2])
+    min_cos, min_token, min_agree = M3VIT_T_BOUNDS[precision]
     assert cosine(f, q) >= min_cos
-    per_token = [cosine(a, b) for a, b in zip(f, q)]
-    assert min(per_token) >= min_cos - 0.02
-    if precision == "w16a16":
-        assert agree >= 0.99
+    assert min(cosine(a, b) for a, b in zip(f, q)) >= min_token
+    if min_agree is not None:
+        assert agree >= min_agree
 
 
 def test_float_ir_equals_torch(m3vit_t):

@@ -11,8 +11,8 @@ of the Vivado commands.
   PL clock at the board clock, a reset block, the interrupt, addresses, wrapper, bitstream;
 - ``alveo``: ``vitis/``: ``hwmoe_kernel.v`` (the top under a Vitis RTL kernel's names: ``ap_clk``, active-low
   ``ap_rst_n``, ``s_axi_control``, ``m_axi_gmem``, ``interrupt``), ``package_kernel.tcl`` (IP, then
-  ``package_xo``), ``kernel.xml`` (user-managed control: the register map is hwmoe's), ``link.cfg`` (v++
-  ``--link``: one compute unit, its AXI master on the board's memory banks, the board clock), ``build.sh``.
+  ``package_xo``), ``kernel.xml`` (user-managed control: the host driver, not XRT, starts the runs),
+  ``link.cfg`` (v++ ``--link``: one compute unit, its AXI master on the board's memory banks, the board clock), ``build.sh``.
 """
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ def package_tcl(board, shell: Shell, ports: list[Port], kernel: bool) -> str:
             f"set_property range {_size(1 << addr_w)} $space",
             f"set_property width {addr_w} $space"]
     if kernel:
-        out += ["# a Vitis RTL kernel with its own control protocol (kernel.xml)",
+        out += ["# a Vitis RTL kernel started by the host driver, not by XRT (kernel.xml: user-managed)",
                 "set_property sdx_kernel true $core",
                 "set_property sdx_kernel_type rtl $core",
                 "set_property vitis_drc {ctrl_protocol user_managed} $core",
@@ -332,9 +332,12 @@ def wrapper(ports: list[Port]) -> str:
 
 
 def kernel_xml(ports: list[Port]) -> str:
-    """The kernel description package_xo takes: user-managed control (XRT's ap_ctrl_hs would look for ap_done
-    and ap_idle in bits 1 and 2 of 0x00; hwmoe's DONE and BUSY are in STATUS, 0x04), the image pointer at BASE and
-    the program offset at PROG, so XRT places the image's buffer on the compute unit's memory."""
+    """The kernel description package_xo takes: user-managed control, the image pointer at BASE and the program
+    offset at PROG, so XRT places the image's buffer on the compute unit's memory.  The registers follow
+    ap_ctrl_hs (registers.py), so XRT could schedule the kernel itself; user-managed because the host driver
+    reads ERROR, COMMANDS, ID and the run counters, which are no kernel arguments, through ``xrt::ip``, XRT's
+    register access to a kernel it does not control (an XRT-managed kernel's registers need an exclusive context
+    and XRT then owns AP_CTRL and the interrupt)."""
     root = ElementTree.Element("root", versionMajor="1", versionMinor="6")
     kernel = ElementTree.SubElement(root, "kernel", name=KERNEL, language="ip_c",
                                     vlnv=f"{VENDOR}:{LIBRARY}:{KERNEL}:{VERSION}", attributes="",

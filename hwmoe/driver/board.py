@@ -1,5 +1,5 @@
 """What the board backends share: their vendor module imported only when used (pynq and pyxrt come with the
-board's software, never as hwmoe dependencies) and the run's end found by polling STATUS."""
+board's software, never as hwmoe dependencies) and the run's end found by polling AP_CTRL."""
 from __future__ import annotations
 
 import importlib
@@ -20,20 +20,21 @@ def vendor_module(name: str, install: str):
 
 
 def poll(read_reg, timeout: float = TIMEOUT_S, interval: float = 1e-4) -> int:
-    """Read STATUS until DONE or ERROR; returns it.  A run that does not end within ``timeout`` seconds is
-    refused in one line (the accelerator may be hung: reload the bitstream)."""
+    """Read AP_CTRL until ap_done (an aborted run ends with ap_done too); returns that read, which cleared
+    ap_done.  A run that does not end within ``timeout`` seconds is refused in one line (the accelerator may
+    be hung: reload the bitstream)."""
     end = time.monotonic() + timeout
     while True:
-        status = read_reg(reg.STATUS)
-        if status & (reg.STATUS_DONE | reg.STATUS_ERROR):
+        status = read_reg(reg.AP_CTRL)
+        if status & reg.AP_DONE:
             return status
         if time.monotonic() > end:
-            raise UserError(f"the accelerator did not finish within {timeout:g} s (STATUS 0x{status:x})")
+            raise UserError(f"the accelerator did not finish within {timeout:g} s (AP_CTRL 0x{status:x})")
         time.sleep(interval)
 
 
 class PollingBackend:
-    """A board backend's end of a run: STATUS polled through the backend's own ``read_reg`` (the subclass
+    """A board backend's end of a run: AP_CTRL polled through the backend's own ``read_reg`` (the subclass
     sets ``timeout``)."""
     timeout: float = TIMEOUT_S
 

@@ -62,8 +62,10 @@ class Build:
             raise UserError(f"{name}: image.bin has {len(image)} bytes, layout.json says {layout.size}")
         return build
 
-    def driver(self) -> Driver:
-        return Driver(self.image, self.program)
+    def driver(self, top: str = "rtl") -> Driver:
+        """The driver of this build's image on a device holding its ``top`` (``rtl`` or ``hls``: DIR/rtl/ or
+        DIR/hls/ of the same build; one register map, the counters only on the RTL top)."""
+        return Driver(self.image, self.program, top)
 
     def input_bytes(self, x: np.ndarray) -> bytes:
         """One float image -> the input region's bytes."""

@@ -1,6 +1,6 @@
 """PYNQ backend (Zynq boards): ``pynq.Overlay`` loads the bitstream, the accelerator's registers are the MMIO
 of its IP in the overlay, the image lives in one physically contiguous ``pynq.allocate`` buffer (flushed to
-the device after each write, invalidated before each read).  The run's end is found by polling STATUS: the
+the device after each write, invalidated before each read).  The run's end is found by polling AP_CTRL: the
 ``irq`` output needs an interrupt controller in the block design, which the driver does not assume."""
 from __future__ import annotations
 

@@ -50,4 +50,4 @@ class CocotbBackend:
             waited += 1
             if waited > self.timeout:
                 raise TimeoutError(f"no interrupt within {self.timeout} cycles")
-        return await self.read_reg(reg.STATUS)
+        return await self.read_reg(reg.AP_CTRL)

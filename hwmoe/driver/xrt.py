@@ -1,7 +1,7 @@
 """XRT backend (Alveo cards): ``pyxrt`` loads the xclbin on the device, the accelerator is a user-managed
-kernel (``pyxrt.ip``: its AXI4-Lite registers, no XRT control protocol), the image one buffer object in the
-memory bank the accelerator's AXI master is connected to (``bo.write`` + sync to the device, sync from the
-device + ``bo.read``).  The run's end is found by polling STATUS."""
+kernel (``pyxrt.ip``: its AXI4-Lite registers, which follow ap_ctrl_hs, but XRT does not schedule it), the
+image one buffer object in the memory bank the accelerator's AXI master is connected to (``bo.write`` + sync
+to the device, sync from the device + ``bo.read``).  The run's end is found by polling AP_CTRL."""
 from __future__ import annotations
 
 from ..accel import registers as reg

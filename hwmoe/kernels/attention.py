@@ -20,6 +20,7 @@ from ..numerics.intmath import ceil_div, clog2
 from ..numerics.softmax import DEFAULT_BLOCK, LOG2E, exp2_neg, normalise
 from ..numerics.tables import Q15
 from .base import Kernel, KernelData, Point, SimCase, runtime_requant_bits
+from .table_unit import SOFTMAX_TABLE_PARAMETERS, softmax_tables_bram36
 
 
 #: bits of the score constant scale * log2(e) (the RTL's C_W)
@@ -223,7 +224,7 @@ def verilog_parameters(p: AttentionParams) -> dict[str, int]:
     """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_attention.v)."""
     return {"P": p.rows, "BLOCK": p.block, "HEAD_DIM": p.head_dim, "MAX_HEADS": p.heads_limit,
             "MAX_TOKENS": p.buffer_tokens, "LANES": p.lanes, "Q_W": p.q_width, "K_W": p.k_width, "V_W": p.v_width,
-            "T_W": p.t_word_width, "OUT_W": p.out_word_width, "C_W": SCORE_CONSTANT_WIDTH}
+            "T_W": p.t_word_width, "OUT_W": p.out_word_width, "C_W": SCORE_CONSTANT_WIDTH, **SOFTMAX_TABLE_PARAMETERS}
 
 
 def controls(p: AttentionParams) -> dict[str, int]:
@@ -318,13 +319,11 @@ class AttentionKernel(Kernel):
         norm = n(w["acc"], 17)
         return float(p.rows * p.lanes * lane + p.rows * row + p.lanes * norm)
 
-    #: per row: the exp2 and reciprocal tables (256 x 16 each, a RAMB18 each)
-    ROW_BRAM = 1.0
-
     def bram36(self, p: AttentionParams) -> float:
+        """The K and V buffers; per row the exp2 and reciprocal tables."""
         depth = p.buffer_tokens * ceil_div(p.head_dim, p.lanes)
         kv = brams_for(depth, p.lanes * p.k_width) + brams_for(depth, p.lanes * p.v_width)
-        return kv + p.rows * self.ROW_BRAM
+        return kv + p.rows * softmax_tables_bram36()
 
     def calibration_points(self) -> list:
         P = AttentionParams

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics.softmax import exp2_neg
-from ..numerics.tables import exp2_table
+from ..numerics.tables import EXP_INDEX_BITS, exp2_table
 from .base import KernelData, Point, SimCase
 from .table_unit import TableUnitKernel
 
@@ -61,7 +61,7 @@ def make_case(p: Exp2Params, seed: int = 0) -> SimCase:
     beats = len(d) // p.lanes
     return SimCase(
         toplevel="hwmoe_exp2",
-        parameters={"LANES": p.lanes, "D_W": p.d_width, "FRAC": p.frac},
+        parameters={"LANES": p.lanes, "D_W": p.d_width, "FRAC": p.frac, "IDX_W": EXP_INDEX_BITS},
         inputs={"x": d.reshape(beats, p.lanes)}, expected={"y": e.reshape(beats, p.lanes)},
         widths={"x": p.d_width, "y": E_WIDTH}, predicted_cycles=cycles(beats),
         memories={"TABLE": (exp2_table(), E_WIDTH)})
@@ -71,7 +71,7 @@ class Exp2Kernel(TableUnitKernel):
     """The exp2 unit, 2^-d, on its own."""
     name = "exp2"
     Params = Exp2Params
-    description = "exp2 unit: 2^-d from a 256-entry table and a shift"
+    description = f"exp2 unit: 2^-d from a {1 << EXP_INDEX_BITS}-entry table and a shift"
     reference = staticmethod(exp2_neg)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
@@ -88,7 +88,7 @@ EXP2 = Exp2Kernel()
 
 
 POINTS = {
-    # 12-bit d, 5 fractional bits (fewer than the 8 index bits: the index is zero-filled), every d
+    # 12-bit d, 5 fractional bits (fewer than the index bits: the index is zero-filled), every d
     "default": Point({}, ("icarus", "verilator")),
     # the attention's score format: 16 bits, 10 fractional; random words and the edges
     "d16-frac10": Point({"d_width": "16", "frac": "10", "lanes": "1"}, ("icarus",)),

@@ -7,19 +7,15 @@ import numpy as np
 
 from ..boards import dsps_per_multiplier
 from ..cost.usage import brams_for
-from ..numerics.fixed import Fmt, O, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
+from ..numerics.fixed import Fmt, Q, align, int_bits_for, msb, overflow, quantize, requant, shift_round, shift_round_var
 from ..numerics.intmath import ceil_div
+from ..numerics.precision import stat_fmt
 from ..numerics.tables import Q15, RSQRT_INDEX_BITS, rsqrt_table
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs
 from .testdata import row_beats, signed_range
 
 RSQRT = rsqrt_table()
 RECIP_DIM_BITS = 24   # 1/dim as round(2**24 / dim)
-
-
-def stat_fmt(x_fmt: Fmt, width: int) -> Fmt:
-    """x cut to ``width`` bits (same integer bits, AP_TRN) for the statistics."""
-    return Fmt(width, x_fmt.int_bits, True, Q.TRN, O.SAT)
 
 
 def norm_fmt(dim: int, width: int) -> Fmt:
@@ -169,7 +165,7 @@ def make_data(p: LayerNormParams, seed=0) -> KernelData:
 def verilog_parameters(p: LayerNormParams) -> dict[str, int]:
     """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_layernorm.v)."""
     return {"LANES": p.lanes, "MAX_DIM": p.dim_max, "X_W": p.x_width, "P_W": p.p_width, "OUT_W": p.out_w,
-            "STAT_W": p.stat_width, "NORM_W": p.norm_width, "NBUF": p.nbuf}
+            "STAT_W": p.stat_width, "NORM_W": p.norm_width, "NBUF": p.nbuf, "RSQRT_IDX": RSQRT_INDEX_BITS}
 
 
 def controls(p: LayerNormParams) -> dict[str, int]:
@@ -231,15 +227,16 @@ class LayerNormKernel(Kernel):
                 "wide_bits": p.lanes * max(0, p.x_width - 16) * 4}      # (x - mean) * r beyond one DSP
 
     def dsp(self, p: LayerNormParams, dsp_kind: str = "DSP48E2") -> float:
-        """Per lane: x^2, (x - mean) * r (two DSPs once x is wider than the 27-bit port allows) and n * gamma;
-        shared: the statistics (sum * 1/dim, E[x]^2, ...).  Matches every point of
-        search/calibration/layernorm.json."""
-        return float(p.lanes * (2 + dsps_per_multiplier(dsp_kind, p.x_width + 1, 16)) + 7)
+        """Per lane: x^2 (one DSP up to 18-bit statistics), (x - mean) * r (two DSPs once x is wider than the
+        27-bit port allows) and n * gamma; shared: the statistics (sum * 1/dim, E[x]^2, ...).  Matches every
+        point of search/calibration/layernorm.json."""
+        square = dsps_per_multiplier(dsp_kind, p.stat_width, p.stat_width)
+        return float(p.lanes * (1 + square + dsps_per_multiplier(dsp_kind, p.x_width + 1, 16)) + 7)
 
     def bram36(self, p: LayerNormParams) -> float:
         b = ceil_div(p.dim_max, p.lanes)
         return (brams_for(p.nbuf * b, p.lanes * p.x_width) + brams_for(b, 2 * p.lanes * p.p_width)
-                + brams_for(512, 16))
+                + brams_for(len(RSQRT), 16))             # the 1/sqrt table
 
     def calibration_points(self) -> list:
         P = LayerNormParams
@@ -270,9 +267,9 @@ POINTS = {
                        "dim": "13", "dim_max": "16", "tokens": "5", "eps": "0", "nbuf": "2"}),
     # tiny rows (one beat): throughput bound by the buffers; dim smaller than the buffers' DIM
     "one-beat-rows": Point({"lanes": "4", "dim": "3", "dim_max": "8", "tokens": "12", "p_frac": "14"}),
-    # 32-bit words (20 fractional bits in, 24 out) on rows of m3vit-t's dim 192
+    # 32-bit words (20 fractional bits in, 24 out) on rows of m3vit-t's dim 192, w16a32's 18-bit statistics
     "w32-dim192": Point({"tokens": "9", "dim": "192", "dim_max": "192", "x_width": "32", "x_frac": "20",
-                         "out_width": "32", "out_frac": "24", "eps": "1e-5"}),
+                         "out_width": "32", "out_frac": "24", "eps": "1e-5", "stat_width": "18"}),
     # m3vit-t: 129 tokens of dim 192
     "m3vit-t": Point({"lanes": "4", "dim": "192", "dim_max": "192", "tokens": "129"}, full_size=True),
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics.softmax import reciprocal
-from ..numerics.tables import recip_table
+from ..numerics.tables import RECIP_INDEX_BITS, recip_table
 from .base import KernelData, Point, SimCase
 from .table_unit import TableUnitKernel
 
@@ -63,7 +63,7 @@ def make_case(p: RecipParams, seed: int = 0) -> SimCase:
     beats = len(x) // p.lanes
     return SimCase(
         toplevel="hwmoe_recip",
-        parameters={"LANES": p.lanes, "X_W": p.x_width, "P_W": p.p_width},
+        parameters={"LANES": p.lanes, "X_W": p.x_width, "P_W": p.p_width, "IDX_W": RECIP_INDEX_BITS},
         inputs={"x": x.reshape(beats, p.lanes)}, expected={"y": y.reshape(beats, p.lanes)},
         widths={"x": p.x_width, "y": p.p_width + R_WIDTH}, predicted_cycles=cycles(beats),
         memories={"TABLE": (recip_table(), R_WIDTH)})
@@ -73,7 +73,7 @@ class RecipKernel(TableUnitKernel):
     """The reciprocal unit, 1/x as r * 2^-(15+p), on its own."""
     name = "recip"
     Params = RecipParams
-    description = "reciprocal unit: leading one, then a 256-entry table on the mantissa"
+    description = f"reciprocal unit: leading one, then a {1 << RECIP_INDEX_BITS}-entry table on the mantissa"
     reference = staticmethod(reciprocal)
     make_data = staticmethod(make_data)
     make_case = staticmethod(make_case)
@@ -92,7 +92,7 @@ RECIP = RecipKernel()
 POINTS = {
     # 22-bit x (the attention's running sum at 16-bit q/k/v), 5-bit p: edges and random words
     "default": Point({}, ("icarus", "verilator")),
-    # x narrower than the 8 index bits (the index is zero-filled), every x
+    # x narrower than the index bits (the index is zero-filled), every x
     "x6": Point({"x_width": "6", "p_width": "3", "lanes": "1"}, ("icarus",)),
     # 13 bits: every x, 3 lanes
     "x13": Point({"x_width": "13", "p_width": "4", "lanes": "3"}, ("icarus",)),

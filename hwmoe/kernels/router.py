@@ -18,6 +18,7 @@ from ..numerics.softmax import EXP2, LOG2E, RECIP, normalise, softmax_row_probs
 from ..numerics.tables import Q15, U1_15
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs
 from .linear import linear
+from .table_unit import SOFTMAX_TABLE_PARAMETERS, softmax_tables_bram36
 from .testdata import row_beats, signed_range
 
 LOG2E_RAW = int(quantize(LOG2E, U1_15))
@@ -184,7 +185,7 @@ def verilog_parameters(p: RouterParams) -> dict[str, int]:
     """The Verilog parameters of the engine ``p`` is built as (rtl/hwmoe_router.v)."""
     return {"LANES": p.lanes, "MAX_DIM": p.dim_max, "EXPERTS": p.experts, "TOP_K": p.top_k,
             "EXPERT_PAR": p.expert_par, "X_W": p.x_width, "W_W": p.w_width, "L_W": p.logit_w,
-            "MAX_TOKENS": p.tmax, "LOG2E": LOG2E_RAW}
+            "MAX_TOKENS": p.tmax, "LOG2E": LOG2E_RAW, **SOFTMAX_TABLE_PARAMETERS}
 
 
 def controls(p: RouterParams) -> dict[str, int]:
@@ -311,13 +312,13 @@ class RouterKernel(Kernel):
                      + dsps_per_multiplier(dsp_kind, p.logit_w + 2, 18) + 2 * p.top_k)
 
     def bram36(self, p: RouterParams) -> float:
-        """Four token buffers, EXPERT_PAR gate-weight memories, the exp2 and reciprocal tables (256 x 16
-        each, a RAMB18 each), the queue buckets (EXPERTS x MAX_TOKENS entries)."""
+        """Four token buffers, EXPERT_PAR gate-weight memories, the exp2 and reciprocal tables, the queue
+        buckets (EXPERTS x MAX_TOKENS entries)."""
         beats = ceil_div(p.dim_max, p.lanes)
         entry = max(1, clog2(p.tmax)) + max(1, clog2(p.top_k)) + 16
         return (brams_for(4 * beats, p.lanes * p.x_width)
                 + p.expert_par * brams_for((p.experts // p.expert_par) * beats, p.lanes * p.w_width)
-                + 2 * brams_for(256, 16) + brams_for(p.experts * p.tmax, entry))
+                + softmax_tables_bram36() + brams_for(p.experts * p.tmax, entry))
 
     def calibration_points(self) -> list:
         P = RouterParams

@@ -7,7 +7,16 @@ from dataclasses import dataclass, replace
 
 from ..cost.usage import brams_for
 from ..numerics.intmath import ceil_div
+from ..numerics.tables import EXP_INDEX_BITS, RECIP_INDEX_BITS, U1_15
 from .base import Kernel
+
+#: the Verilog parameters that size the exp2 and reciprocal tables of a softmax datapath (attention, router)
+SOFTMAX_TABLE_PARAMETERS = {"EXP_IDX": EXP_INDEX_BITS, "RECIP_IDX": RECIP_INDEX_BITS}
+
+
+def softmax_tables_bram36() -> float:
+    """Block RAM of one exp2 and one reciprocal table (U1.15 words; a RAMB18 each up to 1024 entries)."""
+    return brams_for(1 << EXP_INDEX_BITS, U1_15.width) + brams_for(1 << RECIP_INDEX_BITS, U1_15.width)
 
 
 @dataclass(frozen=True)

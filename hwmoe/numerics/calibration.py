@@ -147,6 +147,9 @@ def calibrate(graph: ir.Graph, precision: str, inputs: np.ndarray, attention_blo
     internal_roles = {f"{n.name}.{stat}": (role, scale) for n in graph.nodes
                       for _, stat, role, scale in INTERNAL_VALUES.get(n.kind, ())}
     scales = {k: scale for k, (_, scale) in internal_roles.items()}
+    # attention scores take max + headroom whatever the method: a clipped score flattens its softmax row, and
+    # their fraction beyond the exp2 index bits is mostly cut off anyway (docs/numerics.md §2)
+    scores = {k for k, (role, _) in internal_roles.items() if role == "score"}
     weights = {f"param:{n.name}.{k}": v for n in graph.nodes for k, v in n.params().items()
                if param_role(k) == "weight"}
     widths = {**{t: p.width(r) for t, r in roles.items()}, **{k: p.width(r) for k, (r, _) in internal_roles.items()},
@@ -161,7 +164,7 @@ def calibrate(graph: ir.Graph, precision: str, inputs: np.ndarray, attention_blo
 
     def bits(which: int, key: str) -> int:
         obs = (tensors, internal)[which]
-        if method == "max":
+        if method == "max" or key in scores:
             return obs.max_bits(key) + headroom(key)
         if method == "percentile":
             return obs.percentile_bits(key)

@@ -25,6 +25,12 @@ CALIBRATIONS = ("max", "percentile", "mse")
 DEFAULT_CALIBRATION = "mse"
 
 
+def stat_fmt(x_fmt: Fmt, width: int) -> Fmt:
+    """LayerNorm's statistics format: x rounded to ``width`` bits, same integer bits (AP_RND: a floor would
+    bias the mean by half an LSB), AP_SAT (rounding up may pass the largest word)."""
+    return Fmt(width, x_fmt.int_bits, True, Q.RND, O.SAT)
+
+
 @dataclass(frozen=True)
 class Precision:
     name: str
@@ -35,7 +41,7 @@ class Precision:
     attn: int       # q, k, v operands of the attention kernel
     score: int      # scaled attention scores (log2 domain)
     norm: int = 18  # normalised LayerNorm value (x - mean) / std, before gamma
-    stat: int = 16  # LayerNorm statistics input (x cut to this width for E[x], E[x^2])
+    stat: int = 16  # LayerNorm statistics input (x rounded to this width for E[x], E[x^2])
     logit: int = 16  # router logits (never narrower than 16 bits: they decide the routing)
     headroom: int = 1  # extra integer bits above the calibrated maximum of activations
 
@@ -52,7 +58,7 @@ class Precision:
         out = {role: Fmt(self.width(role), DEFAULT_INT_BITS.get(role) or half(self.width(role)))
                for role in ROLES if role != "stat"}
         out.update({role: fmt for role, fmt in (known or {}).items() if role != "stat"})
-        out["stat"] = Fmt(self.stat, out["resid"].int_bits, True, Q.TRN, O.SAT)
+        out["stat"] = stat_fmt(out["resid"], self.stat)
         return out
 
     def describe(self) -> str:
@@ -62,7 +68,9 @@ class Precision:
 
 PRECISIONS = {
     # UbiMoE's types: ap_fixed<32,10> activations, <16,x> weights (integer bits calibrated here)
-    "w16a32": Precision("w16a32", act=32, weight=16, param=16, resid=32, attn=18, score=24, logit=32),
+    # statistics at 18 bits (x^2 still one 27x18 DSP multiply): finer than w16a16's, whose 16-bit residual
+    # they hold exactly, so the wider preset's LayerNorm is never the coarser one
+    "w16a32": Precision("w16a32", act=32, weight=16, param=16, resid=32, attn=18, score=24, logit=32, stat=18),
     "w16a16": Precision("w16a16", act=16, weight=16, param=16, resid=16, attn=16, score=16),
     "w8a8": Precision("w8a8", act=8, weight=8, param=16, resid=16, attn=8, score=16),
 }

@@ -19,7 +19,8 @@ DEFAULT_BLOCK = 16
 
 
 def exp2_neg(d, frac: int) -> np.ndarray:
-    """2**-d in U1.15 for raw d >= 0 with ``frac`` fractional bits: EXP2[top 8 fraction bits] >> floor(d)."""
+    """2**-d in U1.15 for raw d >= 0 with ``frac`` fractional bits: EXP2[top EXP_INDEX_BITS fraction bits]
+    >> floor(d)."""
     d = np.asarray(d, dtype=np.int64)
     whole = d >> frac
     fraction = d & ((np.int64(1) << frac) - 1)
@@ -29,7 +30,8 @@ def exp2_neg(d, frac: int) -> np.ndarray:
 
 def reciprocal(x) -> tuple[np.ndarray, np.ndarray]:
     """For raw x > 0 (any fixed point), return (r, p) with 1/x_raw ~= r * 2**-(15 + p): p = msb(x), r the
-    U1.15 reciprocal of the mantissa x / 2**p in [1, 2), looked up by its 8 bits below the leading one."""
+    U1.15 reciprocal of the mantissa x / 2**p in [1, 2), looked up by its RECIP_INDEX_BITS bits below the
+    leading one."""
     x = np.asarray(x, dtype=np.int64)
     p = msb(x)
     index = shift_round_var(x, p - RECIP_INDEX_BITS, Q.TRN) & ((1 << RECIP_INDEX_BITS) - 1)

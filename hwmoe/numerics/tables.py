@@ -14,27 +14,33 @@ Q15 = 15                          # fractional bits of exp2, reciprocal, 1/sqrt 
 ONE_Q15 = 1 << Q15                # 1.0 in that U1.15 format
 U1_15 = Fmt(16, 1, signed=False)  # table outputs and gate weights
 GELU_FMT = Fmt(16, 0, signed=False)  # d(t) = t * Phi(-t) <= 0.17, unsigned, 16 fractional bits
-EXP_INDEX_BITS = 8                # 2**-f for f in [0, 1): 256 entries
-RECIP_INDEX_BITS = 8              # 1/m for m in [1, 2): 256 entries
-RSQRT_INDEX_BITS = 8              # 1/sqrt(m * 2**parity) for m in [1, 2): 2 x 256 entries
+#: index bits of the three tables, format-independent (one build serves every precision).  10 rather than 8:
+#: at 16 bits the 8-bit tables dominated the error upstream of the router (docs/numerics.md §10), and a
+#: 1024 x 16 table still fills one RAMB18 (the 1/sqrt table's two halves one RAMB36); 12 bits gained
+#: nothing measurable for 2-4 times the block RAM
+EXP_INDEX_BITS = 10               # 2**-f for f in [0, 1): 1024 entries
+RECIP_INDEX_BITS = 10             # 1/m for m in [1, 2): 1024 entries
+RSQRT_INDEX_BITS = 10             # 1/sqrt(m * 2**parity) for m in [1, 2): 2 x 1024 entries
 GELU_STEP_BITS = 5                # d(t) sampled every 1/32
 GELU_CUTOFF = 2.0 ** -(GELU_FMT.frac + 1)  # d(t) below half an LSB of its table is exactly 0
 
 
 def exp2_table() -> np.ndarray:
-    """EXP2[i] = round(2**(-i / 256) * 2**15): 2**-f at the left edge of each f-interval."""
+    """EXP2[i] = round(2**(-i / N) * 2**15), N = 2**EXP_INDEX_BITS: 2**-f at the left edge of each
+    f-interval."""
     i = np.arange(1 << EXP_INDEX_BITS)
     return np.round(2.0 ** (-i / (1 << EXP_INDEX_BITS)) * ONE_Q15).astype(np.int64)
 
 
 def recip_table() -> np.ndarray:
-    """RECIP[i] = round(2**15 / m) at the midpoint m of the i-th interval of [1, 2)."""
+    """RECIP[i] = round(2**15 / m) at the midpoint m of the i-th of 2**RECIP_INDEX_BITS intervals of [1, 2)."""
     m = 1.0 + (np.arange(1 << RECIP_INDEX_BITS) + 0.5) / (1 << RECIP_INDEX_BITS)
     return np.round(ONE_Q15 / m).astype(np.int64)
 
 
 def rsqrt_table() -> np.ndarray:
-    """RSQRT[parity * 256 + i] = round(2**15 / sqrt(m * 2**parity)), m the i-th midpoint of [1, 2)."""
+    """RSQRT[parity * N + i] = round(2**15 / sqrt(m * 2**parity)), m the i-th of the N = 2**RSQRT_INDEX_BITS
+    midpoints of [1, 2)."""
     m = 1.0 + (np.arange(1 << RSQRT_INDEX_BITS) + 0.5) / (1 << RSQRT_INDEX_BITS)
     return np.round(np.concatenate([ONE_Q15 / np.sqrt(m), ONE_Q15 / np.sqrt(2 * m)])).astype(np.int64)
 

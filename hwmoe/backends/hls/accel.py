@@ -9,7 +9,7 @@ from the same source as the RTL's .mem files), ``accel_top.cpp`` (the top functi
 ``accel_tb.cpp`` (a C-simulation main: image file in, the run, image file out) and ``run_hls.tcl``.
 
     write_hls(program, out_dir, bus_w=128, board=None)
-    csim(out_dir, image, program_offset) -> CsimRun(image after the run, commands, error, seconds)
+    csim(out_dir, image, program_offset) -> CsimRun(image after the run, commands, error, id, seconds)
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ...accel.engines import KERNELS
 from ...accel.program import Program
-from ...accel.registers import BASE_LO, PROG, TOP
+from ...accel.registers import ARGUMENTS, ID_VALUE, TOP
 from ...accel.top import _memory_parameters
 from ...kernels.router import LOG2E_RAW
 from ...paths import HLS_DIR, REPO
@@ -118,33 +118,38 @@ def config_header(program: Program, bus_w: int) -> str:
 
 
 # ------------------------------------------------------------------------------------ top, testbench, tcl
+def _signature() -> str:
+    """The top's parameters: the memory, then the register arguments in the order and widths of
+    ``registers.ARGUMENTS`` (inputs by value, outputs by reference)."""
+    args = [f"ap_uint<{width}> {'&' if way == 'out' else ''}{name}" for name, (_, width, way) in ARGUMENTS.items()]
+    return f"void {TOP}(hwmoe::accel::bus_t *mem,\n    " + ", ".join(args) + ")"
+
+
 def top_header() -> str:
     return "\n".join([
         f"// accel_top.h: {GENERATED}.", "#ifndef HWMOE_ACCEL_TOP_H", "#define HWMOE_ACCEL_TOP_H", "",
-        '#include "accel_config.h"', '#include "accel.h"', "",
-        f"void {TOP}(hwmoe::accel::bus_t *mem, ap_uint<64> base, ap_uint<32> prog, ap_uint<32> &commands,",
-        "                 ap_uint<32> &error);", "", "#endif", ""])
+        '#include "accel_config.h"', '#include "accel.h"', "", _signature() + ";", "", "#endif", ""])
 
 
 def top_source(image_bytes: int, bus_w: int) -> str:
     """The top: the image over one m_axi port addressed from 0 (offset=off: BASE is the image's byte address,
-    as in hwmoe_ctrl), BASE and PROG at hwmoe_ctrl's offsets, COMMANDS and ERROR where Vitis puts them,
-    ap_ctrl_hs on the same AXI4-Lite bundle (start, done, interrupt)."""
+    as in hwmoe_ctrl); every register argument pinned at its offset of the one register map (registers.py,
+    the RTL top's hwmoe_ctrl decodes the same), ap_ctrl_hs on the same AXI4-Lite bundle (AP_CTRL, GIE, IER,
+    ISR); the ID written as the RTL top shows it."""
     depth = -(-(CSIM_BASE + image_bytes) // (bus_w // 8))
     pragma = lambda text: f"    HWMOE_HLS({text})"
     return "\n".join([
         f"// accel_top.cpp: {GENERATED}.",
         "// The whole-model accelerator: runs the program at BASE + PROG of the memory image (hls/accel.h).",
         '#include "accel_top.h"', "",
-        f"void {TOP}(hwmoe::accel::bus_t *mem, ap_uint<64> base, ap_uint<32> prog, ap_uint<32> &commands,",
-        "                 ap_uint<32> &error) {",
+        _signature() + " {",
         pragma(f"INTERFACE mode=m_axi port=mem offset=off bundle=gmem depth={depth} "
                "max_read_burst_length=256 max_write_burst_length=256"),
-        pragma(f"INTERFACE mode=s_axilite port=base offset=0x{BASE_LO:02x} bundle=control"),
-        pragma(f"INTERFACE mode=s_axilite port=prog offset=0x{PROG:02x} bundle=control"),
-        pragma("INTERFACE mode=s_axilite port=commands bundle=control"),
-        pragma("INTERFACE mode=s_axilite port=error bundle=control"),
+        *(pragma(f"INTERFACE mode=s_axilite port={name} offset=0x{offset:02x} bundle=control")
+          for name, (offset, _, _) in ARGUMENTS.items()),
         pragma("INTERFACE mode=s_axilite port=return bundle=control"),
+        pragma("INTERFACE mode=ap_ctrl_hs port=return bundle=control"),
+        f"    id = 0x{ID_VALUE:08X};",
         "    hwmoe::accel::run(mem, base, prog, commands, error);",
         "}", ""])
 
@@ -185,8 +190,8 @@ int main(int argc, char **argv) {{
         const size_t a = base + i;
         mem[a / BB].range(8 * (a % BB) + 7, 8 * (a % BB)) = image[i];
     }}
-    ap_uint<32> commands = 0, error = 0;
-    {TOP}(mem.data(), base, prog, commands, error);
+    {" ".join(f"ap_uint<{w}> {n} = 0;" for n, (_, w, way) in ARGUMENTS.items() if way == "out")}
+    {TOP}(mem.data(), {", ".join(ARGUMENTS)});
     for (size_t i = 0; i < image.size(); i++) {{
         const size_t a = base + i;
         image[i] = mem[a / BB].range(8 * (a % BB) + 7, 8 * (a % BB)).to_uint();
@@ -197,7 +202,7 @@ int main(int argc, char **argv) {{
         std::fprintf(stderr, "cannot write %s\\n", argv[2]);
         return 2;
     }}
-    std::printf("commands: %u\\nerror: %u\\n", commands.to_uint(), error.to_uint());
+    std::printf("commands: %u\\nerror: %u\\nid: %u\\n", commands.to_uint(), error.to_uint(), id.to_uint());
     return error == 0 ? 0 : 1;
 }}
 """
@@ -257,6 +262,7 @@ class CsimRun:
     image: bytes                    # the memory image after the run
     commands: int
     error: int
+    ident: int                      # the ID the top wrote (registers.ID_VALUE)
     compile_seconds: float          # 0 when an earlier build of the same sources was reused
     run_seconds: float
     warnings: list[str]             # compiler warnings located in hwmoe's code
@@ -312,7 +318,8 @@ def csim(project, image: bytes, program_offset: int, *, opt: str = "-O1", timeou
         if "commands" not in fields or not after.exists():
             raise CsimError(f"the C simulation of {project} ended without a result (exit {r.returncode}): "
                             + " | ".join(text.strip().splitlines()[-3:]))
-        return CsimRun(after.read_bytes(), int(fields["commands"]), int(fields["error"]), compile_s, run_s, warnings)
+        return CsimRun(after.read_bytes(), int(fields["commands"]), int(fields["error"]), int(fields["id"]),
+                       compile_s, run_s, warnings)
     finally:
         before.unlink(missing_ok=True)
         after.unlink(missing_ok=True)

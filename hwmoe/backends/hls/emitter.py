@@ -129,7 +129,8 @@ def linear_struct(name: str, *, tokens: int, n_in: int, n_out: int, x_fmt: Fmt, 
 
 def layernorm_struct(name: str, *, tokens: int, dim: int, x_fmt: Fmt, p_fmt: Fmt, out_fmt: Fmt,
                      eps: float, stat_width: int, norm_width: int) -> str:
-    from ...kernels.layernorm import eps_raw, norm_fmt, stat_fmt
+    from ...kernels.layernorm import eps_raw, norm_fmt
+    from ...numerics.precision import stat_fmt
     s_fmt, n_fmt = stat_fmt(x_fmt, stat_width), norm_fmt(dim, norm_width)
     eps_word = eps_raw(eps, 2 * s_fmt.frac)
     if not 0 <= eps_word < 1 << (2 * s_fmt.width + 2):
@@ -193,11 +194,11 @@ def tables_header() -> str:
              "namespace hwmoe {", ""]
     parts += [f"static const int {k} = {v};" for k, v in consts.items()]
     parts += ["",
-              table("EXP2_LUT", tables.exp2_table(), "EXP2[i] = round(2**(-i/256) * 2**15)"),
+              table("EXP2_LUT", tables.exp2_table(), f"EXP2[i] = round(2**(-i/{1 << tables.EXP_INDEX_BITS}) * 2**15)"),
               table("RECIP_LUT", tables.recip_table(), "RECIP[i] = round(2**15 / m), m the midpoint of the "
-                                                        "i-th of 256 intervals of [1, 2)"),
-              table("RSQRT_LUT", tables.rsqrt_table(), "RSQRT[parity * 256 + i] = round(2**15 / sqrt(m * "
-                                                        "2**parity))"),
+                                                        f"i-th of {1 << tables.RECIP_INDEX_BITS} intervals of [1, 2)"),
+              table("RSQRT_LUT", tables.rsqrt_table(), f"RSQRT[parity * {1 << tables.RSQRT_INDEX_BITS} + i] = "
+                                                        "round(2**15 / sqrt(m * 2**parity))"),
               "}  // namespace hwmoe", "", "#endif", ""]
     return "\n".join(parts)
 

@@ -107,7 +107,9 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     """What an engine's formula misses while streams it takes at one beat per cycle together exceed what the
     memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
     the weight reader fills the double buffer (two blocks); the attention engine takes every head's K and V
-    side by side (a linear layer on the MoE engine likewise)."""
+    side by side, then each group's q before its scores (a linear layer on the MoE engine as the linear
+    engine); the MoE engine in an MoE layer takes all its
+    activations and routes before its first expert, and its read-out moves one bus word per cycle."""
     if call.engine == "linear" or call.engine == "moe" and run.dense:
         streams = STREAMS[call.engine]
         x, w = command.reads[streams.index("x")].d, command.reads[streams.index("w")].d
@@ -116,16 +118,34 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
         w_bytes = min(dma.stream_beats(w), 2 * t_out * ceil_div(d_in, t_in)) * w.lanes * w.c
         x_bytes = _bus_words(x, memory.bus_bytes) * memory.bus_bytes
         return max(0, _memory_time(x_bytes + w_bytes, memory) - dma.stream_beats(x))
-    if call.engine == "attention":
-        k, v = command.reads[1].d, command.reads[2].d
-        return max(0, _memory_time((_bus_words(k, memory.bus_bytes) + _bus_words(v, memory.bus_bytes))
-                                   * memory.bus_bytes, memory) - dma.stream_beats(k))
+    if call.engine == "moe":                     # an MoE layer: its activations and routes before the first expert,
+        x, routes, w = command.reads[0].d, command.reads[1].d, command.reads[2].d   # beside two weight blocks;
+        t, _ = tiles(run)                        # its output read out after the last one, on the write channel
+        first_blocks = min(dma.stream_beats(w), 2 * t * ceil_div(run.dim, t)) * w.lanes * w.c
+        inputs = (_bus_words(x, memory.bus_bytes) + _bus_words(routes, memory.bus_bytes)) * memory.bus_bytes
+        y = command.write.d
+        return (max(0, _memory_time(inputs + first_blocks, memory) - dma.stream_beats(x))
+                + max(0, _bus_words(y, memory.bus_bytes) - dma.stream_beats(y)))
+    if call.engine == "attention":               # every head's K and V side by side; each group's q before its scores
+        q, k, v = (slot.d for slot in command.reads[:3])
+        return (max(0, _memory_time((_bus_words(k, memory.bus_bytes) + _bus_words(v, memory.bus_bytes))
+                                    * memory.bus_bytes, memory) - dma.stream_beats(k))
+                + max(0, _memory_time(_bus_words(q, memory.bus_bytes) * memory.bus_bytes, memory)
+                      - dma.stream_beats(q)))
     return 0
 
 
-def bus_words(command, bus_bytes: int) -> int:
-    """Bus words the command's reads move (its indexed reads counted for every expert)."""
-    return sum(_bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None)
+def bus_words(command, bus_bytes: int, requested: tuple[int, ...] | None = None) -> int:
+    """Bus words the command's reads move; its indexed reads for the ``requested`` experts (default: every
+    group of the descriptor, i.e. every expert: balanced routing touches them all)."""
+    return sum(_bus_words(slot.d if requested is None or not slot.indexed else replace(slot.d, indices=requested),
+                          bus_bytes) for slot in command.reads if slot is not None)
+
+
+def requested_experts(work) -> tuple[int, ...] | None:
+    """The experts an MoE call requests (those with tokens), when its routing is known; None otherwise."""
+    tokens = getattr(work, "expert_tokens", None)
+    return None if tokens is None else tuple(e for e, n in enumerate(tokens) if n)
 
 
 #: a descriptor's bus words (the search prices many engine choices with the same descriptors)
@@ -200,7 +220,7 @@ def command_timing(program: Program, index: int, memory: Memory = Memory(),
         fetch=(fetch_cycles(program, memory) if fetch is None else fetch) + SEQ_CYCLES, hand_off=hand_off_cycles(memory),
         first_data=first_data_cycles(command, memory), engine=engine_cycles(call, run, work),
         load_phase=load_phase_cycles(call, run, command, memory),
-        memory=int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
+        memory=int(round(bus_words(command, memory.bus_bytes, requested_experts(work)) / memory.bandwidth)),
         port_beats=beats, port_stream=stream, macs=macs,
         mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None)
 

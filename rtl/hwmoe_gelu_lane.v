@@ -28,7 +28,7 @@ module hwmoe_gelu_lane #(
     localparam integer D_SPAN = PROD_W + FRAC - D_W;
     localparam integer SUM_W = ((X_SPAN > D_SPAN) ? X_SPAN : D_SPAN) + 1;
     localparam integer CMP_W = (IDX_W > 32) ? IDX_W : 32;
-    localparam [CMP_W-1:0] LIMIT = ENTRIES;
+    localparam [CMP_W-1:0] LIMIT = {{(CMP_W-32){1'b0}}, ENTRIES};   // zero-extended (ENTRIES is 32 bits)
 
     (* rom_style = "block" *) reg [D_W-1:0] table_lo [0:ENTRIES];
     (* rom_style = "block" *) reg [D_W-1:0] table_hi [0:ENTRIES];

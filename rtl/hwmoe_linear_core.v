@@ -527,7 +527,7 @@ module hwmoe_linear_core #(
             genvar gl;
             for (gl = 0; gl < T_OUT; gl = gl + 1) begin : g_lane
                 wire signed [H_W-1:0]  hl = s1_h[gl*H_W +: H_W];
-                wire signed [G_IN-1:0] hx = hl;                                  // sign-extended
+                wire signed [G_IN-1:0] hx = {{(G_IN-H_W){hl[H_W-1]}}, hl};      // sign-extended
                 wire signed [G_IN-1:0] gx = hx <<< a_glsh;
                 wire signed [GY_W-1:0] gy;
                 wire signed [O_W-1:0]  gout;

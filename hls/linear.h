@@ -2,8 +2,9 @@
 // accumulation and one rounding at the output, optionally followed by the GELU unit (fused GELU).
 //
 // Dataflow: a T_OUT x T_IN weight tile is fetched once from off-chip memory (m_axi) and applied to every
-// token, N_PE tokens per cycle (N_PE x T_OUT x T_IN multipliers); the accumulators of all tokens for the
-// current output tile stay on chip.  Every weight word is read exactly once per call.
+// token, N_PE tokens per cycle (N_PE x T_OUT x T_IN products; with 8-bit words two per multiplication,
+// mul_column); the accumulators of all tokens for the current output tile stay on chip.  Every weight word
+// is read exactly once per call.
 //
 // Config C (generated in config.h):
 //   typedef ... in_t, weight_t, bias_t, out_t;   bias_t is unused without bias
@@ -35,6 +36,38 @@ template <class C> struct linear_acc {
     typedef ap_int<width> acc_t;
 };
 
+// Two products sharing the operand a from one multiplication, as rtl/hwmoe_mul_outer.v (docs/numerics.md
+// section 3): b_lo + b_hi * 2^S packed, S = A + B bits apart (a 25-bit operand at 8 bits), multiplied by a and
+// split exactly: the low field sign-extended is a * b_lo; the rest, over 2^S, is a * b_hi.  Vitis HLS maps
+// the one multiplication to one DSP; it does not pack two multiplications by itself.
+template <int A, int B> struct mul_pair {
+    static const int S = A + B;
+    static void apply(const ap_int<A> &a, const ap_int<B> &b_lo, const ap_int<B> &b_hi, ap_int<S> &p_lo,
+                      ap_int<S> &p_hi) {
+        const ap_int<B + S + 1> q = (ap_int<B + S + 1>(b_hi) << S) + b_lo;
+        const ap_int<2 * S> m = a * q;      // the low 2S bits of the product: all the split reads
+        p_lo = m;                           // wraps to the low field, sign-extended
+        p_hi = (m - p_lo) >> S;             // the high field plus the borrow of the low field's sign
+    }
+};
+
+// The products a * b[o] (o < N) of one activation by one column of a weight tile: in pairs sharing one
+// multiplication when both words have 8 bits or fewer (the RTL's rule), one multiplication each otherwise.
+template <int A, int B, int N> void mul_column(const ap_int<A> &a, const ap_int<B> b[N], ap_int<A + B> p[N]) {
+    const bool pack = A <= 8 && B <= 8;
+    int o = 0;
+PAIRS:
+    for (; pack && o + 1 < N; o += 2) {
+        HWMOE_HLS(UNROLL)
+        mul_pair<A, B>::apply(a, b[o], b[o + 1], p[o], p[o + 1]);
+    }
+SINGLE:
+    for (; o < N; o++) {
+        HWMOE_HLS(UNROLL)
+        p[o] = a * b[o];
+    }
+}
+
 // Output stage: requant (AP_RND/AP_SAT or whatever out_t says), or requant to hidden_t then GELU.
 template <class C, bool GELU = C::fused_gelu> struct linear_finish;
 template <class C> struct linear_finish<C, false> {
@@ -65,7 +98,10 @@ void linear_rows(const typename C::in_t x[C::n_tokens][C::n_in], int n, const ty
     acc_t acc[C::n_tokens][C::t_out];
     HWMOE_HLS(ARRAY_PARTITION variable=acc cyclic factor=N_PE dim=1)
     HWMOE_HLS(ARRAY_PARTITION variable=acc complete dim=2)
-    typename C::weight_t wt[C::t_out][C::t_in];
+    typedef typename fx<typename C::in_t>::raw_t x_raw_t;
+    typedef typename fx<typename C::weight_t>::raw_t w_raw_t;
+    const int XW = fx<typename C::in_t>::width, WW = fx<typename C::weight_t>::width;
+    w_raw_t wt[C::t_in][C::t_out];                  // the tile by input column: the weights one x word meets
     HWMOE_HLS(ARRAY_PARTITION variable=wt complete dim=0)
     acc_t bias[C::t_out];
     HWMOE_HLS(ARRAY_PARTITION variable=bias complete dim=1)
@@ -87,7 +123,7 @@ OUT_TILE:
                 for (int i = 0; i < T_IN; i++) {
                     HWMOE_HLS(PIPELINE II=1)
                     int oo = ot * T_OUT + o, ii = it * T_IN + i;
-                    wt[o][i] = (oo < C::n_out && ii < C::n_in) ? w[oo * C::n_in + ii] : typename C::weight_t(0);
+                    wt[i][o] = (oo < C::n_out && ii < C::n_in) ? raw(w[oo * C::n_in + ii]) : w_raw_t(0);
                 }
         TOKENS:
             for (int g = 0; g < MAX_GROUPS; g++) {
@@ -98,17 +134,30 @@ OUT_TILE:
                     HWMOE_HLS(UNROLL)
                     int tok = g * N_PE + p;
                     if (tok >= n) continue;
+                    acc_t s[C::t_out];
+                    HWMOE_HLS(ARRAY_PARTITION variable=s complete dim=1)
                 OUTS:
                     for (int o = 0; o < T_OUT; o++) {
                         HWMOE_HLS(UNROLL)
-                        acc_t s = it == 0 ? bias[o] : acc[tok][o];
-                    MACS:
-                        for (int i = 0; i < T_IN; i++) {
+                        s[o] = it == 0 ? bias[o] : acc[tok][o];
+                    }
+                MACS:
+                    for (int i = 0; i < T_IN; i++) {
+                        HWMOE_HLS(UNROLL)
+                        int ii = it * T_IN + i;
+                        if (ii >= C::n_in) continue;
+                        ap_int<XW + WW> prod[C::t_out];
+                        HWMOE_HLS(ARRAY_PARTITION variable=prod complete dim=1)
+                        mul_column<XW, WW, C::t_out>(x_raw_t(raw(x[tok][ii])), wt[i], prod);
+                        for (int o = 0; o < T_OUT; o++) {
                             HWMOE_HLS(UNROLL)
-                            int ii = it * T_IN + i;
-                            if (ii < C::n_in) s += raw(x[tok][ii]) * raw(wt[o][i]);
+                            s[o] += prod[o];
                         }
-                        acc[tok][o] = s;
+                    }
+                ACCS:
+                    for (int o = 0; o < T_OUT; o++) {
+                        HWMOE_HLS(UNROLL)
+                        acc[tok][o] = s[o];
                     }
                 }
             }

@@ -27,7 +27,8 @@ from .paths import BOARDS_DIR
 __all__ = [
     "BOARDS_DIR", "BRAM36_BITS", "URAM_BITS", "DSP_KINDS", "MEMORY_KINDS", "SCHEMA",
     "VENDOR_FLOWS", "Board", "BoardError", "Memory", "Resources", "Vendor",
-    "board_names", "dsps_per_multiplier", "list_boards", "load_board", "macs_per_dsp",
+    "board_names", "dsps_for_products", "dsps_per_multiplier", "list_boards", "load_board", "macs_per_dsp",
+    "packs",
 ]
 
 _REPO_ROOT = BOARDS_DIR.parent
@@ -63,11 +64,13 @@ class _DspSpec:
 
 
 _DSP_SPECS: dict[str, _DspSpec] = {
-    # UltraScale/UltraScale+: 27x18 signed multiplier.  Two int8 products that share one operand
-    # fit in one DSP (the two weights are packed into the 27-bit port, 18 bits apart).
+    # Two products of words <= 8 bits that share one operand come from one multiplication: the other two
+    # words packed 16 bits apart into a 25-bit operand, the products split every cycle (rtl/hwmoe_mul_outer.v,
+    # docs/numerics.md section 3), so the packed operand fits the 25-bit port of either slice.
+    # UltraScale/UltraScale+: 27x18 signed multiplier.
     "DSP48E2": _DspSpec(27, 18, pack_bits=8),
-    # 7-series: 25x18 signed multiplier; the 25-bit port is too narrow for int8 packing.
-    "DSP48E1": _DspSpec(25, 18, pack_bits=0),
+    # 7-series: 25x18 signed multiplier.
+    "DSP48E1": _DspSpec(25, 18, pack_bits=8),
 }
 DSP_KINDS: tuple[str, ...] = tuple(sorted(_DSP_SPECS))
 MEMORY_KINDS: tuple[str, ...] = ("DDR3", "DDR4", "DDR5", "LPDDR4", "HBM2", "HBM2E")
@@ -105,18 +108,33 @@ def dsps_per_multiplier(dsp_kind: str, bits_a: int, bits_b: int) -> int:
     return min(tiles(bits_a, bits_b), tiles(bits_b, bits_a))
 
 
+def packs(dsp_kind: str, bits_a: int, bits_b: int) -> bool:
+    """Whether two ``bits_a x bits_b`` products that share an operand take one slice (both words narrow)."""
+    _check_bits(bits_a, bits_b)
+    s = _spec(dsp_kind)
+    return bool(s.pack_bits) and bits_a <= s.pack_bits and bits_b <= s.pack_bits
+
+
 def macs_per_dsp(dsp_kind: str, bits_a: int, bits_b: int) -> float:
     """Multiply-accumulates one DSP slice retires per cycle at these operand widths.
 
-    * both operands <= 8 bits on DSP48E2: 2.0 (two products sharing one operand are packed);
+    * both operands <= 8 bits: 2.0 (two products sharing one operand are packed, :func:`packs`);
     * otherwise ``1 / dsps_per_multiplier(...)``: 1.0 when the product fits the native
       multiplier (27x18 on DSP48E2, 25x18 on DSP48E1), 0.5 when it needs two DSPs, and so on.
     """
-    _check_bits(bits_a, bits_b)
-    s = _spec(dsp_kind)
-    if s.pack_bits and bits_a <= s.pack_bits and bits_b <= s.pack_bits:
+    if packs(dsp_kind, bits_a, bits_b):
         return 2.0
     return 1.0 / dsps_per_multiplier(dsp_kind, bits_a, bits_b)
+
+
+def dsps_for_products(dsp_kind: str, shared: int, others: int, bits_a: int, bits_b: int) -> int:
+    """DSP slices of the outer product of ``shared`` words a by ``others`` words b (every a[i] * b[j], as
+    rtl/hwmoe_mul_outer.v builds it: the MAC arrays' multipliers).  When the words pack, each pair of b
+    words takes one slice per a word and an odd b word one more; otherwise every product takes
+    :func:`dsps_per_multiplier` slices."""
+    if packs(dsp_kind, bits_a, bits_b):
+        return shared * math.ceil(others / 2)
+    return shared * others * dsps_per_multiplier(dsp_kind, bits_a, bits_b)
 
 
 # --------------------------------------------------------------------------------------------

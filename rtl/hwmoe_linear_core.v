@@ -200,7 +200,10 @@ module hwmoe_linear_core #(
         end
     end
 
-    // one memory per tile row; all rows read at the same address
+    // one memory per tile row; all rows read at the same address. The rows of a last block past the output
+    // dim are never loaded: with 8-bit words they are the high halves of packed multiplier pairs
+    // (hwmoe_mul_outer), whose low products are exact whatever those rows hold; cleared at configuration so
+    // that simulation carries no unknown values into the valid products.
     reg  [WA_B-1:0] w_raddr;
     wire [T_OUT*T_IN*W_W-1:0] w_q;
     genvar gr;
@@ -208,6 +211,8 @@ module hwmoe_linear_core #(
         for (gr = 0; gr < T_OUT; gr = gr + 1) begin : g_wbank
             (* ram_style = "block" *) reg [T_IN*W_W-1:0] mem [0:2*MAX_IT-1];
             reg [T_IN*W_W-1:0] q;
+            integer k;
+            initial for (k = 0; k < 2 * MAX_IT; k = k + 1) mem[k] = {(T_IN*W_W){1'b0}};
             always @(posedge clk) begin
                 if (w_fire && l_r == gr) mem[w_waddr] <= w_tdata;
                 q <= mem[w_raddr];
@@ -347,22 +352,36 @@ module hwmoe_linear_core #(
     end
 
     // ------------------------------------------------------------------ MAC array
-    reg signed [PROD_W-1:0] prod [0:N_PE*T_OUT*T_IN-1];
+    // one outer product per input column i: the N_PE lanes' x[., i] times the tile's T_OUT weights w[., i],
+    // registered once; with 8-bit words two output columns share each multiplier (hwmoe_mul_outer)
+    wire [T_IN*N_PE*T_OUT*PROD_W-1:0] prod;       // column i, lane p, output o at ((i*N_PE+p)*T_OUT+o)*PROD_W
+    genvar gi, gp, gw;
+    generate
+        for (gi = 0; gi < T_IN; gi = gi + 1) begin : g_col
+            wire [N_PE*X_W-1:0]  xa;
+            wire [T_OUT*W_W-1:0] wb;
+            for (gp = 0; gp < N_PE; gp = gp + 1) begin : g_x
+                assign xa[gp*X_W +: X_W] = rd_data[(gp*T_IN+gi)*X_W +: X_W];
+            end
+            for (gw = 0; gw < T_OUT; gw = gw + 1) begin : g_w
+                assign wb[gw*W_W +: W_W] = w_q[(gw*T_IN+gi)*W_W +: W_W];
+            end
+            hwmoe_mul_outer #(.A_W(X_W), .B_W(W_W), .N_A(N_PE), .N_B(T_OUT)) u_mul (
+                .clk(clk), .a(xa), .b(wb), .p(prod[gi*N_PE*T_OUT*PROD_W +: N_PE*T_OUT*PROD_W]));
+        end
+    endgenerate
     reg signed [ACC_W-1:0]  psum [0:N_PE*T_OUT-1];
     reg signed [ACC_W-1:0]  psum_next [0:N_PE*T_OUT-1];
+    reg signed [PROD_W-1:0] pr;
     integer p, o, i;
-    always @(posedge clk) begin
-        for (p = 0; p < N_PE; p = p + 1)
-            for (o = 0; o < T_OUT; o = o + 1)
-                for (i = 0; i < T_IN; i = i + 1)
-                    prod[(p*T_OUT+o)*T_IN+i] <= $signed(rd_data[(p*T_IN+i)*X_W +: X_W])
-                                              * $signed(w_q[(o*T_IN+i)*W_W +: W_W]);
-    end
     always @* begin
+        pr = {PROD_W{1'b0}};
         for (p = 0; p < N_PE*T_OUT; p = p + 1) begin
             psum_next[p] = {ACC_W{1'b0}};
-            for (i = 0; i < T_IN; i = i + 1)
-                psum_next[p] = psum_next[p] + {{(ACC_W-PROD_W){prod[p*T_IN+i][PROD_W-1]}}, prod[p*T_IN+i]};
+            for (i = 0; i < T_IN; i = i + 1) begin
+                pr = prod[(i*N_PE*T_OUT+p)*PROD_W +: PROD_W];
+                psum_next[p] = psum_next[p] + {{(ACC_W-PROD_W){pr[PROD_W-1]}}, pr};
+            end
         end
     end
     always @(posedge clk) begin

@@ -38,7 +38,8 @@
 //   dense : 1 = one linear layer (below), 0 = an MoE layer; bias_en, gelu_en : dense mode's bias and GELU
 //   switches (an MoE layer always uses both). A dense run: dim = d_in (<= MAX_HIDDEN: its activations are
 //   held in the hidden banks), hidden = d_out, weights w1_frac, biases b1_frac, GELU input h_frac/h_width,
-//   output out_frac/out_width (<= the smaller of OUT_W and max(A_W, E_W)), activations no wider than A_W
+//   output out_frac/out_width (<= OUT_W: the core's output lanes are max(A_W, E_W, OUT_W) wide), activations
+//   no wider than A_W (so a wide dense output, as the patch embedding's, does not widen the MAC operand)
 //
 // Streams (lane i in bits [i*W +: W]); Dt = ceil(dim/T), Ht = ceil(hidden/T):
 //   x    : T*X_W bits/beat, tokens*Dt beats, token-major, rows padded to Dt chunks (padding ignored)
@@ -145,7 +146,8 @@ module hwmoe_moe #(
     end
     localparam integer MAXD   = (MAX_DIM > MAX_HIDDEN) ? MAX_DIM : MAX_HIDDEN;
     localparam integer MX_W   = (X_W > A_W) ? X_W : A_W;          // MAC activation operand
-    localparam integer O_W    = (A_W > E_W) ? A_W : E_W;
+    localparam integer AE_W   = (A_W > E_W) ? A_W : E_W;
+    localparam integer O_W    = (AE_W > OUT_W) ? AE_W : OUT_W;   // core output lanes (a dense output: OUT_W)
     localparam integer ACC2_W = E_W + 17 + $clog2(TOP_K + 1);     // sum over the token's experts of y * gate
     localparam integer EXP_B  = $clog2(EXPERTS + 1);
     // the core's derived widths (same expressions as in hwmoe_linear_core, T_IN = T_OUT = T)

@@ -65,3 +65,18 @@ def test_moe_formats_share_one_build(tmp_path):
     for formats in FORMAT_SETS:
         assert_kernel("moe", "icarus", {**_ENGINE, **formats}, tmp_path)
     assert len(list(tmp_path.glob("moe-icarus-*"))) == 1
+
+
+def test_moe_w8a8_dense_on_packed_array(tmp_path):
+    """The w8a8 engine (8-bit activations, GELU outputs and weights: two output columns per multiplier, T = 3
+    leaving one unpaired) in dense mode, the one MAC array every linear layer runs on, built as the accelerator
+    builds it (16-bit GELU input and output words: the patch embedding writes the 16-bit residual stream, which
+    must not widen the 8-bit MAC operand): a layer with bias and fused GELU to 8 bits, then one without either
+    to 16 bits, 5 tokens 9 -> 11, bit-exact and within the cycle formula, one build."""
+    engine = {**POINTS["w8a8-packed"].overrides, "dense": "1", "tokens": "5", "dim": "9", "hidden": "11",
+              "h_width": "16", "out_width": "16"}
+    for run in ({"gelu": "1", "h_frac": "5", "run_h_width": "8", "out_frac": "4", "run_out_width": "8",
+                 "saturating": "0.3"},
+                {"gelu": "0", "bias": "0", "x_frac": "3", "w1_frac": "7", "h_frac": "5", "out_frac": "9"}):
+        assert_kernel("moe", "icarus", {**engine, **run}, tmp_path)
+    assert len(list(tmp_path.glob("moe-icarus-*"))) == 1

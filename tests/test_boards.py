@@ -109,7 +109,7 @@ def test_resources_mapping_and_helpers():
     ("DSP48E2", 32, 16, 2, 0.5),
     ("DSP48E2", 16, 32, 2, 0.5),
     ("DSP48E2", 32, 32, 4, 0.25),
-    ("DSP48E1", 8, 8, 1, 1.0),      # no packing on 7-series
+    ("DSP48E1", 8, 8, 1, 2.0),      # packed 16 bits apart: 25 bits, the 7-series port
     ("DSP48E1", 25, 18, 1, 1.0),
     ("DSP48E1", 26, 18, 2, 0.5),    # 25-bit port, not 27
     ("DSP48E1", 27, 18, 2, 0.5),
@@ -121,7 +121,7 @@ def test_macs_per_dsp(kind, a, b, dsps, macs):
 
 def test_board_macs_per_dsp_uses_its_dsp_kind():
     assert load_board("zcu104").macs_per_dsp(8, 8) == 2.0
-    assert load_board("pynq-z2").macs_per_dsp(8, 8) == 1.0
+    assert load_board("pynq-z2").macs_per_dsp(26, 18) == 0.5 and load_board("zcu104").macs_per_dsp(26, 18) == 1.0
     assert load_board("pynq-z2").dsps_per_multiplier(27, 18) == 2
 
 

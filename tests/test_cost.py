@@ -180,6 +180,30 @@ def test_live_yosys_matches_model():
     assert got.ff == pytest.approx(want["ff"], rel=0.25)
 
 
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_live_yosys_packs_8bit_macs():
+    """8-bit words: two products sharing an activation take one DSP48E2 (rtl/hwmoe_mul_outer.v), an odd output
+    column one alone: N_PE x T_IN x ceil(T_OUT/2) = 2 x 1 x 2 = 4, not the 6 of one per product (~16 s)."""
+    from hwmoe.backends.rtl.yosys import synth
+    a = KERNELS["linear"]
+    p = a.params(t_in=1, t_out=3, n_pe=2, tokens=4, d_in=4, d_out=6, bias=False, x_width=8, x_frac=4, w_width=8,
+                 w_frac=6, out_width=8, out_frac=4, h_width=8, h_frac=4)
+    top, params, memories = a.synth_case(p)
+    assert synth(top, params, memories)["counts"]["dsp"] == a.dsp(p) == 4
+
+
+def test_gelu_multiplier_only_when_interpolating():
+    """A GELU lane whose input has no bits below the table step (in_frac <= 5) builds no slope multiplier and one
+    table copy: yosys on two 8-bit lanes gave 0 DSP / 1 BRAM36 at in_frac 5, 2 / 2 at 6 and 7; the MoE engine at
+    w8a8 with a 3-fraction-bit GELU input 9 DSP / 6.5 BRAM36 (T = 3), with 7 bits 12 / 8 (a calibration point)."""
+    g, m = KERNELS["gelu"], KERNELS["moe"]
+    assert [(g.dsp(p), g.bram36(p)) for p in (g.params(lanes=2, in_width=8, in_frac=f) for f in (5, 6, 7))] \
+        == [(0, 1), (2, 2), (2, 2)]
+    w8 = dict(t=3, n_pe=1, tokens=8, dim=8, hidden=12, experts=4, top_k=2, x_width=8, x_frac=4, w_width=8,
+              w1_frac=6, w2_frac=6, h_width=8, a_width=8, a_frac=4, e_width=8, e_frac=3, out_width=8, out_frac=3)
+    assert [(m.dsp(p), m.bram36(p)) for p in (m.params(h_frac=f, **w8) for f in (3, 7))] == [(9, 6.5), (12, 8)]
+
+
 @pytest.mark.parametrize("rows,lanes,width", [(1, 2, 16), (3, 4, 16), (4, 4, 18), (9, 32, 18), (16, 64, 16)])
 def test_attention_dsp_is_structural(rows, lanes, width):
     """One shared multiplier per lane (q.k, rescale and e.v), per row s*C (2) and l*r (1), two per output
@@ -195,6 +219,12 @@ def test_dsp_per_mac_follows_widths():
     p16 = a.params(t_in=4, t_out=4, n_pe=2, x_width=16, w_width=16)
     p32 = a.params(t_in=4, t_out=4, n_pe=2, x_width=32, x_frac=16, w_width=16)
     assert a.dsp(p16) == 32 and a.dsp(p32) == 64          # 16x32 needs two DSP48E2
+    p8 = a.params(t_in=4, t_out=3, n_pe=2, x_width=8, x_frac=4, w_width=8, w_frac=6)
+    assert a.dsp(p8) == 2 * 4 * 2                         # 8x8: two output columns per DSP, the third alone
+    m = KERNELS["moe"]
+    m8 = m.params(t=3, n_pe=2, x_width=8, x_frac=4, w_width=8, h_width=8, a_width=8, e_width=8, out_width=8)
+    m16 = m.params(t=3, n_pe=2)
+    assert m.dsp(m16) - m.dsp(m8) == 2 * 3 * (3 - 2)     # the MAC array only: 18 products on 12 DSPs, not 18
 
 
 # ------------------------------------------------------------------------------------------------ memory

@@ -137,12 +137,13 @@ def _moe(node: ir.Experts, graph, plan: Plan, choice: dict, gelu) -> MoeParams:
 
 def _dense(r: LinearParams, choice: dict) -> MoeParams:
     """A linear run on the MoE engine (dense mode): d_in = dim, d_out = hidden; the words it needs: its GELU
-    input (or, without GELU, its output) as H_W, its activations and output as A_W (the hidden banks hold its
-    activations, the core's output lanes are max(A_W, E_W) wide)."""
+    input (or, without GELU, its output) as H_W, its activations as A_W (the hidden banks hold them, and the MAC
+    array's activation operand is max(X_W, A_W) wide: 8-bit operands pack two products per DSP), its output
+    as E_W and OUT_W (the core's output lanes are max(A_W, E_W, OUT_W) wide)."""
     return MoeParams(**choice, x_width=r.x_width, x_frac=r.x_frac, w_width=r.w_width, w1_frac=r.w_frac,
                      w2_frac=r.w_frac, b_width=r.b_width, b1_frac=r.b_frac, b2_frac=r.b_frac,
                      h_width=r.h_width if r.gelu else r.out_width, h_frac=r.h_frac,
-                     a_width=max(r.x_width, r.out_width), a_frac=r.out_frac, e_width=r.out_width,
+                     a_width=r.x_width, a_frac=r.out_frac, e_width=r.out_width,
                      e_frac=r.out_frac, out_width=r.out_width, out_frac=r.out_frac, entries=r.entries,
                      tokens=r.tokens, dim=r.d_in, hidden=r.d_out, saturating=0.0, dense=True, bias=r.bias,
                      gelu=r.gelu)

@@ -90,6 +90,24 @@ class GeluWork:
     words: int                  # values through the unit
 
 
+def interpolates(in_frac: int) -> bool:
+    """Whether a GELU lane computing at ``in_frac`` fractional bits keeps bits of |x| below the table step
+    (docs/numerics.md §5): only then does rtl/hwmoe_gelu_lane.v use its slope multiplier and the second copy of
+    the table, which synthesis drops otherwise (yosys, two lanes of 8 bits: in_frac 5 -> 0 DSP and 1 BRAM36;
+    6 and 7 -> 2 DSP and 2 BRAM36)."""
+    return in_frac > GELU_STEP_BITS
+
+
+def lane_dsps(in_frac: int) -> int:
+    """DSP slices of one GELU lane: its interpolation multiplier, when it interpolates."""
+    return 1 if interpolates(in_frac) else 0
+
+
+def lane_brams(in_frac: int, entries: int) -> float:
+    """RAMB36 of one GELU lane: the table, and its second read port's copy when the lane interpolates."""
+    return (2 if interpolates(in_frac) else 1) * brams_for(entries + 1, GELU_FMT.width)
+
+
 class GeluKernel(Kernel):
     """The GELU unit: LANES lanes, one beat per cycle (in the accelerator it is fused into the linear
     kernel's output; alone it runs GELU nodes)."""
@@ -115,10 +133,10 @@ class GeluKernel(Kernel):
         return {"lanes": p.lanes, "lane_bits": p.lanes * (p.in_width + p.out_width)}
 
     def dsp(self, p: GeluParams, dsp_kind: str = "DSP48E2") -> float:
-        return float(p.lanes)                       # one interpolation multiplier per lane
+        return float(p.lanes * lane_dsps(p.in_frac))
 
     def bram36(self, p: GeluParams) -> float:
-        return p.lanes * 2 * brams_for(p.entries + 1, GELU_FMT.width)   # two read ports' copies per lane
+        return p.lanes * lane_brams(p.in_frac, p.entries)
 
     def calibration_points(self) -> list:
         P = GeluParams

@@ -6,13 +6,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..boards import dsps_per_multiplier
+from ..boards import dsps_for_products
 from ..cost.usage import brams_for
 from ..numerics.fixed import Fmt, align, matmul, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, GeluTable
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
-from .gelu import gelu
+from .gelu import gelu, lane_brams, lane_dsps
 from .testdata import linear_operands, pad_rows
 
 
@@ -335,21 +335,24 @@ class LinearKernel(Kernel):
         return bits
 
     def dsp(self, p: LinearParams, dsp_kind: str = "DSP48E2") -> float:
-        gelu = p.t_out if p.gelu else 0
-        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, p.x_width, p.w_width) + gelu)
+        """The MAC array (per input column, the N_PE activations times the T_OUT weights: two products per
+        slice at 8 bits) and one GELU interpolation multiplier per output lane (when it interpolates)."""
+        gelu = p.t_out * lane_dsps(p.h_frac + p.gelu_lsh) if p.gelu else 0
+        return float(dsps_for_products(dsp_kind, p.n_pe * p.t_in, p.t_out, p.x_width, p.w_width) + gelu)
 
     def bram36(self, p: LinearParams) -> float:
         mt, mi, mo = p.maxima()
         it = ceil_div(mi, p.t_in)
         x_banks = p.n_pe * brams_for(ceil_div(mt, p.n_pe) * it, p.t_in * p.x_width)
         w_banks = p.t_out * brams_for(2 * it, p.t_in * p.w_width)
-        gelu = p.t_out * 1.0 if p.gelu else 0.0
+        gelu = p.t_out * lane_brams(p.h_frac + p.gelu_lsh, p.entries) if p.gelu else 0.0
         return x_banks + w_banks + gelu
 
     def calibration_points(self) -> list:
         P = LinearParams
         base = dict(tokens=8, d_in=32, d_out=16)
         w32 = dict(x_width=32, x_frac=16, h_width=32, h_frac=16, out_width=32, out_frac=16)
+        w8 = dict(x_width=8, x_frac=4, w_width=8, w_frac=6, h_width=8, h_frac=7, out_width=8, out_frac=4)
         return [P(t_in=2, t_out=2, n_pe=1, **base), P(t_in=4, t_out=2, n_pe=2, **base),
                 P(t_in=2, t_out=4, n_pe=3, **base), P(t_in=4, t_out=4, n_pe=2, **base),
                 P(t_in=4, t_out=2, n_pe=1, gelu=True, **base),
@@ -360,7 +363,10 @@ class LinearKernel(Kernel):
                 P(t_in=2, t_out=2, n_pe=3, gelu=True, **w32, **base),
                 # tile edges that are not powers of two
                 P(t_in=3, t_out=3, n_pe=1, **base), P(t_in=6, t_out=6, n_pe=1, **base),
-                P(t_in=6, t_out=6, n_pe=1, gelu=True, **w32, **base)]
+                P(t_in=6, t_out=6, n_pe=1, gelu=True, **w32, **base),
+                # 8-bit words: two output columns per multiplier (an odd T_OUT leaves one alone); the GELU
+                # input keeps 7 fractional bits so that its interpolation multiplier is built
+                P(t_in=2, t_out=4, n_pe=1, **w8, **base), P(t_in=3, t_out=3, n_pe=2, gelu=True, **w8, **base)]
 
     def engine_params(self, choice: dict, maxima: LinearWork, formats) -> LinearParams:
         """``choice``: t_in, t_out, n_pe; activations in, out and at the GELU input, weights, biases as

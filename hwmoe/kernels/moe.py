@@ -8,14 +8,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..boards import dsps_per_multiplier
+from ..boards import dsps_for_products, dsps_per_multiplier
 from ..cost.usage import Usage, brams_for
 from ..numerics.fixed import Fmt, requant
 from ..numerics.intmath import ceil_div, clog2
 from ..numerics.routing import expert_queues
 from ..numerics.tables import GELU_FMT, GELU_STEP_BITS, ONE_Q15, Q15, U1_15, GeluTable
 from .base import Kernel, KernelData, Point, SimCase, check_runtime_fracs, runtime_requant_bits
-from .gelu import gelu
+from .gelu import gelu, lane_brams, lane_dsps
 from .linear import LINEAR, LinearParams, LinearWork, block_schedule, dense_cycles, linear
 from .testdata import linear_operands, pad_rows
 
@@ -134,10 +134,11 @@ class MoeParams:
             if getattr(self, run) and not 2 <= getattr(self, run) <= getattr(self, word):
                 raise ValueError(f"{run} = {getattr(self, run)}: need 2..{word} ({getattr(self, word)})")
         if self.dense:
-            if max(self.x_width, self.run_widths[2]) > self.a_width or self.run_widths[2] > min(
-                    self.out_width, max(self.a_width, self.e_width)):
-                raise ValueError("dense mode: activations wider than A_W or an output wider than OUT_W or "
-                                 "max(A_W, E_W)")
+            # the activations are held in the hidden banks (A_W); the output leaves on the core's output lanes,
+            # max(A_W, E_W, OUT_W) wide, so a wide output (the patch embedding's residual words) does not widen
+            # A_W, which sets the MAC array's activation operand (max(X_W, A_W): 8-bit operands pack)
+            if self.x_width > self.a_width:
+                raise ValueError("dense mode: activations wider than A_W")
 
 
 MOE_RD_LAT = 2       # queue lookup + activation read (hwmoe_moe)
@@ -393,7 +394,7 @@ class MoeKernel(Kernel):
         mx = max(p.x_width, p.a_width)
         return {"mx": mx, "acc": mx + p.w_width + clog2(ceil_div(maxd, p.t) * p.t),
                 "acc2": p.e_width + 17 + clog2(p.top_k + 1), "idx": max(1, clog2(p.experts)),
-                "o": max(p.a_width, p.e_width), "tk": max(1, clog2(mt))}
+                "o": max(p.a_width, p.e_width, p.out_width), "tk": max(1, clog2(mt))}
 
     @staticmethod
     def multipliers(p: MoeParams) -> int:
@@ -413,11 +414,12 @@ class MoeKernel(Kernel):
                                     + runtime_requant_bits(w["acc2"], p.out_width))}
 
     def dsp(self, p: MoeParams, dsp_kind: str = "DSP48E2") -> float:
-        """MAC array (N_PE T^2 multipliers at the activation x weight widths), one GELU interpolation
-        multiplier per output lane, one y x gate multiplier (E_W x 17) per lane."""
+        """MAC array (N_PE T^2 products at the activation x weight widths, as the linear kernel's: two per
+        slice at 8 bits), one GELU interpolation multiplier per output lane (when it interpolates), one y x gate
+        multiplier (E_W x 17) per lane."""
         w = self.widths(p)
-        return float(self.multipliers(p) * dsps_per_multiplier(dsp_kind, w["mx"], p.w_width) + p.t
-                     + p.t * dsps_per_multiplier(dsp_kind, p.e_width, 17))
+        return float(dsps_for_products(dsp_kind, p.n_pe * p.t, p.t, w["mx"], p.w_width)
+                     + p.t * lane_dsps(p.h_frac + p.gelu_lsh) + p.t * dsps_per_multiplier(dsp_kind, p.e_width, 17))
 
     def bram36(self, p: MoeParams) -> float:
         """Block memories of rtl/hwmoe_moe.v: routes (idx, gate), per lane a copy of every token's activations
@@ -431,7 +433,7 @@ class MoeKernel(Kernel):
         lanes = p.n_pe * (brams_for(mt * dt, p.t * p.x_width) + brams_for(groups * ht, p.t * p.a_width))
         acc = brams_for(mt * dt, p.t * w["acc2"])
         weights = p.t * brams_for(2 * it, p.t * p.w_width)
-        return routes + lanes + acc + weights + p.t * 1.0
+        return routes + lanes + acc + weights + p.t * lane_brams(p.h_frac + p.gelu_lsh, p.entries)
 
     # ---- what the MoE mode adds to the linear engine -------------------------------------------------
     @staticmethod
@@ -462,7 +464,12 @@ class MoeKernel(Kernel):
                 P(t=2, n_pe=1, tokens=64, dim=32, hidden=64, experts=4, top_k=2),
                 P(t=4, n_pe=1, tokens=8, dim=8, hidden=16, experts=4, top_k=2, **_W32),
                 P(t=3, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2),   # T not a power of two
-                P(t=6, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2)]
+                P(t=6, n_pe=1, tokens=8, dim=12, hidden=12, experts=4, top_k=2),
+                # 8-bit words: two output columns per multiplier, one unpaired (T = 3); the GELU input keeps 7
+                # fractional bits so that its interpolation multiplier is built
+                P(t=3, n_pe=1, tokens=8, dim=8, hidden=12, experts=4, top_k=2, x_width=8, x_frac=4, w_width=8,
+                  w1_frac=6, w2_frac=6, h_width=8, h_frac=7, a_width=8, a_frac=4, e_width=8, e_frac=3,
+                  out_width=8, out_frac=3)]
 
     def engine_params(self, choice: dict, maxima: MoeWork, formats) -> MoeParams:
         """``choice``: t, n_pe; the expert hidden, GELU output and expert output are activations, weights and
@@ -489,6 +496,13 @@ POINTS = {
                             "w_width": "8", "w1_frac": "6", "w2_frac": "7", "b1_frac": "14", "b2_frac": "3",
                             "h_width": "12", "h_frac": "7", "a_width": "10", "a_frac": "6", "e_width": "12",
                             "e_frac": "6", "out_width": "8", "out_frac": "3", "saturating": "0.3"}),
+    # w8a8's engine: 8-bit activations, GELU output and weights, so the MAC array packs two output columns per
+    # multiplier (rtl/hwmoe_mul_outer.v); T = 3 leaves one column unpaired; two lanes (its dense mode:
+    # sim/test_moe.py)
+    "w8a8-packed": Point({"t": "3", "n_pe": "2", "tokens": "7", "dim": "8", "hidden": "10", "x_width": "8",
+                          "x_frac": "4", "w_width": "8", "w1_frac": "6", "w2_frac": "7", "b1_frac": "9",
+                          "b2_frac": "8", "h_width": "8", "h_frac": "3", "a_width": "8", "a_frac": "4",
+                          "e_width": "8", "e_frac": "3", "out_width": "8", "out_frac": "3"}),
     # top-3 of 6, N_PE = 3, uniform routing, runtime dims below the compile-time maxima
     "top3-max": Point({"n_pe": "3", "experts": "6", "top_k": "3", "routing": "uniform", "tokens": "11", "dim": "6",
                        "hidden": "8", "max_tokens": "16", "max_dim": "12", "max_hid": "16"}),

@@ -3,8 +3,11 @@ through memory): per command, the sequencer fetches the command (``fetch_cycles`
 exactly ``dma.cycles``), decodes and launches it, the engine runs for its own cycle formula (the formula its
 kernel testbench checks) and the DMA adds what lies outside that formula: the readers' first beats (their fill
 and the memory's latency) and the writer's last response (``hand_off_cycles``).  A command bound by memory
-bandwidth rather than by its engine takes at least its bus words.  Checked against the end-to-end simulation
-(``sim/test_accel.py``: the whole program within 2%).
+bandwidth rather than by its engine takes at least its bus words.  A descriptor on the on-chip scratchpad
+moves one bus word per cycle at the scratchpad's own latencies (``dma.SCRATCH_READ_LATENCY``,
+``dma.SCRATCH_WRITE_LATENCY``), beside the memory and not under its bandwidth; the scratchpad's one read port
+is shared by the command's on-chip readers.  Checked against the end-to-end simulation (``sim/test_accel.py``:
+the whole program within 2%).
 """
 from __future__ import annotations
 
@@ -54,19 +57,25 @@ def fetch_cycles(program: Program, memory: Memory) -> int:
     return dma.cycles(d, memory.bus_bytes, memory.read_latency)
 
 
-def hand_off_cycles(memory: Memory) -> int:
-    """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word, and the
-    writer's fill and last response, and the sequencer seeing the writer done."""
-    return 1 + dma.FILL + memory.read_latency + dma.WRITE_FILL + memory.write_latency + 1
+def hand_off_cycles(memory: Memory, command=None) -> int:
+    """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word (the
+    slowest of its plain readers' memories), and the writer's fill and last response (its memory's), and the
+    sequencer seeing the writer done."""
+    plain = [s for s in command.reads if s is not None and not s.indexed] if command else []
+    read = max((dma.SCRATCH_READ_LATENCY if s.scratch else memory.read_latency for s in plain),
+               default=memory.read_latency)
+    write = dma.SCRATCH_WRITE_LATENCY if command and command.write.scratch else memory.write_latency
+    return 1 + dma.FILL + read + dma.WRITE_FILL + write + 1
 
 
 def first_data_cycles(command, memory: Memory) -> int:
     """How much later than reader 0 the command's second stream sees its first word: the readers start
     together and the memory returns reader 0's first burst first (round-robin from reader 0), and every engine
     needs two of its streams to start (linear x and w, add a and b, ...).  Indexed readers start later, on the
-    engine's requests, and are not counted."""
+    engine's requests, and are not counted; nor is a second stream from the other memory (the image's and
+    the scratchpad's answer side by side)."""
     plain = [slot for slot in command.reads if slot is not None and not slot.indexed]
-    if len(plain) < 2:
+    if len(plain) < 2 or plain[0].scratch != plain[1].scratch:
         return 0
     return _first_burst(plain[0].d, memory.bus_bytes, memory.max_burst)
 
@@ -103,6 +112,15 @@ def _memory_time(nbytes: float, memory: Memory) -> int:
     return ceil_div(int(round(nbytes)), max(1, int(memory.bytes_per_cycle)))
 
 
+def _streams_time(slots, memory: Memory, bytes_of=None) -> int:
+    """Cycles the memory and the scratchpad (one bus word per cycle, beside it) take to deliver ``slots``'
+    bytes (``bytes_of(slot)``: default its bus words')."""
+    bytes_of = bytes_of or (lambda s: _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+    image = sum(bytes_of(s) for s in slots if not s.scratch)
+    on_chip = sum(bytes_of(s) for s in slots if s.scratch)
+    return max(_memory_time(image, memory), ceil_div(on_chip, memory.bus_bytes))
+
+
 def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     """What an engine's formula misses while streams it takes at one beat per cycle together exceed what the
     memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
@@ -110,22 +128,23 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     side by side (a linear layer on the MoE engine likewise)."""
     if call.engine == "linear" or call.engine == "moe" and run.dense:
         streams = STREAMS[call.engine]
-        x, w = command.reads[streams.index("x")].d, command.reads[streams.index("w")].d
+        x, w = command.reads[streams.index("x")], command.reads[streams.index("w")]
         t_in, t_out = tiles(run)
         d_in = run.dim if call.engine == "moe" else run.d_in
-        w_bytes = min(dma.stream_beats(w), 2 * t_out * ceil_div(d_in, t_in)) * w.lanes * w.c
-        x_bytes = _bus_words(x, memory.bus_bytes) * memory.bus_bytes
-        return max(0, _memory_time(x_bytes + w_bytes, memory) - dma.stream_beats(x))
+        w_bytes = min(dma.stream_beats(w.d), 2 * t_out * ceil_div(d_in, t_in)) * w.d.lanes * w.d.c
+        both = _streams_time((x, w), memory, lambda s: w_bytes if s is w else
+                             _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+        return max(0, both - dma.stream_beats(x.d))
     if call.engine == "attention":
-        k, v = command.reads[1].d, command.reads[2].d
-        return max(0, _memory_time((_bus_words(k, memory.bus_bytes) + _bus_words(v, memory.bus_bytes))
-                                   * memory.bus_bytes, memory) - dma.stream_beats(k))
+        k, v = command.reads[1], command.reads[2]
+        return max(0, _streams_time((k, v), memory) - dma.stream_beats(k.d))
     return 0
 
 
-def bus_words(command, bus_bytes: int) -> int:
-    """Bus words the command's reads move (its indexed reads counted for every expert)."""
-    return sum(_bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None)
+def bus_words(command, bus_bytes: int, scratch: bool = False) -> int:
+    """Bus words the command's reads move from the image (``scratch``: from the scratchpad), its indexed reads
+    counted for every expert."""
+    return sum(_bus_words(slot.d, bus_bytes) for slot in command.reads if slot is not None and slot.scratch == scratch)
 
 
 #: a descriptor's bus words (the search prices many engine choices with the same descriptors)
@@ -197,10 +216,12 @@ def command_timing(program: Program, index: int, memory: Memory = Memory(),
     multipliers = getattr(kernel, "multipliers", None)
     stream, beats = _longest_stream(call, command)
     return CommandTiming(
-        fetch=(fetch_cycles(program, memory) if fetch is None else fetch) + SEQ_CYCLES, hand_off=hand_off_cycles(memory),
+        fetch=(fetch_cycles(program, memory) if fetch is None else fetch) + SEQ_CYCLES,
+        hand_off=hand_off_cycles(memory, command),
         first_data=first_data_cycles(command, memory), engine=engine_cycles(call, run, work),
         load_phase=load_phase_cycles(call, run, command, memory),
-        memory=int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
+        memory=max(int(round(bus_words(command, memory.bus_bytes) / memory.bandwidth)),
+                   bus_words(command, memory.bus_bytes, scratch=True)),
         port_beats=beats, port_stream=stream, macs=macs,
         mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None)
 
@@ -223,13 +244,15 @@ def end_cycles(program: Program, memory: Memory = Memory()) -> int:
     return fetch_cycles(program, memory) + SEQ_CYCLES
 
 
-def routing_of(program: Program, memory: bytes) -> dict[str, list[int]]:
-    """Tokens per expert of every MoE node, read from the routes its router wrote in ``memory`` (after a run)."""
+def routing_of(program: Program, memory: bytes, scratch: bytes = b"") -> dict[str, list[int]]:
+    """Tokens per expert of every MoE node, read from the routes its router wrote in ``memory`` (after a run;
+    routes on chip from ``scratch``, the scratchpad's bytes the executor's run leaves)."""
     out = {}
     layout = program.layout
     for node in program.graph.nodes:
         if node.kind == "router":
-            routes = layout.load(memory, layout.regions[f"{node.name}.routes"])
+            region = layout.regions[f"{node.name}.routes"]
+            routes = layout.load(scratch if region.scratch else memory, region)
             consumer = next(n for n in program.graph.nodes if n.kind == "experts" and n.inputs[1] == node.outputs[0])
             experts = node.weight.shape[0]
             out[consumer.name] = [len(t) for t, _ in expert_queues(routes[:, :node.top_k], experts)]

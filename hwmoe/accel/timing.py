@@ -60,10 +60,10 @@ def fetch_cycles(program: Program, memory: Memory) -> int:
 
 def hand_off_cycles(memory: Memory, command=None) -> int:
     """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word (the
-    slowest of its plain readers' memories), and the writer's fill and last response (its memory's), and the
+    slowest of its readers' memories), and the writer's fill and last response (its memory's), and the
     sequencer seeing the writer done."""
-    plain = [s for s in command.reads if s is not None and not s.indexed] if command else []
-    read = max((dma.SCRATCH_READ_LATENCY if s.scratch else memory.read_latency for s in plain),
+    reads = [s for s in command.reads if s is not None] if command else []
+    read = max((dma.SCRATCH_READ_LATENCY if s.scratch else memory.read_latency for s in reads),
                default=memory.read_latency)
     write = dma.SCRATCH_WRITE_LATENCY if command and command.write.scratch else memory.write_latency
     return 1 + dma.FILL + read + dma.WRITE_FILL + write + 1

@@ -161,3 +161,20 @@ def test_scratch_size_must_be_aligned(tiny):
     graph, images = tiny
     with pytest.raises(ValueError, match="multiple of 64"):
         compile_program(graph, calibrate(graph, "w16a16", images[:2]), scratch_bytes=100)
+
+
+def test_scratch_size_refused_and_priced(tmp_path):
+    """``hwmoe build --scratch-kib`` outside 0..MAX_SCRATCH_KIB is a one-line UserError before anything is
+    written; the shell model counts the scratchpad's RAMB36 as yosys infers them (2 at 2 KiB, 8 at 32 KiB on a
+    128-bit bus)."""
+    from hwmoe.accel.build import MAX_SCRATCH_KIB, build_command
+    from hwmoe.cost.shell import scratch_resources, shell_resources
+    from hwmoe.errors import UserError
+    for kib in (-1, MAX_SCRATCH_KIB + 1):
+        with pytest.raises(UserError, match="--scratch-kib"):
+            build_command(model=None, preset="tiny", board=None, precision="w16a16", design=None,
+                          out=str(tmp_path / "out"), scratch_kib=kib)
+    assert not (tmp_path / "out").exists()
+    assert [scratch_resources(128, k * 1024).bram36 for k in (2, 32)] == [2, 8]
+    assert scratch_resources(512, 32 * 1024).bram36 == 8 and scratch_resources(64, 0).bram36 == 0
+    assert "shell_scratch" not in shell_resources(128, 8) and "shell_scratch" in shell_resources(128, 8, 2048)

@@ -132,9 +132,9 @@ PARTS: dict[str, Part] = {part.name: part for part in (Dma(), Sequencer(), Regis
 
 #: LUT and FF of the scratchpad's logic in hwmoe_dma (its second arbiter, the per-reader R and the writer's
 #: muxes, hwmoe_scratch's counters): yosys ``synth_xilinx`` of hwmoe_dma at 128 bits, 8 lanes with a 32 KiB
-#: scratchpad (31,698 LUT, 4,399 FF) less the calibration point without one (30,493, 4,324); the LUTs are
-#: scaled with the bus width (the R muxes are a bus word wide per reader), not measured at other widths
-SCRATCH_LUT_128, SCRATCH_FF = 1205.0, 75.0
+#: scratchpad (31,698 LUT, 4,399 FF) less without one (30,721, 4,324); the LUTs are scaled with the bus width
+#: (the R muxes are a bus word wide per reader), not measured at other widths
+SCRATCH_LUT_128, SCRATCH_FF = 977.0, 75.0
 
 
 def scratch_resources(bus_w: int, scratch_bytes: int) -> Usage:

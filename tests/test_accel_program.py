@@ -178,3 +178,18 @@ def test_scratch_size_refused_and_priced(tmp_path):
     assert [scratch_resources(128, k * 1024).bram36 for k in (2, 32)] == [2, 8]
     assert scratch_resources(512, 32 * 1024).bram36 == 8 and scratch_resources(64, 0).bram36 == 0
     assert "shell_scratch" not in shell_resources(128, 8) and "shell_scratch" in shell_resources(128, 8, 2048)
+
+
+def test_auto_scratch_size_is_the_fastest_candidate(tiny):
+    """``--scratch-kib auto`` on tiny (ideal memory): a power of two up to the first size that holds every
+    intermediate tensor (8 KiB), predicted no slower than none or than that size."""
+    from hwmoe.accel import timing
+    from hwmoe.accel.build import auto_scratch_kib
+    from hwmoe.accel.engines import DEFAULT_CHOICE
+    graph, images = tiny
+    plan = calibrate(graph, "w16a16", images[:2])
+    memory = timing.Memory(bus_bytes=16, read_latency=40)
+    kib = auto_scratch_kib(graph, plan, DEFAULT_CHOICE, None, 128, memory)
+    cycles = {k: timing.total_cycles(compile_program(graph, plan, DEFAULT_CHOICE, image=False,
+                                                     scratch_bytes=k * 1024), memory) for k in (0, kib, 8)}
+    assert kib in (1, 2, 4, 8) and cycles[kib] <= min(cycles[0], cycles[8]) and cycles[kib] < cycles[0]

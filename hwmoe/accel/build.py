@@ -18,6 +18,7 @@ import numpy as np
 
 from ..cost import shell
 from ..errors import UserError
+from ..numerics.intmath import ceil_div, clog2
 from ..backends.hls.accel import csim_report, write_hls
 from ..outputs import output_dir
 from . import executor, report, timing, vendor
@@ -27,6 +28,25 @@ from .top import TopConfig, write_project
 
 #: the largest scratchpad ``hwmoe build`` accepts (an address space of 16 MiB; a board's BRAM limits it first)
 MAX_SCRATCH_KIB = 16 * 1024
+AUTO = "auto"
+
+
+def auto_scratch_kib(graph, plan, choice: dict, board, bus_w: int, memory: timing.Memory) -> int:
+    """``--scratch-kib auto``: of no scratchpad and the powers of two from 1 KiB to the first that holds every
+    intermediate tensor at once, the size with the fewest predicted cycles (the smaller on a tie) among those
+    whose build fits ``board`` (every size without one).  Predicted, not simply the largest: more on chip is
+    not always faster (the scratchpad's one read port, docs/accelerator.md)."""
+    everything = compile_program(graph, plan, choice, image=False, scratch_bytes=MAX_SCRATCH_KIB * 1024)
+    need = ceil_div(everything.layout.scratch_size, 1024)
+    best = None
+    for kib in [0] + [1 << k for k in range(clog2(max(need, 1)) + 1)]:
+        program = compile_program(graph, plan, choice, image=False, scratch_bytes=kib * 1024)
+        if board is not None and kib and fit(program, board, bus_w)["over"]:
+            continue
+        cycles = timing.total_cycles(program, memory)
+        if best is None or cycles < best[0]:
+            best = (cycles, kib)
+    return best[1]
 
 
 def choice_from_design(design: dict) -> dict:
@@ -122,11 +142,11 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
                   bus_w: int | None = None, seed: int = 0, csim: bool = False, calibration: str | None = None,
-                  scratch_kib: int | None = None) -> int:
+                  scratch_kib: int | str | None = None) -> int:
     """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
     the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
     the reference.  ``bus_w``: AXI data bits (default: the search's, or 128); ``scratch_kib``: the on-chip
-    scratchpad (default: the search's ``scratch_kib``, or none).  The predicted cycles use the memory of
+    scratchpad in KiB, or ``"auto"`` (``auto_scratch_kib``) (default: the search's ``scratch_kib``, or none).  The predicted cycles use the memory of
     ``board``, or of the search's board, else an ideal one."""
     from ..boards import load_board
     from ..inputs import load_npy
@@ -134,8 +154,8 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
     bus_w = bus_w or (search or {}).get("bus_width", 128)
     scratch_kib = (search or {}).get("scratch_kib", 0) if scratch_kib is None else scratch_kib
-    if not isinstance(scratch_kib, int) or not 0 <= scratch_kib <= MAX_SCRATCH_KIB:
-        raise UserError(f"--scratch-kib {scratch_kib}: must be 0..{MAX_SCRATCH_KIB} KiB")
+    if scratch_kib != AUTO and (not isinstance(scratch_kib, int) or not 0 <= scratch_kib <= MAX_SCRATCH_KIB):
+        raise UserError(f"--scratch-kib {scratch_kib}: must be 0..{MAX_SCRATCH_KIB} KiB or {AUTO}")
     # an Alveo kernel's AXI4 master has 64-bit addresses (its banks may lie above 4 GiB); 32 bits elsewhere
     alveo = board_spec is not None and board_spec.vendor is not None and board_spec.vendor.flow == "alveo"
     config = TopConfig(bus_w=bus_w, addr_w=vendor.KERNEL_ADDR_W if alveo else 32)
@@ -150,6 +170,8 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed, calibration)
     try:
+        if scratch_kib == AUTO:
+            scratch_kib = auto_scratch_kib(graph, plan, choice, board_spec, bus_w, memory)
         program = compile_program(graph, plan, choice, scratch_bytes=1024 * scratch_kib)
     except UnsupportedGraph as e:
         raise UserError(f"{model or preset}: the accelerator cannot run this model: {e}") from None

@@ -5,8 +5,8 @@
 // each side, bursts back to back.
 //
 // Read: AR taken when idle or with the last beat of the burst in progress; each beat reads the RAM into the R
-// register (RID, RLAST with it) when R is empty or taken, so RVALID follows the AR handshake by one cycle
-// (dma.SCRATCH_READ_LATENCY counts it from the reader's AR).  Write: AW taken when idle or with the burst's
+// register (RID, RLAST with it) when R is empty or taken: RVALID two cycles after the AR handshake's
+// (sim/test_scratch.py; dma.SCRATCH_READ_LATENCY is the end-to-end figure, checked by sim/test_accel.py).  Write: AW taken when idle or with the burst's
 // last W beat; W written under its strobes; one B (OKAY) per burst, the cycle after its last beat, queued
 // while BREADY is low.  Addresses wrap at DEPTH words (the compiler keeps every tensor inside).
 //

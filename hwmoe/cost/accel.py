@@ -43,11 +43,10 @@ def model_program_inputs(model: str, precision: str):
 
 
 class AccelPricer:
-    """Cycles of designs of one model (``graph`` under ``plan``) on one memory (``timing.Memory``), with an
-    on-chip scratchpad of ``scratch_bytes`` (its transfers priced as ``timing`` prices them; 0: none)."""
+    """Cycles of designs of one model (``graph`` under ``plan``) on one memory (``timing.Memory``)."""
 
-    def __init__(self, graph, plan, memory: timing.Memory, reference: dict, scratch_bytes: int = 0):
-        self.graph, self.plan, self.memory, self.scratch_bytes = graph, plan, memory, scratch_bytes
+    def __init__(self, graph, plan, memory: timing.Memory, reference: dict):
+        self.graph, self.plan, self.memory = graph, plan, memory
         self.reference = reference          # {search engine: choice}: the other engines while one is priced
         self._compiled: dict = {}
         self._engine: dict = {}
@@ -60,7 +59,7 @@ class AccelPricer:
         key = tuple(sorted((e, tuple(sorted((k, v) for k, v in c.items() if k not in CYCLE_ONLY)))
                            for e, c in choice.items()))
         if key not in self._compiled:
-            base = compile_program(self.graph, self.plan, choice, image=False, scratch_bytes=self.scratch_bytes)
+            base = compile_program(self.graph, self.plan, choice, image=False)
             self._compiled[key] = base, timing.fetch_cycles(base, self.memory)
         base, fetch = self._compiled[key]
         params = {e: replace(p, **{k: v for k, v in choice[e].items() if k in CYCLE_ONLY})

@@ -162,6 +162,9 @@ def _lanes_to_writer(name: str, lanes: int, width: int, lanes_max: int, signed: 
 def generate(program: Program, config: TopConfig = TopConfig()) -> tuple[str, dict[str, str], list[str]]:
     """(Verilog of hwmoe_accel, its memory files {parameter: file name}, signals left unread)."""
     config.check()
+    if program.scratch_bytes and program.scratch_bytes < 2 * config.bus_w // 8:
+        raise ValueError(f"scratchpad of {program.scratch_bytes} bytes: hwmoe_scratch needs two {config.bus_w}-bit "
+                         "words at least")
     engines = {e: program.engines.params[e] for e in ENGINES if e in program.engines.params}
     lanes_max = program.lanes_max
     slots = [s for c in program.commands for s in (*c.reads, c.write) if s is not None]

@@ -53,7 +53,7 @@ def main() -> None:
     exact = run.error == 0 and np.array_equal(executor.read_output(program, run.image), case.reference)
     clock = float(search["clock_mhz"])
     predicted = timing.total_cycles(program, timing.Memory(bus_bytes=a.bus_width // 8, bandwidth=a.bandwidth),
-                                    timing.routing_of(program, run.image, case.scratch))
+                                    timing.routing_of(program, run.image))
     result = {
         "design": a.design, "precision": a.precision, "bus_width": a.bus_width, "bandwidth": a.bandwidth,
         "scratch_kib": a.scratch_kib,

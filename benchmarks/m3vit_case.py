@@ -26,7 +26,6 @@ class Case:
     search: dict            # the search result the design came from (its clock, predicted latency)
     image: bytes            # the memory image with the input
     want: bytes             # the same after the Python model's run
-    scratch: bytes          # the scratchpad after it (empty without one)
     reference: np.ndarray   # the bit-accurate reference's output words
     model_exact: bool       # the Python model's output equals the reference
     seconds: float          # wall time to prepare all this
@@ -41,9 +40,8 @@ def prepare(design: str, precision: str, scratch_kib: int = 0) -> Case:
     choice, search = load_design(design)
     program = compile_program(graph, plan, choice, scratch_bytes=scratch_kib * 1024)
     image = executor.load_image(program, images[2])
-    want, scratch = bytearray(image), bytearray(program.scratch_bytes)
-    executor.execute(program, want, scratch)
+    want = bytearray(image)
+    executor.execute(program, want)
     reference = FixedRunner(graph, plan).run_raw(images[2])
     exact = bool(np.array_equal(executor.read_output(program, want), reference))
-    return Case(program, search, bytes(image), bytes(want), bytes(scratch), reference, exact,
-                time.perf_counter() - t0)
+    return Case(program, search, bytes(image), bytes(want), reference, exact, time.perf_counter() - t0)

@@ -251,14 +251,12 @@ def _simulate(program: Program, out: Path, x: np.ndarray, simulator: str, memory
     from . import simulate
     memory = replace(memory, read_latency=timing.Memory().read_latency, write_latency=timing.Memory().write_latency)
     image = executor.load_image(program, x)
-    want, scratch = bytearray(image), bytearray(program.scratch_bytes)
-    executor.execute(program, want, scratch)        # the routes a scratchpad keeps on chip: the model's run
     run = simulate.run(out / "rtl", image, program.program_offset, simulator, out / "sim",
                        bandwidth=memory.bandwidth, layout=layout_json(program))[0]
     got = executor.read_output(program, run.image)
     want = FixedRunner(program.graph, program.plan).run_raw(x)
     exact = run.error == 0 and np.array_equal(got, want)
-    routing = timing.routing_of(program, run.image, scratch)
+    routing = timing.routing_of(program, run.image)
     predicted = timing.total_cycles(program, memory, routing)
     write_report(out, memory, measurement=report.Measurement(run, bool(exact), simulator), routing=routing)
     print(f"simulated on {simulator}: bit-exact {'yes' if exact else 'no'} ({got.size} output words), "

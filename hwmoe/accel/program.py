@@ -142,15 +142,20 @@ class _Builder:
         self.params: dict[str, np.ndarray] = {}
         self.on_chip = on_chip or {}                # tensor -> its scratchpad offset
         self.tensors: list[str] = []                # activation regions, in allocation order
+        self.in_image: set[str] = set()             # activation regions the host reads after a run
 
     def param(self, name: str, words: np.ndarray, container: int) -> Region:
         region = self.layout.add(name, *words.shape, container)
         self.params[name] = words
         return region
 
-    def tensor(self, name: str, rows: int, cols: int, container: int, row_words: int = 0) -> Region:
-        """An activation region; ``row_words``: words a writer may put in a row (zero padding past cols)."""
+    def tensor(self, name: str, rows: int, cols: int, container: int, row_words: int = 0,
+               in_image: bool = False) -> Region:
+        """An activation region; ``row_words``: words a writer may put in a row (zero padding past cols);
+        ``in_image``: the host reads it after a run, so it never goes on chip."""
         self.tensors.append(name)
+        if in_image:
+            self.in_image.add(name)
         return self.layout.add(name, rows, cols, container, row_words, self.on_chip.get(name))
 
     def fmt(self, key: str) -> Fmt:
@@ -305,7 +310,9 @@ def _activation_regions(b: _Builder, program_calls: list[Call]) -> dict[str, Reg
             continue
         if node.kind == "router":
             rows = graph.shapes[node.inputs[0]][0]
-            regions[f"{node.name}.routes"] = b.tensor(f"{node.name}.routes", rows, 2 * node.top_k, ROUTE_CONTAINER)
+            # in the image: a run's routing prices its MoE commands (timing.routing_of, the build report)
+            regions[f"{node.name}.routes"] = b.tensor(f"{node.name}.routes", rows, 2 * node.top_k, ROUTE_CONTAINER,
+                                                      in_image=True)
             continue
         name = call.outputs[0]
         shape = graph.shapes[name]
@@ -346,10 +353,10 @@ def _commands(b: _Builder, program_calls: list[Call]) -> list[Command]:
 
 def on_chip_tensors(b: _Builder, commands: list[Command], scratch_bytes: int) -> dict[str, int]:
     """{tensor: scratchpad offset} for the program ``b`` laid out all in the image: the intermediate tensors
-    (every activation region but the input, the output and those with contents in the image, such as the
-    class-token row) by ``scratch.allocate``'s rule."""
+    (every activation region but the input, the output, those with contents in the image, such as the
+    class-token row, and those the host reads after a run: the routes) by ``scratch.allocate``'s rule."""
     layout = b.layout
-    keep_out = {b.graph.input, b.graph.output, *b.params}
+    keep_out = {b.graph.input, b.graph.output, *b.params, *b.in_image}
     candidates = [layout.regions[n] for n in b.tensors if n not in keep_out]
     uses = [[s.d.base for s in (*c.reads, c.write) if s is not None] for c in commands]
     return scratch.allocate(scratch.live_ranges(candidates, uses), {r.name: r.size for r in candidates},

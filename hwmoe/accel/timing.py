@@ -246,15 +246,14 @@ def end_cycles(program: Program, memory: Memory = Memory()) -> int:
     return fetch_cycles(program, memory) + SEQ_CYCLES
 
 
-def routing_of(program: Program, memory: bytes, scratch: bytes = b"") -> dict[str, list[int]]:
+def routing_of(program: Program, memory: bytes) -> dict[str, list[int]]:
     """Tokens per expert of every MoE node, read from the routes its router wrote in ``memory`` (after a run;
-    routes on chip from ``scratch``, the scratchpad's bytes the executor's run leaves)."""
+    routes never go on chip)."""
     out = {}
     layout = program.layout
     for node in program.graph.nodes:
         if node.kind == "router":
-            region = layout.regions[f"{node.name}.routes"]
-            routes = layout.load(scratch if region.scratch else memory, region)
+            routes = layout.load(memory, layout.regions[f"{node.name}.routes"])
             consumer = next(n for n in program.graph.nodes if n.kind == "experts" and n.inputs[1] == node.outputs[0])
             experts = node.weight.shape[0]
             out[consumer.name] = [len(t) for t, _ in expert_queues(routes[:, :node.top_k], experts)]

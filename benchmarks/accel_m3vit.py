@@ -4,7 +4,7 @@ board's clock beside the timing model, the search's prediction and UbiMoE's publ
 not a test (the build takes minutes, the run longer).
 
     .venv/bin/python benchmarks/accel_m3vit.py [--design search/examples/search-m3vit-t-zcu102/search.json]
-        [--precision w16a32] [--bus-width 512] [--bandwidth 0.75] [-o benchmarks/accel_m3vit.json]
+        [--precision w16a32] [--bus-width 512] [--bandwidth 0.75] [--scratch-kib 0] [-o benchmarks/accel_m3vit.json]
 
 The memory is cocotbext-axi's AxiRam, first-word latency 3 cycles; ``--bandwidth`` lets it return read data in
 that fraction of the cycles (0.75 x 64 bytes per cycle at 300 MHz = 14.4 GB/s, the usable share of the
@@ -32,11 +32,12 @@ def main() -> None:
     ap.add_argument("--precision", default="w16a32")
     ap.add_argument("--bus-width", type=int, default=512)
     ap.add_argument("--bandwidth", type=float, default=0.75)
+    ap.add_argument("--scratch-kib", type=int, default=0, help="on-chip scratchpad (default none)")
     ap.add_argument("--work", help="build folder (default: a temporary one)")
     ap.add_argument("-o", "--output", default="benchmarks/accel_m3vit.json")
     a = ap.parse_args()
 
-    case = prepare(a.design, a.precision)
+    case = prepare(a.design, a.precision, a.scratch_kib)
     program, image, search = case.program, case.image, case.search
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="hwmoe_m3vit_"))
     config = TopConfig(bus_w=a.bus_width)
@@ -55,6 +56,7 @@ def main() -> None:
                                     timing.routing_of(program, run.image))
     result = {
         "design": a.design, "precision": a.precision, "bus_width": a.bus_width, "bandwidth": a.bandwidth,
+        "scratch_kib": a.scratch_kib,
         "clock_mhz": clock, "commands": run.commands, "bit_exact": bool(exact), "image_equal": run.image == case.want,
         "python_model_equals_reference": case.model_exact, "measured_cycles": run.cycles,
         "measured_ms": run.cycles / (clock * 1e3), "timing_model_cycles": predicted,

@@ -31,14 +31,14 @@ class Case:
     seconds: float          # wall time to prepare all this
 
 
-def prepare(design: str, precision: str) -> Case:
+def prepare(design: str, precision: str, scratch_kib: int = 0) -> Case:
     t0 = time.perf_counter()
     model = build_model(make_config("m3vit-t"), 0)
     graph = graph_from_model(model)
     images = sample_input(model.cfg, 0, batch=3).numpy()
     plan = calibrate(graph, precision, images[:2])
     choice, search = load_design(design)
-    program = compile_program(graph, plan, choice)
+    program = compile_program(graph, plan, choice, scratch_bytes=scratch_kib * 1024)
     image = executor.load_image(program, images[2])
     want = bytearray(image)
     executor.execute(program, want)

@@ -32,13 +32,18 @@ static const int CMD_WORDS = 64, CONTROL_WORDS = 20, READERS = 4, DESC_WORDS = 8
 static const int ERROR_NO_ENGINE = 1;
 
 // A descriptor slot of a command (docs/accelerator.md, "Program"): flags bit 0 used, bits 2:1 log2 of the
-// container bytes, bit 3 indexed.
+// container bytes, bit 3 indexed, bit 4 on chip (base is an offset in the scratchpad).
 struct desc_t {
     ap_uint<32> base, n1, stride1, n2, stride2, words, lanes, flags;
     bool used() const { return flags[0]; }
     int container() const { return 1 << flags.range(2, 1).to_int(); }
     bool indexed() const { return flags[3]; }
+    bool on_chip() const { return flags[4]; }
 };
+
+// The on-chip scratchpad: SCRATCH_WORDS bus words (accel_config.h; one word when the build has none, as C++
+// has no empty array), where the compiler keeps intermediate tensors that fit (hwmoe/accel/scratch.py).
+static bus_t scratchpad[SCRATCH_WORDS > 0 ? SCRATCH_WORDS : 1];
 
 // Container value (c = 1, 2, 4 bytes, sign-extended) at byte offset off of a bus word, and its inverse.
 inline ap_int<32> unpack(const bus_t &w, int off, int c) {
@@ -102,9 +107,12 @@ SEGMENT_WRITE:
 }
 
 // The reader of one slot (dma.read_beats): n2 x n1 segments, segment (i2, i1) at base + off2(i2) + i1*stride1
-// with off2(i2) = i2*stride2, or e*stride2 for the i2-th request e in indexed mode (at most n2 of them).
-inline void dma_read(const bus_t *mem, addr_t base, const desc_t &d, requests_t &requests, beats_t &out) {
+// with off2(i2) = i2*stride2, or e*stride2 for the i2-th request e in indexed mode (at most n2 of them); base
+// is the image's, or 0 in the scratchpad for a slot on chip.
+inline void dma_read(const bus_t *image, addr_t image_base, const desc_t &d, requests_t &requests, beats_t &out) {
     if (!d.used()) return;
+    const bus_t *mem = d.on_chip() ? scratchpad : image;
+    const addr_t base = d.on_chip() ? addr_t(0) : image_base;
     const int c = d.container(), n1 = d.n1, n2 = d.n2, words = d.words, lanes = d.lanes;
     bool more = true;
 GROUPS:
@@ -127,7 +135,9 @@ inline void dma_read(const bus_t *mem, addr_t base, const desc_t &d, beats_t &ou
 }
 
 // The writer (dma.write_memory): the same segments, from ceil(words/lanes) beats each.
-inline void dma_write(bus_t *mem, addr_t base, const desc_t &d, beats_t &in) {
+inline void dma_write(bus_t *image, addr_t image_base, const desc_t &d, beats_t &in) {
+    bus_t *mem = d.on_chip() ? scratchpad : image;
+    const addr_t base = d.on_chip() ? addr_t(0) : image_base;
     const int c = d.container(), n1 = d.n1, n2 = d.n2, words = d.words, lanes = d.lanes;
 GROUPS:
     for (int i2 = 0; i2 < n2; i2++)

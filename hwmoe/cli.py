@@ -148,6 +148,16 @@ def cmd_sweep(a) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- build
+def scratch_size(value: str) -> int | str:
+    """--scratch-kib: a whole number of KiB, or auto."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of KiB or auto") from None
+
+
 def cmd_build(a) -> None:
     from .accel.build import build_command
     from .inputs import existing_file
@@ -155,7 +165,8 @@ def cmd_build(a) -> None:
         existing_file(a.model)
     if build_command(model=a.model, preset=a.preset, board=a.board, precision=a.precision, design=a.design,
                      out=a.output, simulate=a.simulate, input_path=a.input, simulator=a.simulator,
-                     bus_w=a.bus_width, seed=a.seed, csim=a.csim, calibration=a.calibration):
+                     bus_w=a.bus_width, seed=a.seed, csim=a.csim, calibration=a.calibration,
+                     scratch_kib=a.scratch_kib):
         sys.exit(1)
 
 
@@ -324,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--precision", default="w16a32", help="w16a32, w16a16 or w8a8")
     bu.add_argument("--design", metavar="search.json", help="engine parameters from hwmoe search (default: small)")
     bu.add_argument("--bus-width", type=int, help="AXI data bits: 64, 128, 256 or 512 (default: the design's, or 128)")
+    bu.add_argument("--scratch-kib", type=scratch_size, metavar="N|auto",
+                    help="on-chip scratchpad for intermediate tensors, KiB, or auto: the size predicted fastest "
+                         "that fits the board (default: the design's, or 0: none)")
     bu.add_argument("--simulate", action="store_true", help="run one input through the generated RTL")
     bu.add_argument("--input", metavar="X.npy", help="the input to simulate (default: a calibration input)")
     bu.add_argument("--simulator", default="verilator", choices=["icarus", "verilator"])

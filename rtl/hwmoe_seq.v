@@ -1,7 +1,8 @@
 // hwmoe_seq: the sequencer of hwmoe_accel. On `start` it fetches the program at base + prog one command at a
 // time through DMA reader 0, and runs each command: the command's engine is taken out of reset (`exec` high,
 // `op` its opcode, `ctl` its control inputs), every used descriptor slot starts its DMA reader (slots
-// 0..READERS-1) or the writer (slot READERS) at base + the slot's base, and the command ends when every
+// 0..READERS-1) or the writer (slot READERS) at base + the slot's base (a slot flagged on chip, flags bit 4: at
+// the slot's base in the scratchpad, rd_scratch/wr_scratch high), and the command ends when every
 // started transfer is done. Opcode 0 ends the program. Command format: hwmoe/accel/program.py and
 // docs/accelerator.md ("Program").
 //
@@ -61,6 +62,7 @@ module hwmoe_seq #(
     output wire [READERS*LANE_W-1:0]    rd_lanes,
     output wire [READERS*2-1:0]         rd_csize,
     output wire [READERS-1:0]           rd_indexed,
+    output wire [READERS-1:0]           rd_scratch,
     input  wire [READERS-1:0]           rd_done,
     input  wire [READERS-1:0]           rd_error,
     output reg                          wr_start,
@@ -72,6 +74,7 @@ module hwmoe_seq #(
     output wire [WORDS_W-1:0]           wr_words,
     output wire [LANE_W-1:0]            wr_lanes,
     output wire [1:0]                   wr_csize,
+    output wire                         wr_scratch,
     input  wire                         wr_done,
     input  wire                         wr_error
 );
@@ -142,7 +145,9 @@ module hwmoe_seq #(
                         f_lanes = cmd[D0 + gs*DESC_WORDS + 6], f_flags = cmd[D0 + gs*DESC_WORDS + 7];
             wire fetch_slot = (gs == 0) && (state == S_FETCH0 || state == S_FETCH);
             // the fetch descriptor: CMD_WORDS 4-byte words at base + pc, LANES_MAX per beat
-            assign rd_base[gs*ADDR_W +: ADDR_W]    = base + (fetch_slot ? offset(pc) : offset(f_base));
+            assign rd_scratch[gs]                  = !fetch_slot && f_flags[4];
+            assign rd_base[gs*ADDR_W +: ADDR_W]    = fetch_slot ? base + offset(pc)
+                                                     : (f_flags[4] ? {ADDR_W{1'b0}} : base) + offset(f_base);
             assign rd_n1[gs*N_W +: N_W]            = fetch_slot ? {{(N_W-1){1'b0}}, 1'b1} : f_n1[N_W-1:0];
             assign rd_stride1[gs*ADDR_W +: ADDR_W] = fetch_slot ? {ADDR_W{1'b0}} : offset(f_s1);
             assign rd_n2[gs*N_W +: N_W]            = fetch_slot ? {{(N_W-1){1'b0}}, 1'b1} : f_n2[N_W-1:0];
@@ -160,7 +165,8 @@ module hwmoe_seq #(
                 w_s1 = cmd[D0 + READERS*DESC_WORDS + 2], w_n2 = cmd[D0 + READERS*DESC_WORDS + 3],
                 w_s2 = cmd[D0 + READERS*DESC_WORDS + 4], w_words = cmd[D0 + READERS*DESC_WORDS + 5],
                 w_lanes = cmd[D0 + READERS*DESC_WORDS + 6], w_flags = cmd[D0 + READERS*DESC_WORDS + 7];
-    assign wr_base    = base + offset(w_base);
+    assign wr_scratch = w_flags[4];
+    assign wr_base    = (wr_scratch ? {ADDR_W{1'b0}} : base) + offset(w_base);
     assign wr_n1      = w_n1[N_W-1:0];
     assign wr_stride1 = offset(w_s1);
     assign wr_n2      = w_n2[N_W-1:0];

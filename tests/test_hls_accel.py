@@ -18,10 +18,12 @@ pytest.importorskip("hls4ml")
 
 from hwmoe.backends.hls.accel import build, csim, write_hls  # noqa: E402
 
-#: case -> (model overrides, precision, AXI data bits): bus words of 8 to 64 bytes against containers of 1, 2 and 4
-#: bytes; one model with top-1 renormalised routing (the router's renormalisation, one route per token)
-CASES = {"w16a16": ({}, "w16a16", 128), "w8a8": ({}, "w8a8", 64), "w16a32": ({}, "w16a32", 256),
-         "top1-renorm-w16a16": ({"top_k": "1", "renormalize": "true"}, "w16a16", 512)}
+#: case -> (model overrides, precision, AXI data bits, scratchpad bytes): bus words of 8 to 64 bytes against
+#: containers of 1, 2 and 4 bytes; one model with top-1 renormalised routing (the router's renormalisation, one
+#: route per token); one with a 2 KiB scratchpad (some intermediate tensors on chip, the others spilled)
+CASES = {"w16a16": ({}, "w16a16", 128, 0), "w8a8": ({}, "w8a8", 64, 0), "w16a32": ({}, "w16a32", 256, 0),
+         "top1-renorm-w16a16": ({"top_k": "1", "renormalize": "true"}, "w16a16", 512, 0),
+         "scratch-w16a16": ({}, "w16a16", 128, 2048)}
 BUILD_JOBS = 2
 
 
@@ -40,9 +42,9 @@ def projects(tmp_path_factory):
     from hwmoe.accel.program import compile_program
     from hwmoe.numerics.calibration import calibrate
     out = {}
-    for case, (overrides, precision, bus) in CASES.items():
+    for case, (overrides, precision, bus, scratch) in CASES.items():
         graph, calib = tiny_model(overrides)
-        program = compile_program(graph, calibrate(graph, precision, calib))
+        program = compile_program(graph, calibrate(graph, precision, calib), scratch_bytes=scratch)
         folder = tmp_path_factory.mktemp(f"hls-accel-{case}")
         write_hls(program, folder, bus)
         out[case] = (graph, calib, program, folder)
@@ -63,8 +65,9 @@ def test_csim_equals_executor_and_reference(projects, case):
     assert executor.execute(program, want) == len(program.commands)
     run = csim(folder, image, program.program_offset)
     assert (run.commands, run.error) == (len(program.commands), 0)
+    assert not program.scratch_bytes or any(r.scratch for r in program.layout.regions.values())
     diff = [name for name, r in program.layout.regions.items()
-            if run.image[r.offset:r.offset + r.size] != bytes(want[r.offset:r.offset + r.size])]
+            if not r.scratch and run.image[r.offset:r.offset + r.size] != bytes(want[r.offset:r.offset + r.size])]
     assert run.image == bytes(want), f"regions that differ: {diff}"
     assert np.array_equal(executor.read_output(program, run.image), FixedRunner(graph, program.plan).run_raw(x))
 

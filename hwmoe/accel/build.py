@@ -18,12 +18,35 @@ import numpy as np
 
 from ..cost import shell
 from ..errors import UserError
+from ..numerics.intmath import ceil_div, clog2
 from ..backends.hls.accel import csim_report, write_hls
 from ..outputs import output_dir
 from . import executor, report, timing, vendor
 from .engines import DEFAULT_CHOICE, KERNELS, UnsupportedGraph
 from .program import Program, compile_program
 from .top import TopConfig, write_project
+
+#: the largest scratchpad ``hwmoe build`` accepts (an address space of 16 MiB; a board's BRAM limits it first)
+MAX_SCRATCH_KIB = 16 * 1024
+AUTO = "auto"
+
+
+def auto_scratch_kib(graph, plan, choice: dict, board, bus_w: int, memory: timing.Memory) -> int:
+    """``--scratch-kib auto``: of no scratchpad and the powers of two from 1 KiB to the first that holds every
+    intermediate tensor at once, the size with the fewest predicted cycles (the smaller on a tie) among those
+    whose build fits ``board`` (every size without one).  Predicted, not simply the largest: more on chip is
+    not always faster (the scratchpad's one read port, docs/accelerator.md)."""
+    everything = compile_program(graph, plan, choice, image=False, scratch_bytes=MAX_SCRATCH_KIB * 1024)
+    need = ceil_div(everything.layout.scratch_size, 1024)
+    best = None
+    for kib in [0] + [1 << k for k in range(clog2(max(need, 1)) + 1)]:
+        program = compile_program(graph, plan, choice, image=False, scratch_bytes=kib * 1024)
+        if board is not None and kib and fit(program, board, bus_w)["over"]:
+            continue
+        cycles = timing.total_cycles(program, memory)
+        if best is None or cycles < best[0]:
+            best = (cycles, kib)
+    return best[1]
 
 
 def choice_from_design(design: dict) -> dict:
@@ -54,9 +77,11 @@ def load_design(path: str) -> tuple[dict, dict]:
 
 
 def layout_json(program: Program) -> dict:
-    """Where everything sits in the image."""
+    """Where everything sits in the image (a region on chip, ``"scratch": true``: at its offset in the
+    scratchpad, not in the image)."""
     regions = {name: {"offset": r.offset, "rows": r.rows, "cols": r.cols, "container": r.container,
-                      "stride": r.stride} for name, r in program.layout.regions.items()}
+                      "stride": r.stride, **({"scratch": True} if r.scratch else {})}
+               for name, r in program.layout.regions.items()}
     graph = program.graph
     fmt_in, fmt_out = program.plan.tensors[graph.input], program.plan.tensors[graph.output]
     return {"size": program.layout.size, "program": program.program_offset, "commands": len(program.commands),
@@ -77,7 +102,7 @@ def shell_resources(program: Program, bus_w: int) -> dict:
     """The shell model's resources of each of its modules (DMA, sequencer, registers) at this build's AXI data
     width and LANES_MAX (``hwmoe.cost.shell``)."""
     return {m: {k: round(v, 1) for k, v in u.as_dict().items()}
-            for m, u in shell.shell_resources(bus_w, program.lanes_max).items()}
+            for m, u in shell.shell_resources(bus_w, program.lanes_max, program.scratch_bytes).items()}
 
 
 def fit(program: Program, board, bus_w: int = TopConfig.bus_w) -> dict:
@@ -107,6 +132,8 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
             "design": {e: {k: v for k, v in asdict(p).items()} for e, p in program.engines.params.items()},
             "verilog_parameters": {e: program.engines.verilog_parameters(e) for e in program.engines.params},
             "top": asdict(config), "commands": len(program.commands),
+            "scratch": {"bytes": program.scratch_bytes, "used_bytes": program.layout.scratch_size,
+                        "on_chip": sorted(n for n, r in program.layout.regions.items() if r.scratch)},
             "predicted_cycles": cycles, "predicted_ms": cycles / (clock_mhz * 1e3),
             "resources": fit(program, board, config.bus_w),
             "search": {k: search[k] for k in ("latency_ms", "resources", "fits") if k in search} if search else None}
@@ -114,16 +141,21 @@ def build_json(program: Program, config: TopConfig, clock_mhz: float, board, sea
 
 def build_command(*, model: str | None, preset: str | None, board: str | None, precision: str, design: str | None,
                   out: str, simulate: bool = False, input_path: str | None = None, simulator: str = "verilator",
-                  bus_w: int | None = None, seed: int = 0, csim: bool = False, calibration: str | None = None) -> int:
+                  bus_w: int | None = None, seed: int = 0, csim: bool = False, calibration: str | None = None,
+                  scratch_kib: int | str | None = None) -> int:
     """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
     the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
-    the reference.  ``bus_w``: AXI data bits (default: the search's, or 128).  The predicted cycles use the
-    memory of ``board``, or of the search's board, else an ideal one."""
+    the reference.  ``bus_w``: AXI data bits (default: the search's, or 128); ``scratch_kib``: the on-chip
+    scratchpad in KiB, or ``"auto"`` (``auto_scratch_kib``) (default: the search's ``scratch_kib``, or none).  The predicted cycles use the memory of
+    ``board``, or of the search's board, else an ideal one."""
     from ..boards import load_board
     from ..inputs import load_npy
     board_spec = load_board(board) if board else None
     choice, search = load_design(design) if design else (DEFAULT_CHOICE, None)
     bus_w = bus_w or (search or {}).get("bus_width", 128)
+    scratch_kib = (search or {}).get("scratch_kib", 0) if scratch_kib is None else scratch_kib
+    if scratch_kib != AUTO and (not isinstance(scratch_kib, int) or not 0 <= scratch_kib <= MAX_SCRATCH_KIB):
+        raise UserError(f"--scratch-kib {scratch_kib}: must be 0..{MAX_SCRATCH_KIB} KiB or {AUTO}")
     # an Alveo kernel's AXI4 master has 64-bit addresses (its banks may lie above 4 GiB); 32 bits elsewhere
     alveo = board_spec is not None and board_spec.vendor is not None and board_spec.vendor.flow == "alveo"
     config = TopConfig(bus_w=bus_w, addr_w=vendor.KERNEL_ADDR_W if alveo else 32)
@@ -138,7 +170,9 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     from ..inputs import plan_for
     plan, _, _ = plan_for(graph, model, precision, None, calib, seed, calibration)
     try:
-        program = compile_program(graph, plan, choice)
+        if scratch_kib == AUTO:
+            scratch_kib = auto_scratch_kib(graph, plan, choice, board_spec, bus_w, memory)
+        program = compile_program(graph, plan, choice, scratch_bytes=1024 * scratch_kib)
     except UnsupportedGraph as e:
         raise UserError(f"{model or preset}: the accelerator cannot run this model: {e}") from None
     if board_spec is not None:
@@ -149,7 +183,8 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
             raise UserError(f"{model or preset} on {board_spec.name}: the engines and the shell need "
                             f"{resources['used'][k]:,.0f} {k.upper()} of {resources['available'][k]:,} (engines "
                             f"{part['engines']:,}, shell {part['shell']:,} at {bus_w}-bit AXI and LANES_MAX "
-                            f"{program.lanes_max}; choose a smaller --design or --bus-width)")
+                            f"{program.lanes_max}" + (f", scratchpad {scratch_kib} KiB" if scratch_kib else "")
+                            + "; choose a smaller --design, --bus-width or --scratch-kib)")
     acc = report.accuracy(graph, plan, calib)
 
     def write_report(where: Path, memory: timing.Memory = memory, **measured) -> None:   # again after a simulation
@@ -168,6 +203,9 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     print(f"wrote {out}: rtl/ ({len(program.engines.params)} engines), hls/, image.bin ({program.layout.size} "
           f"bytes, {len(program.commands)} commands), layout.json, build.json, report.md"
           + "".join(f", {s}" for s in scripts))
+    if scratch_kib:
+        print(f"scratchpad: {scratch_kib} KiB, {len(info['scratch']['on_chip'])} intermediate tensors on chip "
+              f"({program.layout.scratch_size} bytes at most at once), the others in the image")
     print(f"predicted: {info['predicted_cycles']} cycles = {info['predicted_ms']:.4f} ms at {clock:g} MHz "
           f"({bus_w}-bit AXI, " + (f"{memory_board.name}'s memory: read data in {memory.bandwidth:.0%} of the "
                                    f"cycles, read latency {memory.read_latency}" if memory_board else "ideal memory")

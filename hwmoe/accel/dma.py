@@ -32,6 +32,8 @@ SEGMENT_GAP = 1             # cycles between the last beat of a segment and the 
 FILL = 3                    # reader pipeline cycles from start to done beside the memory latency
 INDEX_FILL = 1              # indexed mode: the cycle that takes the first index
 WRITE_FILL = 4              # writer pipeline cycles from start to done beside the write-response latency
+SCRATCH_READ_LATENCY = 2    # the on-chip scratchpad (rtl/hwmoe_scratch.v): its read latency, as a memory's
+SCRATCH_WRITE_LATENCY = 1   # and its write response's
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A Python model of the accelerator running its program: it fetches and decodes every command from the
 memory image as the sequencer does, moves every stream through the DMA model (``dma.read_beats``,
-``dma.write_memory``) and runs each engine as its ports define it, from the command's control inputs only
+``dma.write_memory``; a slot flagged on chip on the scratchpad's bytes instead of the image's) and runs each engine as its ports define it, from the command's control inputs only
 (the kernels' reference functions on the formats the controls give).
 
 Why: equality with ``FixedRunner.run_raw`` checks everything the kernels' own tests do not: the command
@@ -47,7 +47,7 @@ def decode(words: tuple[int, ...], program: Program) -> tuple[str, dict[str, int
     for s in range(READERS + 1):
         base, n1, stride1, n2, stride2, count, lanes, flags = words[1 + CONTROL_WORDS + DESC_WORDS * s:][:DESC_WORDS]
         slots.append(Slot(Descriptor(base, n1, stride1, n2, stride2, count, lanes, 1 << ((flags >> 1) & 3)),
-                          bool(flags & 8)) if flags & 1 else None)
+                          bool(flags & 8), bool(flags & 16)) if flags & 1 else None)
     return engine, controls, slots
 
 
@@ -156,27 +156,33 @@ MODELS = {"linear": _linear, "attention": _attention, "layernorm": _layernorm, "
 
 
 # ---- the sequencer -------------------------------------------------------------------------------------------
-def _read(memory: bytearray, slot: Slot) -> np.ndarray:
+def _read(memories: tuple[bytearray, bytearray], slot: Slot) -> np.ndarray:
     d = slot.d
-    return read_beats(d, bytes(memory), d.lanes)
+    return read_beats(d, bytes(memories[slot.scratch]), d.lanes)
 
 
-def run_command(program: Program, memory: bytearray, engine: str, controls: dict, slots: list) -> None:
+def run_command(program: Program, memory: bytearray, engine: str, controls: dict, slots: list,
+                scratch: bytearray | None = None) -> None:
+    """One command on ``memory`` (the image) and ``scratch`` (the scratchpad's bytes)."""
     e = program.engines.params[engine]
-    streams = {name: _read(memory, slot) for name, slot in zip(STREAMS[engine], slots) if slot and not slot.indexed}
+    memories = (memory, scratch)
+    streams = {name: _read(memories, slot) for name, slot in zip(STREAMS[engine], slots) if slot and not slot.indexed}
     indexed = {name: slot for name, slot in zip(STREAMS[engine], slots) if slot and slot.indexed}
     if indexed:
         requests = tuple(moe_requests(e, controls, streams))
         for name, slot in indexed.items():
-            streams[name] = (_read(memory, Slot(replace(slot.d, indices=requests))) if requests
+            streams[name] = (_read(memories, replace(slot, d=replace(slot.d, indices=requests))) if requests
                              else np.zeros((0, slot.d.lanes), np.int64))
     out = MODELS[engine](e, controls, streams)
     write = slots[READERS]
-    memory[:] = write_memory(write.d, out, bytes(memory))
+    target = memories[write.scratch]
+    target[:] = write_memory(write.d, out, bytes(target))
 
 
-def execute(program: Program, memory: bytearray) -> int:
-    """Run the program in ``memory`` (the image with its input); returns the commands run."""
+def execute(program: Program, memory: bytearray, scratch: bytearray | None = None) -> int:
+    """Run the program in ``memory`` (the image with its input) and ``scratch`` (the scratchpad's
+    ``program.scratch_bytes``; a zeroed one if not given); returns the commands run."""
+    scratch = bytearray(program.scratch_bytes) if scratch is None else scratch
     pc = program.program_offset
     done = 0
     while True:
@@ -184,7 +190,7 @@ def execute(program: Program, memory: bytearray) -> int:
         command = decode(words, program)
         if command is None:
             return done
-        run_command(program, memory, *command)
+        run_command(program, memory, *command, scratch=scratch)
         pc += CMD_BYTES
         done += 1
 

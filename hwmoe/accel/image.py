@@ -47,13 +47,15 @@ def align(n: int) -> int:
 
 @dataclass(frozen=True)
 class Region:
-    """``rows x cols`` words at byte ``offset``, each in ``container`` bytes, rows ``stride`` bytes apart."""
+    """``rows x cols`` words at byte ``offset``, each in ``container`` bytes, rows ``stride`` bytes apart;
+    ``scratch``: the offset is in the accelerator's on-chip scratchpad, not in the image."""
     name: str
     offset: int
     rows: int
     cols: int
     container: int
     stride: int
+    scratch: bool = False
 
     @property
     def size(self) -> int:
@@ -76,18 +78,26 @@ class Region:
 
 @dataclass
 class ImageLayout:
-    """Regions allocated one after another, each aligned to ``ALIGN``."""
+    """Regions allocated one after another in the image, each aligned to ``ALIGN`` (``size``: the image's
+    bytes), and regions placed in the scratchpad (``scratch_size``: the bytes its placements reach)."""
     regions: dict[str, Region] = field(default_factory=dict)
     size: int = 0
+    scratch_size: int = 0
 
-    def add(self, name: str, rows: int, cols: int, container: int, row_words: int = 0) -> Region:
+    def add(self, name: str, rows: int, cols: int, container: int, row_words: int = 0,
+            scratch_offset: int | None = None) -> Region:
         """A region of [rows, cols] words; ``row_words``: room for that many words per row (a writer's zero
-        padding past ``cols``)."""
+        padding past ``cols``); ``scratch_offset``: placed there in the scratchpad instead of in the image."""
         if name in self.regions:
             raise ValueError(f"region {name!r} allocated twice")
-        region = Region(name, self.size, rows, cols, container, max(cols, row_words) * container)
+        stride = max(cols, row_words) * container
+        if scratch_offset is None:
+            region = Region(name, self.size, rows, cols, container, stride)
+            self.size += region.size
+        else:
+            region = Region(name, scratch_offset, rows, cols, container, stride, scratch=True)
+            self.scratch_size = max(self.scratch_size, scratch_offset + region.size)
         self.regions[name] = region
-        self.size += region.size
         return region
 
     def pack(self, region: Region, raw: np.ndarray) -> bytes:

@@ -8,7 +8,10 @@ A command is ``CMD_WORDS`` little-endian 32-bit words:
 * words 1 .. CONTROL_WORDS: the engine's control inputs in the order of ``kernel.controls`` (two's complement);
 * then ``SLOTS`` descriptors of ``DESC_WORDS`` words each, readers 0 .. READERS-1 then the writer:
   base (relative to the image), n1, stride1, n2, stride2, words, lanes, flags (bit 0 the slot is used,
-  bits 2:1 log2 of the container bytes, bit 3 indexed: the groups come from the engine's request stream).
+  bits 2:1 log2 of the container bytes, bit 3 indexed: the groups come from the engine's request stream,
+  bit 4 on chip: base is an offset in the scratchpad, not in the image).
+
+With a scratchpad (``scratch_bytes``), intermediate tensors live on chip where they fit (``hwmoe.accel.scratch``).
 
 Which stream each slot carries, per engine (``STREAMS``): linear x, w, b -> y; attention q, k, v -> y;
 layernorm x, p -> y; router x, w -> routes; add a, b -> y; moe x, routes, w, b -> y (w and b indexed by the
@@ -30,7 +33,8 @@ from ..reference import FixedRunner
 from .dma import Descriptor
 from ..kernels.moe import MoeParams
 from .engines import ENGINES, KERNELS, Call, Engines, bind, build_engines, calls
-from .image import ImageLayout, Region, fmt_container
+from . import scratch
+from .image import ALIGN, ImageLayout, Region, fmt_container
 
 CMD_WORDS = 64
 CONTROL_WORDS = 20
@@ -65,9 +69,11 @@ def stream_lanes(engine: str, p) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Slot:
-    """A descriptor in a command; ``indexed``: its groups are the engine's requests (``d.indices`` unset)."""
+    """A descriptor in a command; ``indexed``: its groups are the engine's requests (``d.indices`` unset);
+    ``scratch``: it moves words of the on-chip scratchpad, not of the image."""
     d: Descriptor
     indexed: bool = False
+    scratch: bool = False
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Program:
     memory: bytearray
     commands: list[Command] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)          # the engine call of each command
+    scratch_bytes: int = 0                                   # the scratchpad's capacity (0: none)
 
     @property
     def program_offset(self) -> int:
@@ -125,22 +132,31 @@ def flat(*parts: np.ndarray) -> np.ndarray:
 class _Builder:
     """Allocates regions and writes parameters while the commands are made."""
 
-    def __init__(self, graph: ir.Graph, plan: Plan, engines: Engines, image: bool = True):
+    def __init__(self, graph: ir.Graph, plan: Plan, engines: Engines, image: bool = True,
+                 raw: dict | None = None, on_chip: dict[str, int] | None = None):
         self.graph, self.plan, self.engines = graph, plan, engines
         self.layout = ImageLayout()
         # without an image only the parameters' shapes matter: the float values stand in for their words
-        self.raw = FixedRunner(graph, plan).raw if image else \
+        self.raw = raw if raw is not None else FixedRunner(graph, plan).raw if image else \
             {f"{n.name}.{k}": v for n in graph.nodes for k, v in n.params().items()}
         self.params: dict[str, np.ndarray] = {}
+        self.on_chip = on_chip or {}                # tensor -> its scratchpad offset
+        self.tensors: list[str] = []                # activation regions, in allocation order
+        self.in_image: set[str] = set()             # activation regions the host reads after a run
 
     def param(self, name: str, words: np.ndarray, container: int) -> Region:
         region = self.layout.add(name, *words.shape, container)
         self.params[name] = words
         return region
 
-    def tensor(self, name: str, rows: int, cols: int, container: int, row_words: int = 0) -> Region:
-        """An activation region; ``row_words``: words a writer may put in a row (zero padding past cols)."""
-        return self.layout.add(name, rows, cols, container, row_words)
+    def tensor(self, name: str, rows: int, cols: int, container: int, row_words: int = 0,
+               in_image: bool = False) -> Region:
+        """An activation region; ``row_words``: words a writer may put in a row (zero padding past cols);
+        ``in_image``: the host reads it after a run, so it never goes on chip."""
+        self.tensors.append(name)
+        if in_image:
+            self.in_image.add(name)
+        return self.layout.add(name, rows, cols, container, row_words, self.on_chip.get(name))
 
     def fmt(self, key: str) -> Fmt:
         return self.plan.params[key]
@@ -152,8 +168,9 @@ def rows_slot(region: Region, lanes: int, rows: int | None = None, row0: int = 0
     n = region.rows - row0 if rows is None else rows
     base = region.offset + row0 * region.stride
     if region.cols % lanes == 0 and region.stride == region.cols * region.container:
-        return Slot(Descriptor(base, 1, 0, 1, 0, n * region.cols, lanes, region.container))
-    return Slot(Descriptor(base, n, region.stride, 1, 0, region.cols, lanes, region.container))
+        return Slot(Descriptor(base, 1, 0, 1, 0, n * region.cols, lanes, region.container), scratch=region.scratch)
+    return Slot(Descriptor(base, n, region.stride, 1, 0, region.cols, lanes, region.container),
+                scratch=region.scratch)
 
 
 def blob_slot(region: Region, lanes: int) -> Slot:
@@ -188,7 +205,7 @@ def _linear(b: _Builder, call: Call, run, regions: dict[str, Region]):
     d_out = run.hidden if call.engine == "moe" else run.d_out
     lanes = stream_lanes(call.engine, run)
     write = Slot(Descriptor(y.offset + row0 * y.stride, run.tokens, y.stride, ceil_div(d_out, t_out),
-                            t_out * y.container, t_out, lanes["y"], y.container))
+                            t_out * y.container, t_out, lanes["y"], y.container), scratch=y.scratch)
     streams = {"x": rows_slot(x, lanes["x"], rows=run.tokens), "w": blob_slot(wr, lanes["w"]),
                "b": blob_slot(br, lanes["b"]) if br else None}
     return tuple(streams.get(name) for name in STREAMS[call.engine]), write
@@ -198,7 +215,7 @@ def _attention(b: _Builder, call: Call, run, regions: dict[str, Region]):
     q, k, v = (regions[t] for t in call.node.inputs)
     y = regions[call.outputs[0]]
     lanes = stream_lanes("attention", run)
-    heads = lambda r, stream: Slot(r.head_descriptor(run.heads, lanes[stream]))
+    heads = lambda r, stream: Slot(r.head_descriptor(run.heads, lanes[stream]), scratch=r.scratch)
     return (heads(q, "q"), heads(k, "k"), heads(v, "v")), heads(y, "y")
 
 
@@ -293,7 +310,9 @@ def _activation_regions(b: _Builder, program_calls: list[Call]) -> dict[str, Reg
             continue
         if node.kind == "router":
             rows = graph.shapes[node.inputs[0]][0]
-            regions[f"{node.name}.routes"] = b.tensor(f"{node.name}.routes", rows, 2 * node.top_k, ROUTE_CONTAINER)
+            # in the image: a run's routing prices its MoE commands (timing.routing_of, the build report)
+            regions[f"{node.name}.routes"] = b.tensor(f"{node.name}.routes", rows, 2 * node.top_k, ROUTE_CONTAINER,
+                                                      in_image=True)
             continue
         name = call.outputs[0]
         shape = graph.shapes[name]
@@ -316,33 +335,57 @@ def encode(command: Command | None) -> bytes:
             if slot is None:
                 continue
             d = slot.d
-            flags = 1 | (d.log2_c << 1) | (int(slot.indexed) << 3)
+            flags = 1 | (d.log2_c << 1) | (int(slot.indexed) << 3) | (int(slot.scratch) << 4)
             base = 1 + CONTROL_WORDS + DESC_WORDS * s
             words[base:base + DESC_WORDS] = [d.base, d.n1, d.stride1, d.n2, d.stride2, d.words, d.lanes, flags]
     return struct.pack(f"<{CMD_WORDS}I", *(w & 0xFFFFFFFF for w in words))
 
 
-def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None, image: bool = True) -> Program:
-    """The engines, the image and the program of ``graph`` under ``plan`` (``choice``: engine parallelism,
-    ``engines.DEFAULT_CHOICE`` where not given).  ``image=False``: the same engines, layout and commands (so
-    the same cycles) without quantising the parameters or filling the memory (``memory`` is empty): what
-    pricing a design needs."""
-    program_calls = calls(graph, plan, choice)
-    engines = build_engines(program_calls)
-    b = _Builder(graph, plan, engines, image)
+def _commands(b: _Builder, program_calls: list[Call]) -> list[Command]:
     regions = _activation_regions(b, program_calls)
     commands = []
     for call in program_calls:
-        run = bind(engines, call)
+        run = bind(b.engines, call)
         reads, write = COMMANDS[call.engine](b, call, run, regions)
         commands.append(Command(call.engine, call.node.name, KERNELS[call.engine].controls(run), tuple(reads), write))
+    return commands
+
+
+def on_chip_tensors(b: _Builder, commands: list[Command], scratch_bytes: int) -> dict[str, int]:
+    """{tensor: scratchpad offset} for the program ``b`` laid out all in the image: the intermediate tensors
+    (every activation region but the input, the output, those with contents in the image, such as the
+    class-token row, and those the host reads after a run: the routes) by ``scratch.allocate``'s rule."""
+    layout = b.layout
+    keep_out = {b.graph.input, b.graph.output, *b.params, *b.in_image}
+    candidates = [layout.regions[n] for n in b.tensors if n not in keep_out]
+    uses = [[s.d.base for s in (*c.reads, c.write) if s is not None] for c in commands]
+    return scratch.allocate(scratch.live_ranges(candidates, uses), {r.name: r.size for r in candidates},
+                            scratch_bytes)
+
+
+def compile_program(graph: ir.Graph, plan: Plan, choice: dict | None = None, image: bool = True,
+                    scratch_bytes: int = 0) -> Program:
+    """The engines, the image and the program of ``graph`` under ``plan`` (``choice``: engine parallelism,
+    ``engines.DEFAULT_CHOICE`` where not given; ``scratch_bytes``: the on-chip scratchpad, a multiple of 64,
+    0 for none).  ``image=False``: the same engines, layout and commands (so the same cycles) without
+    quantising the parameters or filling the memory (``memory`` is empty): what pricing a design needs."""
+    if scratch_bytes < 0 or scratch_bytes % ALIGN:
+        raise ValueError(f"scratchpad of {scratch_bytes} bytes: must be a multiple of {ALIGN} (0: none)")
+    program_calls = calls(graph, plan, choice)
+    engines = build_engines(program_calls)
+    b = _Builder(graph, plan, engines, image)
+    commands = _commands(b, program_calls)
+    on_chip = on_chip_tensors(b, commands, scratch_bytes) if scratch_bytes else {}
+    if on_chip:                                     # again, with those tensors in the scratchpad
+        b = _Builder(graph, plan, engines, image, raw=b.raw, on_chip=on_chip)
+        commands = _commands(b, program_calls)
     b.layout.add("program", 1, (len(commands) + 1) * CMD_WORDS, 4)
     if not image:
-        return Program(graph, plan, engines, b.layout, bytearray(), commands, program_calls)
+        return Program(graph, plan, engines, b.layout, bytearray(), commands, program_calls, scratch_bytes)
     memory = bytearray(b.layout.size)
     for name, words in b.params.items():
         b.layout.store(memory, b.layout.regions[name], words)
     prog = b.layout.regions["program"]
     memory[prog.offset:prog.offset + prog.size] = b"".join(encode(c) for c in [*commands, None]).ljust(prog.size, b"\0")
-    return Program(graph, plan, engines, b.layout, memory, commands, program_calls)
+    return Program(graph, plan, engines, b.layout, memory, commands, program_calls, scratch_bytes)
 

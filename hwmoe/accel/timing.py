@@ -3,8 +3,11 @@ through memory): per command, the sequencer fetches the command (``fetch_cycles`
 exactly ``dma.cycles``), decodes and launches it, the engine runs for its own cycle formula (the formula its
 kernel testbench checks) and the DMA adds what lies outside that formula: the readers' first beats (their fill
 and the memory's latency) and the writer's last response (``hand_off_cycles``).  A command bound by memory
-bandwidth rather than by its engine takes at least its bus words.  Checked against the end-to-end simulation
-(``sim/test_accel.py``: the whole program within 2%).
+bandwidth rather than by its engine takes at least its bus words.  A descriptor on the on-chip scratchpad
+moves one bus word per cycle at the scratchpad's own latencies (``dma.SCRATCH_READ_LATENCY``,
+``dma.SCRATCH_WRITE_LATENCY``), beside the memory and not under its bandwidth; the scratchpad's one read port
+is shared by the command's on-chip readers.  Checked against the end-to-end simulation (``sim/test_accel.py``:
+the whole program within 2%).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from ..kernels.linear import LinearWork
 from .program import CMD_WORDS, STREAMS, Program, tiles
 
 SEQ_CYCLES = 3          # hwmoe_seq: FETCH0, DECODE, LAUNCH
+SAME_WAIT = {"layernorm"}   # engines whose second stream waits for reader 0's first burst from either memory
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,26 @@ def fetch_cycles(program: Program, memory: Memory) -> int:
     return dma.cycles(d, memory.bus_bytes, memory.read_latency)
 
 
-def hand_off_cycles(memory: Memory) -> int:
-    """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word, and the
-    writer's fill and last response, and the sequencer seeing the writer done."""
-    return 1 + dma.FILL + memory.read_latency + dma.WRITE_FILL + memory.write_latency + 1
+def hand_off_cycles(memory: Memory, command=None) -> int:
+    """Around an engine's own cycles: the readers' start (a cycle after launch), fill and first word (the
+    slowest of its readers' memories), and the writer's fill and last response (its memory's), and the
+    sequencer seeing the writer done."""
+    reads = [s for s in command.reads if s is not None] if command else []
+    read = max((dma.SCRATCH_READ_LATENCY if s.scratch else memory.read_latency for s in reads),
+               default=memory.read_latency)
+    write = dma.SCRATCH_WRITE_LATENCY if command and command.write.scratch else memory.write_latency
+    return 1 + dma.FILL + read + dma.WRITE_FILL + write + 1
 
 
 def first_data_cycles(command, memory: Memory) -> int:
     """How much later than reader 0 the command's second stream sees its first word: the readers start
     together and the memory returns reader 0's first burst first (round-robin from reader 0), and every engine
     needs two of its streams to start (linear x and w, add a and b, ...).  Indexed readers start later, on the
-    engine's requests, and are not counted."""
+    engine's requests, and are not counted.  Streams from different memories (the image and the scratchpad)
+    do not wait for each other, except that a LayerNorm command measures the same cycles whichever memory its x
+    comes from (``SAME_WAIT``: measured on tiny, not yet explained by its formula)."""
     plain = [slot for slot in command.reads if slot is not None and not slot.indexed]
-    if len(plain) < 2:
+    if len(plain) < 2 or plain[0].scratch != plain[1].scratch and command.engine not in SAME_WAIT:
         return 0
     return _first_burst(plain[0].d, memory.bus_bytes, memory.max_burst)
 
@@ -103,6 +114,15 @@ def _memory_time(nbytes: float, memory: Memory) -> int:
     return ceil_div(int(round(nbytes)), max(1, int(memory.bytes_per_cycle)))
 
 
+def _streams_time(slots, memory: Memory, bytes_of=None) -> int:
+    """Cycles the memory and the scratchpad (one bus word per cycle, beside it) take to deliver ``slots``'
+    bytes (``bytes_of(slot)``: default its bus words')."""
+    bytes_of = bytes_of or (lambda s: _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+    image = sum(bytes_of(s) for s in slots if not s.scratch)
+    on_chip = sum(bytes_of(s) for s in slots if s.scratch)
+    return max(_memory_time(image, memory), ceil_div(on_chip, memory.bus_bytes))
+
+
 def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     """What an engine's formula misses while streams it takes at one beat per cycle together exceed what the
     memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
@@ -112,34 +132,35 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     activations and routes before its first expert, and its read-out moves one bus word per cycle."""
     if call.engine == "linear" or call.engine == "moe" and run.dense:
         streams = STREAMS[call.engine]
-        x, w = command.reads[streams.index("x")].d, command.reads[streams.index("w")].d
+        x, w = command.reads[streams.index("x")], command.reads[streams.index("w")]
         t_in, t_out = tiles(run)
         d_in = run.dim if call.engine == "moe" else run.d_in
-        w_bytes = min(dma.stream_beats(w), 2 * t_out * ceil_div(d_in, t_in)) * w.lanes * w.c
-        x_bytes = _bus_words(x, memory.bus_bytes) * memory.bus_bytes
-        return max(0, _memory_time(x_bytes + w_bytes, memory) - dma.stream_beats(x))
+        w_bytes = min(dma.stream_beats(w.d), 2 * t_out * ceil_div(d_in, t_in)) * w.d.lanes * w.d.c
+        both = _streams_time((x, w), memory, lambda s: w_bytes if s is w else
+                             _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+        return max(0, both - dma.stream_beats(x.d))
     if call.engine == "moe":                     # an MoE layer: its activations and routes before the first expert,
-        x, routes, w = command.reads[0].d, command.reads[1].d, command.reads[2].d   # beside two weight blocks;
-        t, _ = tiles(run)                        # its output read out after the last one, on the write channel
-        first_blocks = min(dma.stream_beats(w), 2 * t * ceil_div(run.dim, t)) * w.lanes * w.c
-        inputs = (_bus_words(x, memory.bus_bytes) + _bus_words(routes, memory.bus_bytes)) * memory.bus_bytes
+        x, routes, w = command.reads[:3]         # beside two weight blocks; its output read out after the last
+        t, _ = tiles(run)                        # one, a bus word per cycle
+        first_blocks = min(dma.stream_beats(w.d), 2 * t * ceil_div(run.dim, t)) * w.d.lanes * w.d.c
+        inputs = _streams_time((x, routes, w), memory, lambda s: first_blocks if s is w else
+                               _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
         y = command.write.d
-        return (max(0, _memory_time(inputs + first_blocks, memory) - dma.stream_beats(x))
+        return (max(0, inputs - dma.stream_beats(x.d))
                 + max(0, _bus_words(y, memory.bus_bytes) - dma.stream_beats(y)))
     if call.engine == "attention":               # every head's K and V side by side; each group's q before its scores
-        q, k, v = (slot.d for slot in command.reads[:3])
-        return (max(0, _memory_time((_bus_words(k, memory.bus_bytes) + _bus_words(v, memory.bus_bytes))
-                                    * memory.bus_bytes, memory) - dma.stream_beats(k))
-                + max(0, _memory_time(_bus_words(q, memory.bus_bytes) * memory.bus_bytes, memory)
-                      - dma.stream_beats(q)))
+        q, k, v = command.reads[:3]
+        return (max(0, _streams_time((k, v), memory) - dma.stream_beats(k.d))
+                + max(0, _streams_time((q,), memory) - dma.stream_beats(q.d)))
     return 0
 
 
-def bus_words(command, bus_bytes: int, requested: tuple[int, ...] | None = None) -> int:
-    """Bus words the command's reads move; its indexed reads for the ``requested`` experts (default: every
-    group of the descriptor, i.e. every expert: balanced routing touches them all)."""
+def bus_words(command, bus_bytes: int, scratch: bool = False, requested: tuple[int, ...] | None = None) -> int:
+    """Bus words the command's reads move from the image (``scratch``: from the scratchpad); its indexed reads
+    for the ``requested`` experts (default: every group of the descriptor, i.e. every expert: balanced routing
+    touches them all)."""
     return sum(_bus_words(slot.d if requested is None or not slot.indexed else replace(slot.d, indices=requested),
-                          bus_bytes) for slot in command.reads if slot is not None)
+                          bus_bytes) for slot in command.reads if slot is not None and slot.scratch == scratch)
 
 
 def requested_experts(work) -> tuple[int, ...] | None:
@@ -214,13 +235,16 @@ def command_timing(program: Program, index: int, memory: Memory = Memory(),
     work = call_work(call, program.graph, (routing or {}).get(call.node.name))
     kernel = KERNELS[call.engine]
     macs = kernel.macs(work)
+    requested = requested_experts(work)
     multipliers = getattr(kernel, "multipliers", None)
     stream, beats = _longest_stream(call, command)
     return CommandTiming(
-        fetch=(fetch_cycles(program, memory) if fetch is None else fetch) + SEQ_CYCLES, hand_off=hand_off_cycles(memory),
+        fetch=(fetch_cycles(program, memory) if fetch is None else fetch) + SEQ_CYCLES,
+        hand_off=hand_off_cycles(memory, command),
         first_data=first_data_cycles(command, memory), engine=engine_cycles(call, run, work),
         load_phase=load_phase_cycles(call, run, command, memory),
-        memory=int(round(bus_words(command, memory.bus_bytes, requested_experts(work)) / memory.bandwidth)),
+        memory=max(int(round(bus_words(command, memory.bus_bytes, requested=requested) / memory.bandwidth)),
+                   bus_words(command, memory.bus_bytes, scratch=True, requested=requested)),
         port_beats=beats, port_stream=stream, macs=macs,
         mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None)
 
@@ -244,7 +268,8 @@ def end_cycles(program: Program, memory: Memory = Memory()) -> int:
 
 
 def routing_of(program: Program, memory: bytes) -> dict[str, list[int]]:
-    """Tokens per expert of every MoE node, read from the routes its router wrote in ``memory`` (after a run)."""
+    """Tokens per expert of every MoE node, read from the routes its router wrote in ``memory`` (after a run;
+    routes never go on chip)."""
     out = {}
     layout = program.layout
     for node in program.graph.nodes:

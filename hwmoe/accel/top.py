@@ -162,6 +162,9 @@ def _lanes_to_writer(name: str, lanes: int, width: int, lanes_max: int, signed: 
 def generate(program: Program, config: TopConfig = TopConfig()) -> tuple[str, dict[str, str], list[str]]:
     """(Verilog of hwmoe_accel, its memory files {parameter: file name}, signals left unread)."""
     config.check()
+    if program.scratch_bytes and program.scratch_bytes < 2 * config.bus_w // 8:
+        raise ValueError(f"scratchpad of {program.scratch_bytes} bytes: hwmoe_scratch needs two {config.bus_w}-bit "
+                         "words at least")
     engines = {e: program.engines.params[e] for e in ENGINES if e in program.engines.params}
     lanes_max = program.lanes_max
     slots = [s for c in program.commands for s in (*c.reads, c.write) if s is not None]
@@ -174,7 +177,8 @@ def generate(program: Program, config: TopConfig = TopConfig()) -> tuple[str, di
     dma_info = module_info("hwmoe_dma")
     dma_params = {"N_READERS": READERS, "BUS_W": config.bus_w, "ADDR_W": config.addr_w, "LANES_MAX": lanes_max,
                   "MAX_N": max_n, "MAX_WORDS": max_words, "MAX_BURST": config.max_burst, "IDX_W": idx_w,
-                  "FIFO_DEPTH": config.fifo_depth, "QUEUE_DEPTH": config.queue_depth}
+                  "FIFO_DEPTH": config.fifo_depth, "QUEUE_DEPTH": config.queue_depth,
+                  "SCRATCH_BYTES": program.scratch_bytes}
     dma_env = dma_info.environment(dma_params)
     n_w, words_w, lane_w, id_w = (dma_env[k] for k in ("N_W", "WORDS_W", "LANE_W", "ID_W"))
 
@@ -205,7 +209,7 @@ def generate(program: Program, config: TopConfig = TopConfig()) -> tuple[str, di
         "engine_busy": I("engine_busy"), "engine_moved": I("engine_moved")})
 
     rd = {"start": 1, "base": config.addr_w, "n1": n_w, "stride1": config.addr_w, "n2": n_w,
-          "stride2": config.addr_w, "words": words_w, "lanes": lane_w, "csize": 2, "indexed": 1}
+          "stride2": config.addr_w, "words": words_w, "lanes": lane_w, "csize": 2, "indexed": 1, "scratch": 1}
     for f, w in rd.items():
         top.wire(f"rd_{f}", READERS * w)
         if f != "indexed":

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..numerics.intmath import clog2
+from ..numerics.intmath import ceil_div, clog2
 from .fit import predict
 from .usage import Usage
 
@@ -130,16 +130,36 @@ class Registers(Part):
 
 PARTS: dict[str, Part] = {part.name: part for part in (Dma(), Sequencer(), Registers())}
 
+#: LUT and FF of the scratchpad's logic in hwmoe_dma (its second arbiter, the per-reader R and the writer's
+#: muxes, hwmoe_scratch's counters): yosys ``synth_xilinx`` of hwmoe_dma at 128 bits, 8 lanes with a 32 KiB
+#: scratchpad (31,698 LUT, 4,399 FF) less without one (30,721, 4,324); the LUTs are scaled with the bus width
+#: (the R muxes are a bus word wide per reader), not measured at other widths
+SCRATCH_LUT_128, SCRATCH_FF = 977.0, 75.0
 
-def shell_resources(bus_w: int = BUS_W, lanes_max: int = 8) -> dict[str, Usage]:
-    """The model's resources of each shell module (``shell_dma``, ``shell_seq``, ``shell_ctrl``)."""
+
+def scratch_resources(bus_w: int, scratch_bytes: int) -> Usage:
+    """The on-chip scratchpad (rtl/hwmoe_scratch.v): a simple-dual-port RAM of bus words with byte enables,
+    as RAMB36 of 512 x 64 data bits (yosys infers 8 at 32 KiB and 2 at 2 KiB on a 128-bit bus), and its
+    logic."""
+    if not scratch_bytes:
+        return Usage()
+    depth = scratch_bytes // (bus_w // 8)
+    return Usage(lut=SCRATCH_LUT_128 * bus_w / 128, ff=SCRATCH_FF, bram36=ceil_div(bus_w, 64) * ceil_div(depth, 512))
+
+
+def shell_resources(bus_w: int = BUS_W, lanes_max: int = 8, scratch_bytes: int = 0) -> dict[str, Usage]:
+    """The model's resources of each shell module (``shell_dma``, ``shell_seq``, ``shell_ctrl``, and
+    ``shell_scratch`` with a scratchpad)."""
     p = ShellParams(bus_w, lanes_max)
-    return {name: part.resources(p) for name, part in PARTS.items()}
+    out = {name: part.resources(p) for name, part in PARTS.items()}
+    if scratch_bytes:
+        out["shell_scratch"] = scratch_resources(bus_w, scratch_bytes)
+    return out
 
 
-def shell_total(bus_w: int = BUS_W, lanes_max: int = 8) -> Usage:
+def shell_total(bus_w: int = BUS_W, lanes_max: int = 8, scratch_bytes: int = 0) -> Usage:
     """The whole shell: the sum of its modules."""
-    return sum(shell_resources(bus_w, lanes_max).values(), Usage())
+    return sum(shell_resources(bus_w, lanes_max, scratch_bytes).values(), Usage())
 
 
 def design_lanes_max(design: dict, top_k: int = 0) -> int:

@@ -48,7 +48,8 @@ class Build:
     def from_json(cls, name: str, image: bytes, spec: dict) -> "Build":
         """``image`` and the content of its layout.json (``hwmoe.accel.build.layout_json``)."""
         try:
-            regions = {n: Region(n, r["offset"], r["rows"], r["cols"], r["container"], r["stride"])
+            regions = {n: Region(n, r["offset"], r["rows"], r["cols"], r["container"], r["stride"],
+                              bool(r.get("scratch", False)))
                        for n, r in spec["regions"].items()}
             layout = ImageLayout(regions, spec["size"])
             i, o = spec["input"], spec["output"]

@@ -110,6 +110,8 @@ def config_header(program: Program, bus_w: int) -> str:
     lines += ["", "namespace hwmoe {", "namespace accel {", "",
               f"static const int BUS_W = {bus_w};               // m_axi data bits",
               f"static const int LANES_MAX = {program.lanes_max};             // words in the widest stream beat",
+              f"static const int SCRATCH_WORDS = {program.scratch_bytes // (bus_w // 8)};  "
+              "// on-chip scratchpad in bus words (0: none)",
               ""]
     for engine, p in engines.items():
         lines += _engine_struct(engine, p)

@@ -1,0 +1,1 @@
+hwmoe_scratch.v

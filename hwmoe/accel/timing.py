@@ -163,6 +163,21 @@ def bus_words(command, bus_bytes: int, scratch: bool = False, requested: tuple[i
                           bus_bytes) for slot in command.reads if slot is not None and slot.scratch == scratch)
 
 
+def memory_cycles(call: Call, run, command, memory: Memory, requested: tuple[int, ...] | None = None) -> int:
+    """What the memory ports alone take: the reads (the image's at the memory's rate, the scratchpad's at a bus
+    word per cycle beside them), or the writer's segments (``dma.write_cycles``) after what must come before
+    its first word, if longer: a linear layer's activations (its first block needs them all), an MoE layer's
+    every read (its output is read out after the last expert)."""
+    reads = max(int(round(bus_words(command, memory.bus_bytes, requested=requested) / memory.bandwidth)),
+                bus_words(command, memory.bus_bytes, scratch=True, requested=requested))
+    writes = dma.write_cycles(command.write.d, memory.bus_bytes, 0) - dma.WRITE_FILL
+    if call.engine == "linear" or call.engine == "moe" and run.dense:
+        writes += _streams_time((command.reads[STREAMS[call.engine].index("x")],), memory)
+    elif call.engine == "moe":
+        writes += reads
+    return max(reads, writes)
+
+
 def requested_experts(work) -> tuple[int, ...] | None:
     """The experts an MoE call requests (those with tokens), when its routing is known; None otherwise."""
     tokens = getattr(work, "expert_tokens", None)
@@ -178,8 +193,8 @@ class CommandTiming:
     """One command's predicted cycles, term by term: ``fetch`` (its fetch and the sequencer's states),
     ``hand_off`` (the readers' start and fill, the writer's last response), ``first_data`` (the second
     stream's wait for reader 0's first burst), ``engine`` (its kernel's cycle formula), ``load_phase`` (what
-    the formula misses while its streams together exceed the memory) and ``memory`` (its bus words at the
-    memory's rate); ``port_beats``: beats of its longest stream (``port_stream``) at one beat per cycle;
+    the formula misses while its streams together exceed the memory) and ``memory`` (what the memory ports
+    take: ``memory_cycles``); ``port_beats``: beats of its longest stream (``port_stream``) at one beat per cycle;
     ``mac_cycles``: its MACs over the engine's multipliers (0 for an engine without MACs; None where the
     kernel does not count its multipliers: attention)."""
     fetch: int
@@ -243,8 +258,7 @@ def command_timing(program: Program, index: int, memory: Memory = Memory(),
         hand_off=hand_off_cycles(memory, command),
         first_data=first_data_cycles(command, memory), engine=engine_cycles(call, run, work),
         load_phase=load_phase_cycles(call, run, command, memory),
-        memory=max(int(round(bus_words(command, memory.bus_bytes, requested=requested) / memory.bandwidth)),
-                   bus_words(command, memory.bus_bytes, scratch=True, requested=requested)),
+        memory=memory_cycles(call, run, command, memory, requested),
         port_beats=beats, port_stream=stream, macs=macs,
         mac_cycles=0 if not macs else ceil_div(macs, multipliers(run)) if multipliers else None)
 

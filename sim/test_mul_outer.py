@@ -5,12 +5,11 @@ pair and in the high field, each beside the partners -128, 127, 0, -1 and a pseu
 shared operands (a and ~a), plus an unpaired column (odd N_B). 16 bits (one product per multiplier): the same
 on a grid of 52 words per operand (every 1285th word from the most negative, both ends included).
 An Icarus sweep prints {p, b, a} in hex once per cycle; NumPy unpacks and compares every product."""
-import subprocess
 
 import numpy as np
 import pytest
 
-from hwmoe.paths import RTL_DIR
+from sweep import run_sweep
 
 N_A = 2
 PARTNERS = 5                  # the corners and one pseudo-random word
@@ -52,11 +51,8 @@ endmodule
 
 @pytest.mark.parametrize("width,step", [(8, 1), (16, 1285)])
 def test_mul_outer_products(width, step, tmp_path):
-    (tmp_path / "tb.v").write_text(sweep_bench(width, step))
-    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim.vvp"), str(tmp_path / "tb.v"),
-                    str(RTL_DIR / "hwmoe_mul_outer.v")], check=True, capture_output=True, text=True)
-    out = subprocess.run(["vvp", "-n", str(tmp_path / "sim.vvp")], check=True, capture_output=True, text=True)
-    lines = [ln for ln in out.stdout.split() if ln[0] in "0123456789abcdef"]
+    out = run_sweep(sweep_bench(width, step), "hwmoe_mul_outer", tmp_path)
+    lines = [ln for ln in out.split() if ln[0] in "0123456789abcdef"]
     grid = len(range(-(1 << (width - 1)), 1 << (width - 1), step))
     assert len(lines) == grid * grid
     # each line is one big-endian word {p, b, a}: reverse the bytes, then every field is a whole number of

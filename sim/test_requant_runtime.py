@@ -2,13 +2,12 @@
 every value of the signed shift input (right shifts with AP_RND rounding, left shifts, both beyond the word)
 and every run-time output width, once with the input wider than the output port and once narrower.
 Combinational: an Icarus sweep printing one line per combination, no streams."""
-import subprocess
 
 import numpy as np
 import pytest
 
 from hwmoe.numerics.fixed import Fmt, requant
-from hwmoe.paths import RTL_DIR
+from sweep import run_sweep
 
 SHIFT_B = 6
 
@@ -39,11 +38,8 @@ endmodule
 
 @pytest.mark.parametrize("in_w,out_w", [(9, 6), (4, 8)])
 def test_requant_runtime_exhaustive(in_w, out_w, tmp_path):
-    (tmp_path / "tb.v").write_text(sweep_bench(in_w, out_w))
-    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim.vvp"), str(tmp_path / "tb.v"),
-                    str(RTL_DIR / "hwmoe_requant_runtime.v")], check=True, capture_output=True, text=True)
-    out = subprocess.run(["vvp", "-n", str(tmp_path / "sim.vvp")], check=True, capture_output=True, text=True)
-    rows = np.array([line.split() for line in out.stdout.splitlines() if line and line[0] in "-0123456789"],
+    out = run_sweep(sweep_bench(in_w, out_w), "hwmoe_requant_runtime", tmp_path)
+    rows = np.array([line.split() for line in out.splitlines() if line and line[0] in "-0123456789"],
                     dtype=np.int64)
     assert len(rows) == (1 << in_w) * (1 << SHIFT_B) * (out_w - 1)
     x, shift, width, got = rows.T

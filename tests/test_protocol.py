@@ -127,11 +127,12 @@ def test_no_importlib_kernel_lookup():
 def test_default_formats_are_the_precision_rules():
     """Without a plan: the role's width, half the word integer for activations, the residual stream and router
     logits, 2 for weights, 4 for parameters and q/k/v, 6 for scores; statistics keep the residual's integer
-    bits.  Router logits are never narrower than 16 bits."""
+    bits (18 bits wide at w16a32, so a wider preset's are never coarser).  Router logits are never narrower
+    than 16 bits."""
     f = PRECISIONS["w16a32"].formats()
     assert {r: (x.width, x.int_bits) for r, x in f.items()} == {
         "act": (32, 16), "resid": (32, 16), "weight": (16, 2), "param": (16, 4), "attn": (18, 4),
-        "score": (24, 6), "norm": (18, 11), "stat": (16, 16), "logit": (32, 16)}
+        "score": (24, 6), "norm": (18, 11), "stat": (18, 16), "logit": (32, 16)}
     assert all(p.logit >= 16 for p in PRECISIONS.values())
 
 

@@ -170,7 +170,7 @@ def memory_cycles(call: Call, run, command, memory: Memory, requested: tuple[int
     every read (its output is read out after the last expert)."""
     reads = max(int(round(bus_words(command, memory.bus_bytes, requested=requested) / memory.bandwidth)),
                 bus_words(command, memory.bus_bytes, scratch=True, requested=requested))
-    writes = dma.write_cycles(command.write.d, memory.bus_bytes, 0) - dma.WRITE_FILL
+    writes = _write_cycles(command.write.d, memory.bus_bytes, 0) - dma.WRITE_FILL
     if call.engine == "linear" or call.engine == "moe" and run.dense:
         writes += _streams_time((command.reads[STREAMS[call.engine].index("x")],), memory)
     elif call.engine == "moe":
@@ -184,8 +184,9 @@ def requested_experts(work) -> tuple[int, ...] | None:
     return None if tokens is None else tuple(e for e, n in enumerate(tokens) if n)
 
 
-#: a descriptor's bus words (the search prices many engine choices with the same descriptors)
+#: a descriptor's bus words and its write cycles (the search prices many engine choices with the same descriptors)
 _bus_words = lru_cache(maxsize=65536)(dma.bus_words)
+_write_cycles = lru_cache(maxsize=65536)(dma.write_cycles)
 
 
 @dataclass(frozen=True)

@@ -88,8 +88,10 @@ def assert_failed_and_retried(url: str, trial_id: int) -> None:
 
 def test_search_with_two_workers(db, tmp_path):
     """``--workers 2``, the extra worker SIGKILLed inside a trial of the router's grid: the search goes on
-    without it, says so in one line, and every study still ends at its count."""
-    p = hwmoe("search", *TINY, "--trials", "20", "--storage", db, "--workers", "2", "-o", str(tmp_path))
+    without it, says so in one line, and every study still ends at its count.  (Whether the extra worker
+    completes trials before that depends on how fast the first one prices designs, so it is not asserted; 80
+    linear trials keep the first process out of the router's grid until the extra worker has joined.)"""
+    p = hwmoe("search", *TINY, "--trials", "80", "--storage", db, "--workers", "2", "-o", str(tmp_path))
     try:
         deadline, child = time.time() + 90, None
         while child is None and time.time() < deadline:
@@ -103,8 +105,8 @@ def test_search_with_two_workers(db, tmp_path):
     finally:
         p.kill()
     assert f"search worker {child} was killed (SIGKILL)" in p.stderr.read()
-    assert len(assert_recorded_once(db, 20)) >= 2, "the extra worker should have contributed trials"
-    assert_failed_and_retried(db, killed)
+    assert_recorded_once(db, 80)
+    assert_failed_and_retried(db, killed)        # the extra worker's own trial (found by its pid), run again
     assert (tmp_path / "search.json").is_file()
 
 

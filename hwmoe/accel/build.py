@@ -146,8 +146,8 @@ def build_command(*, model: str | None, preset: str | None, board: str | None, p
     """Write the build; with ``simulate`` run it and print ``bit-exact yes|no`` and the cycles, with ``csim``
     the same through the C simulation of its HLS top.  Returns 0, or 1 when a simulation does not reproduce
     the reference.  ``bus_w``: AXI data bits (default: the search's, or 128); ``scratch_kib``: the on-chip
-    scratchpad in KiB, or ``"auto"`` (``auto_scratch_kib``) (default: the search's ``scratch_kib``, or none).  The predicted cycles use the memory of
-    ``board``, or of the search's board, else an ideal one."""
+    scratchpad in KiB, or ``"auto"`` (``auto_scratch_kib``) (default: the search's ``scratch_kib``, or none).
+    The predicted cycles use the memory of ``board``, or of the search's board, else an ideal one."""
     from ..boards import load_board
     from ..inputs import load_npy
     board_spec = load_board(board) if board else None

@@ -1,7 +1,8 @@
 """A Python model of the accelerator running its program: it fetches and decodes every command from the
 memory image as the sequencer does, moves every stream through the DMA model (``dma.read_beats``,
-``dma.write_memory``; a slot flagged on chip on the scratchpad's bytes instead of the image's) and runs each engine as its ports define it, from the command's control inputs only
-(the kernels' reference functions on the formats the controls give).
+``dma.write_memory``; a slot flagged on chip on the scratchpad's bytes instead of the image's) and runs each
+engine as its ports define it, from the command's control inputs only (the kernels' reference functions on
+the formats the controls give).
 
 Why: equality with ``FixedRunner.run_raw`` checks everything the kernels' own tests do not: the command
 encoding, the image layout, the descriptors and each engine's stream order.  The RTL top runs the same

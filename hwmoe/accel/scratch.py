@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from .image import ALIGN, Region
+from .image import Region, align
 
 
 def live_ranges(regions: list[Region], uses: list[list[int]]) -> dict[str, tuple[int, int]]:
@@ -42,7 +42,7 @@ def allocate(ranges: dict[str, tuple[int, int]], sizes: dict[str, int], capacity
         for lo, hi in live:
             if at + sizes[name] <= lo:
                 break
-            at = max(at, -(-hi // ALIGN) * ALIGN)
+            at = max(at, align(hi))
         if at + sizes[name] <= capacity:
             placed[name] = at
     return placed

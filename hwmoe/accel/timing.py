@@ -114,13 +114,22 @@ def _memory_time(nbytes: float, memory: Memory) -> int:
     return ceil_div(int(round(nbytes)), max(1, int(memory.bytes_per_cycle)))
 
 
-def _streams_time(slots, memory: Memory, bytes_of=None) -> int:
+def _streams_time(slots, memory: Memory, first_blocks=None) -> int:
     """Cycles the memory and the scratchpad (one bus word per cycle, beside it) take to deliver ``slots``'
-    bytes (``bytes_of(slot)``: default its bus words')."""
-    bytes_of = bytes_of or (lambda s: _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+    bus words; ``first_blocks`` = (weight slot, bytes): only that much of the weights (``_double_buffer``)."""
+    def bytes_of(s):
+        if first_blocks and s is first_blocks[0]:
+            return first_blocks[1]
+        return _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes
     image = sum(bytes_of(s) for s in slots if not s.scratch)
     on_chip = sum(bytes_of(s) for s in slots if s.scratch)
     return max(_memory_time(image, memory), ceil_div(on_chip, memory.bus_bytes))
+
+
+def _double_buffer(w, rows: int, row_beats: int) -> tuple:
+    """(w, bytes) of the weights' first two blocks of ``rows`` rows, which the loader fills while the
+    activations arrive (the MAC array's double buffer)."""
+    return w, min(dma.stream_beats(w.d), 2 * rows * row_beats) * w.d.lanes * w.d.c
 
 
 def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
@@ -128,23 +137,19 @@ def load_phase_cycles(call: Call, run, command, memory: Memory) -> int:
     memory delivers: that phase takes the memory's time instead.  The linear engine takes its activations while
     the weight reader fills the double buffer (two blocks); the attention engine takes every head's K and V
     side by side, then each group's q before its scores (a linear layer on the MoE engine as the linear
-    engine); the MoE engine in an MoE layer takes all its
-    activations and routes before its first expert, and its read-out moves one bus word per cycle."""
+    engine); the MoE engine in an MoE layer takes all its activations and routes before its first expert, and
+    its read-out moves one bus word per cycle."""
     if call.engine == "linear" or call.engine == "moe" and run.dense:
         streams = STREAMS[call.engine]
         x, w = command.reads[streams.index("x")], command.reads[streams.index("w")]
         t_in, t_out = tiles(run)
         d_in = run.dim if call.engine == "moe" else run.d_in
-        w_bytes = min(dma.stream_beats(w.d), 2 * t_out * ceil_div(d_in, t_in)) * w.d.lanes * w.d.c
-        both = _streams_time((x, w), memory, lambda s: w_bytes if s is w else
-                             _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+        both = _streams_time((x, w), memory, _double_buffer(w, t_out, ceil_div(d_in, t_in)))
         return max(0, both - dma.stream_beats(x.d))
     if call.engine == "moe":                     # an MoE layer: its activations and routes before the first expert,
         x, routes, w = command.reads[:3]         # beside two weight blocks; its output read out after the last
         t, _ = tiles(run)                        # one, a bus word per cycle
-        first_blocks = min(dma.stream_beats(w.d), 2 * t * ceil_div(run.dim, t)) * w.d.lanes * w.d.c
-        inputs = _streams_time((x, routes, w), memory, lambda s: first_blocks if s is w else
-                               _bus_words(s.d, memory.bus_bytes) * memory.bus_bytes)
+        inputs = _streams_time((x, routes, w), memory, _double_buffer(w, t, ceil_div(run.dim, t)))
         y = command.write.d
         return (max(0, inputs - dma.stream_beats(x.d))
                 + max(0, _bus_words(y, memory.bus_bytes) - dma.stream_beats(y)))

@@ -4,15 +4,16 @@ its ``vendor`` field: hwmoe/boards.py) and the top's ports as written.  Nothing 
 Vitis): they are untested on hardware; tests/test_vendor.py runs every Tcl file in tclsh against recording stubs
 of the Vivado commands.
 
-- every board but an Alveo card: ``vivado/package_ip.tcl`` packages ``hwmoe_accel`` as an IP (``vivado/ip/``), its interfaces
-  declared port by port: AXI4-Lite slave ``s_axil``, AXI4 master ``m_axi``, clock, active-high reset, interrupt;
+- every board but an Alveo card: ``vivado/package_ip.tcl`` packages ``hwmoe_accel`` as an IP (``vivado/ip/``),
+  its interfaces declared port by port: AXI4-Lite slave ``s_axil``, AXI4 master ``m_axi``, clock, active-high reset, interrupt;
 - ``zynqmp`` / ``zynq7``: ``vivado/block_design.tcl``: the processing system with the board's preset, the IP,
   a SmartConnect from the PS master to ``s_axil`` and one from ``m_axi`` to a PS high-performance slave port, the
   PL clock at the board clock, a reset block, the interrupt, addresses, wrapper, bitstream;
 - ``alveo``: ``vitis/``: ``hwmoe_kernel.v`` (the top under a Vitis RTL kernel's names: ``ap_clk``, active-low
   ``ap_rst_n``, ``s_axi_control``, ``m_axi_gmem``, ``interrupt``), ``package_kernel.tcl`` (IP, then
   ``package_xo``), ``kernel.xml`` (user-managed control: the host driver, not XRT, starts the runs),
-  ``link.cfg`` (v++ ``--link``: one compute unit, its AXI master on the board's memory banks, the board clock), ``build.sh``.
+  ``link.cfg`` (v++ ``--link``: one compute unit, its AXI master on the board's memory banks, the board clock),
+  ``build.sh``.
 """
 from __future__ import annotations
 
